@@ -1,0 +1,43 @@
+"""The JSON API under /api/v1: every route authenticates, checks access, and audits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from app.audit import AuditUnavailable
+from app.auth import authenticate
+from app.db import request_session
+
+api = Blueprint("api", __name__, url_prefix="/api/v1")
+
+PUBLIC_ENDPOINTS = frozenset({"api.openapi"})
+
+
+@api.before_request
+def _authenticate() -> None:
+    if request.endpoint not in PUBLIC_ENDPOINTS:
+        authenticate(request_session())
+
+
+def error_response(status: int, code: str, message: str) -> tuple[Response, int]:
+    return jsonify(error={"code": code, "message": message}), status
+
+
+@api.app_errorhandler(HTTPException)
+def _http_error(exc: HTTPException) -> Any:
+    code = (exc.name or "error").lower().replace(" ", "_")
+    response, status = error_response(exc.code or 500, code, exc.description or "")
+    if exc.code == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="api"'
+    return response, status
+
+
+@api.app_errorhandler(AuditUnavailable)
+def _audit_unavailable(_exc: AuditUnavailable) -> Any:
+    return error_response(503, "audit_unavailable", "the access could not be audited; try again")
+
+
+from app.api import openapi, profiles, shell_files  # noqa: E402,F401 - registers the routes

@@ -1,0 +1,276 @@
+"""The OpenAPI 3 description of the API, served at /api/v1/openapi.json.
+
+Written down as data (design-first) and checked by the tests against the
+routes the app really has and the bodies it really returns.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import jsonify
+
+from app.api import api
+from app.models import SHELL_FILE_STATUSES
+
+UUID = {"type": "string", "format": "uuid"}
+TIME = {"type": ["string", "null"], "format": "date-time"}
+NULLABLE_INT = {"type": ["integer", "null"]}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+
+
+def _json(schema_ref: str, description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema_ref}"}}},
+    }
+
+
+ID_PARAM = {"name": "shell_file_id", "in": "path", "required": True, "schema": {"type": "string"}}
+COMMON_ERRORS = {"401": _error("Missing or invalid bearer token"), "404": _error("Not found, or not yours")}
+
+StageStatus = {
+    "type": ["object", "null"],
+    "properties": {
+        "status": {"type": "string"},
+        "lane": {"type": "string", "enum": ["fast", "ai"]},
+        "job_id": UUID,
+        "attempts": {"type": "integer"},
+        "started_at": TIME,
+        "completed_at": TIME,
+        "duration_ms": NULLABLE_INT,
+        "last_error": {"type": ["string", "null"]},
+    },
+}
+
+ShellFile = {
+    "type": "object",
+    "required": ["id", "patient_id", "status", "mime_type", "sha256"],
+    "properties": {
+        "id": UUID,
+        "patient_id": UUID,
+        "original_filename": {"type": "string"},
+        "mime_type": {"type": "string"},
+        "file_size_bytes": {"type": "integer"},
+        "sha256": {"type": "string"},
+        "status": {"type": "string", "enum": list(SHELL_FILE_STATUSES)},
+        "current_stage": {"type": ["string", "null"]},
+        "run_number": {"type": "integer"},
+        "processing_priority": {"type": "integer", "minimum": 1, "maximum": 10},
+        "page_count": NULLABLE_INT,
+        "ocr_average_confidence": {"type": ["number", "null"]},
+        "created_at": TIME,
+        "updated_at": TIME,
+        "processing_started_at": TIME,
+        "processing_completed_at": TIME,
+        "stages": {"type": "object", "additionalProperties": StageStatus},
+    },
+}
+
+SPEC: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "Shell file pipeline",
+        "version": "1",
+        "description": "Upload medical documents into a profile and follow their processing.",
+    },
+    "components": {
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        "schemas": {
+            "Error": {
+                "type": "object",
+                "required": ["error"],
+                "properties": {
+                    "error": {
+                        "type": "object",
+                        "required": ["code", "message"],
+                        "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+                    }
+                },
+            },
+            "ShellFile": ShellFile,
+            "UploadAnswer": {
+                "type": "object",
+                "required": ["shell_file_id", "job_id", "status", "duplicate"],
+                "properties": {
+                    "shell_file_id": UUID,
+                    "job_id": {"type": ["string", "null"], "format": "uuid"},
+                    "status": {"type": "string"},
+                    "patient_id": UUID,
+                    "mime_type": {"type": "string"},
+                    "file_size_bytes": {"type": "integer"},
+                    "sha256": {"type": "string"},
+                    "duplicate": {"type": "boolean"},
+                },
+            },
+            "ProcessingError": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "integer"},
+                    "job_id": {"type": ["string", "null"], "format": "uuid"},
+                    "stage": {"type": "string"},
+                    "error_type": {"type": "string"},
+                    "error_message": {"type": "string"},
+                    "retry_count": {"type": "integer"},
+                    "next_retry_at": TIME,
+                    "is_final": {"type": "boolean"},
+                    "created_at": TIME,
+                },
+            },
+            "Profile": {
+                "type": "object",
+                "properties": {
+                    "id": UUID,
+                    "display_name": {"type": "string"},
+                    "profile_type": {"type": "string", "enum": ["self", "child", "pet", "dependent"]},
+                    "archived": {"type": "boolean"},
+                    "access": {
+                        "type": "string",
+                        "enum": ["owner", "read_only", "read_write", "full_access"],
+                    },
+                },
+            },
+        },
+    },
+    "security": [{"bearer": []}],
+    "paths": {
+        "/api/v1/shell-files": {
+            "post": {
+                "operationId": "upload_shell_file",
+                "summary": "Upload a document into a profile",
+                "parameters": [
+                    {"name": "Idempotency-Key", "in": "header", "required": False,
+                     "schema": {"type": "string", "maxLength": 255}},
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "multipart/form-data": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["file", "patient_id"],
+                                "properties": {
+                                    "file": {"type": "string", "format": "binary"},
+                                    "patient_id": UUID,
+                                    "priority": {"type": "integer", "minimum": 1, "maximum": 10},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "201": _json("UploadAnswer", "Stored; processing is queued"),
+                    "200": _json("UploadAnswer", "Answered by an earlier upload (same key or bytes)"),
+                    "400": _error("Missing, empty or malformed input"),
+                    "409": _error("Idempotency-Key reused for other bytes, or profile archived"),
+                    "413": _error("File larger than MAX_UPLOAD_BYTES"),
+                    "415": _error("File type not accepted (judged from its bytes)"),
+                    **COMMON_ERRORS,
+                },
+            }
+        },
+        "/api/v1/shell-files/{shell_file_id}": {
+            "get": {
+                "operationId": "get_shell_file",
+                "summary": "Status of a document and of each stage",
+                "parameters": [ID_PARAM],
+                "responses": {"200": _json("ShellFile", "The document"), **COMMON_ERRORS},
+            }
+        },
+        "/api/v1/shell-files/{shell_file_id}/errors": {
+            "get": {
+                "operationId": "list_shell_file_errors",
+                "summary": "Every failed attempt of every stage",
+                "parameters": [ID_PARAM],
+                "responses": {
+                    "200": {
+                        "description": "The error rows, oldest first",
+                        "content": {"application/json": {"schema": {
+                            "type": "object",
+                            "properties": {
+                                "shell_file_id": UUID,
+                                "items": {"type": "array",
+                                          "items": {"$ref": "#/components/schemas/ProcessingError"}},
+                            },
+                        }}},
+                    },
+                    **COMMON_ERRORS,
+                },
+            }
+        },
+        "/api/v1/shell-files/{shell_file_id}/content": {
+            "get": {
+                "operationId": "get_shell_file_content",
+                "summary": "The original bytes (audited)",
+                "parameters": [ID_PARAM],
+                "responses": {
+                    "200": {"description": "The file as uploaded",
+                            "content": {"application/octet-stream": {"schema": {
+                                "type": "string", "format": "binary"}}}},
+                    **COMMON_ERRORS,
+                },
+            }
+        },
+        "/api/v1/profiles": {
+            "get": {
+                "operationId": "list_profiles",
+                "summary": "Profiles the caller owns or was granted",
+                "responses": {
+                    "200": {"description": "The profiles", "content": {"application/json": {"schema": {
+                        "type": "object",
+                        "properties": {"items": {"type": "array",
+                                                 "items": {"$ref": "#/components/schemas/Profile"}}},
+                    }}}},
+                    "401": COMMON_ERRORS["401"],
+                },
+            }
+        },
+        "/api/v1/profiles/{profile_id}/shell-files": {
+            "get": {
+                "operationId": "list_profile_shell_files",
+                "summary": "A page of a profile's documents, newest first",
+                "parameters": [
+                    {"name": "profile_id", "in": "path", "required": True, "schema": {"type": "string"}},
+                    {"name": "status", "in": "query", "required": False,
+                     "schema": {"type": "string", "enum": list(SHELL_FILE_STATUSES)}},
+                    {"name": "page", "in": "query", "required": False,
+                     "schema": {"type": "integer", "minimum": 1}},
+                    {"name": "per_page", "in": "query", "required": False,
+                     "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
+                ],
+                "responses": {
+                    "200": {"description": "A page of documents", "content": {"application/json": {"schema": {
+                        "type": "object",
+                        "properties": {
+                            "items": {"type": "array", "items": {"$ref": "#/components/schemas/ShellFile"}},
+                            "page": {"type": "integer"},
+                            "per_page": {"type": "integer"},
+                            "total": {"type": "integer"},
+                        },
+                    }}}},
+                    "400": _error("Bad filter or page"),
+                    **COMMON_ERRORS,
+                },
+            }
+        },
+        "/api/v1/openapi.json": {
+            "get": {
+                "operationId": "openapi",
+                "summary": "This description",
+                "security": [],
+                "responses": {"200": {"description": "OpenAPI 3.1 document"}},
+            }
+        },
+    },
+}
+
+
+@api.get("/openapi.json")
+def openapi() -> object:
+    return jsonify(SPEC)

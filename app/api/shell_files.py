@@ -1,0 +1,239 @@
+"""Shell files: upload, status, errors and the original bytes."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+from urllib.parse import quote
+
+from flask import Response, current_app, g, jsonify, request, stream_with_context, url_for
+from sqlalchemy import select
+from werkzeug.exceptions import BadRequest, NotFound
+
+from app import jobs
+from app.api import api, error_response
+from app.audit import audit_read
+from app.auth import accessible_profile
+from app.db import get_db, request_session
+from app.models import Job, ProcessingError, ShellFile
+from app.pipeline import STAGE_NAMES
+from app.uploads import UploadOutcome, UploadRefused, accept_upload
+
+
+def parse_uuid(raw: str | None, what: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(raw))
+    except ValueError:
+        raise BadRequest(f"{what} must be a UUID") from None
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def readable_shell_file(shell_file_id: str, level: str = "read_only") -> ShellFile:
+    """The shell file, if the caller reaches its profile at `level`; 404 otherwise."""
+    try:
+        sf_id = uuid.UUID(shell_file_id)
+    except ValueError:
+        raise NotFound("no such shell file") from None
+    session = request_session()
+    shell_file = session.get(ShellFile, sf_id)
+    if shell_file is None:
+        raise NotFound("no such shell file")
+    try:
+        accessible_profile(session, g.account_id, shell_file.patient_id, level)
+    except NotFound:
+        raise NotFound("no such shell file") from None
+    return shell_file
+
+
+def stage_view(job: Job) -> dict[str, Any]:
+    duration_ms = None
+    if job.started_at and job.completed_at:
+        duration_ms = round((job.completed_at - job.started_at).total_seconds() * 1000)
+    return {
+        "status": job.status,
+        "lane": job.job_lane,
+        "job_id": str(job.id),
+        "attempts": job.attempts,
+        "started_at": _iso(job.started_at),
+        "completed_at": _iso(job.completed_at),
+        "duration_ms": duration_ms,
+        "last_error": job.last_error,
+    }
+
+
+def shell_file_view(shell_file: ShellFile, run: list[Job] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": str(shell_file.id),
+        "patient_id": str(shell_file.patient_id),
+        "original_filename": shell_file.original_filename,
+        "mime_type": shell_file.mime_type,
+        "file_size_bytes": shell_file.file_size_bytes,
+        "sha256": shell_file.sha256,
+        "status": shell_file.status,
+        "current_stage": shell_file.current_stage,
+        "run_number": shell_file.run_number,
+        "processing_priority": shell_file.processing_priority,
+        "page_count": shell_file.page_count,
+        "ocr_average_confidence": shell_file.ocr_average_confidence,
+        "created_at": _iso(shell_file.created_at),
+        "updated_at": _iso(shell_file.updated_at),
+        "processing_started_at": _iso(shell_file.processing_started_at),
+        "processing_completed_at": _iso(shell_file.processing_completed_at),
+    }
+    if run is not None:
+        by_stage = {job.job_type: stage_view(job) for job in run}
+        body["stages"] = {name: by_stage.get(name) for name in STAGE_NAMES} | by_stage
+    return body
+
+
+def _form_priority() -> int:
+    raw = request.form.get("priority", "5")
+    try:
+        priority = int(raw)
+    except ValueError:
+        raise BadRequest("priority must be a whole number from 1 to 10") from None
+    if not 1 <= priority <= 10:
+        raise BadRequest("priority must be a whole number from 1 to 10")
+    return priority
+
+
+def _upload_response(outcome: UploadOutcome) -> Response:
+    shell_file = outcome.shell_file
+    body = {
+        "shell_file_id": str(shell_file.id),
+        "job_id": str(outcome.head_job_id) if outcome.head_job_id else None,
+        "status": shell_file.status,
+        "patient_id": str(shell_file.patient_id),
+        "mime_type": shell_file.mime_type,
+        "file_size_bytes": shell_file.file_size_bytes,
+        "sha256": shell_file.sha256,
+        "duplicate": outcome.duplicate,
+    }
+    response = jsonify(body)
+    response.status_code = 201 if outcome.created else 200
+    response.headers["Location"] = url_for("api.get_shell_file", shell_file_id=shell_file.id)
+    return response
+
+
+@api.post("/shell-files")
+def upload_shell_file() -> Any:
+    upload = request.files.get("file")
+    if upload is None:
+        raise BadRequest("a multipart field named 'file' is required")
+    patient_id = parse_uuid(request.form.get("patient_id"), "patient_id")
+    priority = _form_priority()
+    key = request.headers.get("Idempotency-Key") or None
+    if key is not None and len(key) > 255:
+        raise BadRequest("Idempotency-Key must be at most 255 characters")
+    settings = current_app.config["SETTINGS"]
+    stream = upload.stream
+    stream.seek(0, 2)
+    size = stream.tell()
+    if size == 0:
+        return error_response(400, "empty_file", "the file is empty")
+    if size > settings.max_upload_bytes:
+        return error_response(413, "file_too_large", f"files may be at most {settings.max_upload_bytes} bytes")
+
+    session = request_session()
+    profile = accessible_profile(session, g.account_id, patient_id, "read_write")
+    if profile.archived:
+        return error_response(409, "profile_archived", "this profile is archived")
+    try:
+        outcome = accept_upload(
+            session,
+            current_app.extensions["blobs"],
+            account_id=g.account_id,
+            profile=profile,
+            stream=stream,
+            filename=upload.filename,
+            priority=priority,
+            idempotency_key=key,
+            chunk_bytes=settings.blob_chunk_bytes,
+        )
+    except UploadRefused as refused:
+        session.rollback()
+        return error_response(refused.status, refused.code, refused.message)
+    if outcome.created:
+        current_app.extensions["dispatcher"].publish_after_commit(outcome.chain)
+    else:
+        audit_read(
+            session,
+            table_name="shell_files",
+            record_id=outcome.shell_file.id,
+            patient_id=profile.id,
+            reason="upload answered by an earlier one",
+        )
+    return _upload_response(outcome)
+
+
+@api.get("/shell-files/<shell_file_id>")
+def get_shell_file(shell_file_id: str) -> Any:
+    shell_file = readable_shell_file(shell_file_id)
+    session = request_session()
+    run = jobs.run_jobs(session, shell_file.id, shell_file.run_number)
+    body = shell_file_view(shell_file, run)
+    audit_read(session, table_name="shell_files", record_id=shell_file.id,
+               patient_id=shell_file.patient_id, reason="view document status")
+    return jsonify(body)
+
+
+@api.get("/shell-files/<shell_file_id>/errors")
+def list_shell_file_errors(shell_file_id: str) -> Any:
+    shell_file = readable_shell_file(shell_file_id)
+    session = request_session()
+    rows = session.scalars(
+        select(ProcessingError)
+        .where(ProcessingError.shell_file_id == shell_file.id)
+        .order_by(ProcessingError.created_at, ProcessingError.id)
+    ).all()
+    items = [
+        {
+            "id": row.id,
+            "job_id": str(row.job_id) if row.job_id else None,
+            "stage": row.stage,
+            "error_type": row.error_type,
+            "error_message": row.error_message,
+            "retry_count": row.retry_count,
+            "next_retry_at": _iso(row.next_retry_at),
+            "is_final": row.is_final,
+            "created_at": _iso(row.created_at),
+        }
+        for row in rows
+    ]
+    audit_read(session, table_name="processing_errors", record_id=shell_file.id,
+               patient_id=shell_file.patient_id, reason="view processing errors")
+    return jsonify(shell_file_id=str(shell_file.id), items=items)
+
+
+@api.get("/shell-files/<shell_file_id>/content")
+def get_shell_file_content(shell_file_id: str) -> Any:
+    shell_file = readable_shell_file(shell_file_id)
+    session = request_session()
+    audit_read(session, table_name="shell_files", record_id=shell_file.id,
+               patient_id=shell_file.patient_id, reason="download original document")
+    blobs = current_app.extensions["blobs"]
+    key = shell_file.storage_key
+
+    def generate() -> Any:
+        with get_db().session() as blob_session:
+            yield from blobs.read(blob_session, key)
+
+    ascii_name = shell_file.original_filename.encode("ascii", "replace").decode().replace('"', "")
+    disposition = (
+        f'attachment; filename="{ascii_name}"; '
+        f"filename*=UTF-8''{quote(shell_file.original_filename, safe='')}"
+    )
+    return Response(
+        stream_with_context(generate()),
+        mimetype=shell_file.mime_type,
+        headers={
+            "Content-Length": str(shell_file.file_size_bytes),
+            "Content-Disposition": disposition,
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "no-store",
+        },
+    )
+

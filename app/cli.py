@@ -1,0 +1,187 @@
+"""Admin commands: `flask --app app accounts|tokens|profiles|db …`.
+
+Each command prints one JSON object on stdout, so scripts can read its answer.
+Changes to who may see a profile are audited like any other write.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from app.audit import log_audit_event
+from app.auth import issue_token
+from app.config import PROJECT_ROOT
+from app.db import get_db
+from app.models import PERMISSION_LEVELS, PROFILE_TYPES, Account, ProfilePermission, UserProfile
+
+accounts = AppGroup("accounts", help="Accounts that sign in.")
+tokens = AppGroup("tokens", help="API tokens.")
+profiles = AppGroup("profiles", help="Profiles and who may reach them.")
+database = AppGroup("db", help="Schema migrations (Alembic).")
+
+
+def emit(payload: dict[str, Any]) -> None:
+    click.echo(json.dumps(payload, default=str))
+
+
+def fail(message: str) -> None:
+    raise click.ClickException(message)
+
+
+@accounts.command("create")
+@click.option("--email", required=True)
+def create_account(email: str) -> None:
+    """Create an account and its first API token."""
+    with get_db().session() as session:
+        account = Account(id=uuid.uuid4(), email=email.strip().lower())
+        session.add(account)
+        try:
+            session.flush()
+        except IntegrityError:
+            fail("an account with that email exists")
+        token = issue_token(session, account.id)
+    emit({"account_id": account.id, "token": token})
+
+
+@tokens.command("create")
+@click.option("--account-id", required=True, type=click.UUID)
+def create_token(account_id: uuid.UUID) -> None:
+    """Issue another API token for an account."""
+    with get_db().session() as session:
+        if session.get(Account, account_id) is None:
+            fail("no such account")
+        token = issue_token(session, account_id)
+    emit({"token": token})
+
+
+@profiles.command("create")
+@click.option("--owner", required=True, type=click.UUID, help="The owning account id.")
+@click.option("--name", required=True)
+@click.option("--type", "profile_type", required=True, type=click.Choice(PROFILE_TYPES))
+@click.option("--date-of-birth", type=click.DateTime(formats=["%Y-%m-%d"]), default=None)
+def create_profile(
+    owner: uuid.UUID, name: str, profile_type: str, date_of_birth: datetime | None
+) -> None:
+    """Create a profile owned by an account."""
+    with get_db().session() as session:
+        if session.get(Account, owner) is None:
+            fail("no such account")
+        profile = UserProfile(
+            id=uuid.uuid4(),
+            account_owner_id=owner,
+            profile_type=profile_type,
+            display_name=name,
+            date_of_birth=date_of_birth.date() if date_of_birth else None,
+        )
+        session.add(profile)
+        log_audit_event(session, operation="create", table_name="user_profiles",
+                        record_id=profile.id, patient_id=profile.id,
+                        reason="admin: create profile", compliance_category="administration")
+    emit({"profile_id": profile.id})
+
+
+@profiles.command("grant")
+@click.option("--profile", "profile_id", required=True, type=click.UUID)
+@click.option("--account", "account_id", required=True, type=click.UUID)
+@click.option("--level", required=True, type=click.Choice(PERMISSION_LEVELS[:-1]))
+@click.option("--expires-at", type=click.DateTime(), default=None, help="UTC; default never.")
+def grant_profile(
+    profile_id: uuid.UUID, account_id: uuid.UUID, level: str, expires_at: datetime | None
+) -> None:
+    """Share a profile with another account (replacing any active grant)."""
+    with get_db().session() as session:
+        if session.get(UserProfile, profile_id) is None:
+            fail("no such profile")
+        if session.get(Account, account_id) is None:
+            fail("no such account")
+        _revoke(session, profile_id, account_id)
+        permission = ProfilePermission(
+            id=uuid.uuid4(),
+            profile_id=profile_id,
+            account_id=account_id,
+            permission_level=level,
+            expires_at=expires_at.replace(tzinfo=UTC) if expires_at else None,
+        )
+        session.add(permission)
+        log_audit_event(session, operation="create", table_name="profile_permissions",
+                        record_id=permission.id, patient_id=profile_id,
+                        reason=f"admin: grant {level}", compliance_category="administration")
+    emit({"permission_id": permission.id})
+
+
+@profiles.command("revoke")
+@click.option("--profile", "profile_id", required=True, type=click.UUID)
+@click.option("--account", "account_id", required=True, type=click.UUID)
+def revoke_profile(profile_id: uuid.UUID, account_id: uuid.UUID) -> None:
+    """Withdraw an account's access to a profile."""
+    with get_db().session() as session:
+        revoked = _revoke(session, profile_id, account_id)
+        log_audit_event(session, operation="update", table_name="profile_permissions",
+                        record_id=None, patient_id=profile_id, reason="admin: revoke access",
+                        compliance_category="administration")
+    emit({"revoked": revoked})
+
+
+def _revoke(session: Any, profile_id: uuid.UUID, account_id: uuid.UUID) -> int:
+    active = list(
+        session.scalars(
+            select(ProfilePermission.id).where(
+                ProfilePermission.profile_id == profile_id,
+                ProfilePermission.account_id == account_id,
+                ProfilePermission.revoked_at.is_(None),
+            )
+        )
+    )
+    if active:
+        session.execute(
+            update(ProfilePermission)
+            .where(ProfilePermission.id.in_(active))
+            .values(revoked_at=datetime.now(UTC))
+        )
+    return len(active)
+
+
+def alembic_config(database_url: str) -> Any:
+    from alembic.config import Config
+
+    config = Config(str(PROJECT_ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(Path(PROJECT_ROOT / "migrations")))
+    config.attributes["database_url"] = database_url
+    return config
+
+
+@database.command("upgrade")
+@click.argument("revision", default="head")
+def db_upgrade(revision: str) -> None:
+    """Migrate the schema up to REVISION (default: head)."""
+    from alembic import command
+    from flask import current_app
+
+    command.upgrade(alembic_config(current_app.config["SETTINGS"].database_url), revision)
+    emit({"upgraded_to": revision})
+
+
+@database.command("downgrade")
+@click.argument("revision")
+def db_downgrade(revision: str) -> None:
+    """Migrate the schema down to REVISION (for example `-1` or `base`)."""
+    from alembic import command
+    from flask import current_app
+
+    command.downgrade(alembic_config(current_app.config["SETTINGS"].database_url), revision)
+    emit({"downgraded_to": revision})
+
+
+def register_commands(app: Flask) -> None:
+    for group in (accounts, tokens, profiles, database):
+        app.cli.add_command(group)

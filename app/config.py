@@ -1,0 +1,121 @@
+"""The service's configuration, read from the environment in this one place.
+
+`Settings.from_env()` layers the embedded defaults (SQLite and a folder under
+`DATA_DIR`) under whatever the environment sets. A value that is present but
+malformed raises `ConfigError` naming the variable, so a typo fails at start-up
+rather than at the first upload. `celeryconfig.py` reads the broker settings the
+same way for the Celery processes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+MIB = 1024 * 1024
+
+
+class ConfigError(ValueError):
+    """A configuration variable is missing or malformed."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, *, minimum: float = 0.0) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the `postgres://` and `postgresql://` forms hosting platforms hand out.
+
+    SQLAlchemy needs the driver named; this project speaks psycopg 3.
+    """
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    if url.startswith(("postgresql+psycopg://", "sqlite://")):
+        return url
+    raise ConfigError("DATABASE_URL must be a postgresql:// or sqlite:// URL")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the web and worker processes need to know about their surroundings."""
+
+    data_dir: Path
+    database_url: str
+    # "db" keeps blobs in PostgreSQL (chunked, in the upload's transaction);
+    # "file:///path" keeps them in a folder every process can read.
+    blob_storage_url: str
+    max_upload_bytes: int = 50 * MIB
+    blob_chunk_bytes: int = MIB
+    secret_key: str = field(default="", repr=False)
+    # How long a running stage may go without a heartbeat before beat reclaims it.
+    heartbeat_interval_s: float = 5.0
+    stale_after_s: float = 30.0
+    # A committed job still unpublished after this long is published by the relay.
+    outbox_grace_s: float = 5.0
+    testing: bool = False
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        data_dir = Path(env.get("DATA_DIR") or PROJECT_ROOT / "var").resolve()
+        raw_db = env.get("DATABASE_URL")
+        if raw_db:
+            database_url = normalise_database_url(raw_db)
+        else:
+            database_url = f"sqlite:///{data_dir / 'shellfiles.db'}"
+        default_storage = "db" if database_url.startswith("postgresql") else "file://" + str(
+            data_dir / "blobs"
+        )
+        storage = env.get("BLOB_STORAGE_URL") or default_storage
+        if storage != "db" and not storage.startswith("file://"):
+            raise ConfigError("BLOB_STORAGE_URL must be 'db' or a file:// URL")
+        return cls(
+            data_dir=data_dir,
+            database_url=database_url,
+            blob_storage_url=storage,
+            max_upload_bytes=_int(env, "MAX_UPLOAD_BYTES", 50 * MIB, minimum=1),
+            blob_chunk_bytes=_int(env, "BLOB_CHUNK_BYTES", MIB, minimum=4096),
+            secret_key=env.get("SECRET_KEY", ""),
+            heartbeat_interval_s=_float(env, "HEARTBEAT_INTERVAL", 5.0, minimum=0.1),
+            stale_after_s=_float(env, "STALE_AFTER", 30.0, minimum=1.0),
+            outbox_grace_s=_float(env, "OUTBOX_GRACE", 5.0, minimum=0.0),
+        )
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> Settings:
+        """Return a copy with some fields replaced (used by tests and the launcher)."""
+        known = {f.name for f in fields(self)}
+        unknown = set(overrides) - known
+        if unknown:
+            raise ConfigError(f"unknown settings: {', '.join(sorted(unknown))}")
+        return replace(self, **overrides)

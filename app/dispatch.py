@@ -1,0 +1,144 @@
+"""Publishing chains to the broker: after commit, and again by the relay.
+
+`build_chain` is the one function that turns job rows into a Celery chain.
+`publish_after_commit` runs once the upload's transaction has committed; if the
+broker is unreachable it leaves the jobs unpublished and returns at once, and the
+beat relay (`relay_outbox`) publishes them when the broker is back.
+
+The broker epoch is the Redis server's `run_id`. A job records the epoch it was
+published under; Redis here keeps nothing on disk, so a job published under an
+older epoch was lost with that server and is published again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+
+from celery import Celery, chain
+from celery.canvas import Signature
+from sqlalchemy.orm import Session
+
+from app import jobs
+from app.db import Database
+from app.models import Job
+
+log = logging.getLogger(__name__)
+
+BROKER_ERRORS: tuple[type[BaseException], ...]
+try:
+    import kombu.exceptions
+    import redis.exceptions
+
+    BROKER_ERRORS = (
+        kombu.exceptions.OperationalError,
+        redis.exceptions.RedisError,
+        ConnectionError,
+        OSError,
+        TimeoutError,
+    )
+except ImportError:  # pragma: no cover - both ship with celery[redis]
+    BROKER_ERRORS = (ConnectionError, OSError, TimeoutError)
+
+
+def build_chain(celery_app: Celery, chain_jobs: Sequence[Job]) -> Signature:
+    """The chain that runs `chain_jobs` in order, each task routed by its name.
+
+    Tasks receive ids only. The Celery task id is the job id, so Flower's view of
+    a task and the job row are the same thing. Priority 1 (most urgent) is the
+    broker's 0.
+    """
+    signatures = [
+        celery_app.signature(
+            job.job_name,
+            kwargs={"shell_file_id": str(job.shell_file_id), "job_id": str(job.id)},
+            immutable=True,
+        ).set(task_id=str(job.id), priority=job.priority - 1)
+        for job in chain_jobs
+    ]
+    return chain(*signatures)
+
+
+class Dispatcher:
+    """Publishes chains for one process, remembering the broker's epoch and its outages."""
+
+    def __init__(self, celery_app: Celery, db: Database, *, epoch_ttl: float = 5.0) -> None:
+        self.celery = celery_app
+        self.db = db
+        self.epoch_ttl = epoch_ttl
+        self._lock = threading.Lock()
+        self._epoch: str | None = None
+        self._epoch_read_at = 0.0
+        # After a failed publish, uploads skip the broker for a moment and leave the
+        # work to the relay, so an outage does not slow every upload down.
+        self._down_until = 0.0
+
+    def epoch(self) -> str:
+        """The broker's current run id (cached briefly). Raises a broker error if down."""
+        with self._lock:
+            if self._epoch is not None and time.monotonic() - self._epoch_read_at < self.epoch_ttl:
+                return self._epoch
+        with self.celery.connection_for_write() as conn:
+            client = conn.default_channel.client
+            epoch = str(client.info("server")["run_id"])
+        with self._lock:
+            self._epoch, self._epoch_read_at = epoch, time.monotonic()
+        return epoch
+
+    def forget_epoch(self) -> None:
+        with self._lock:
+            self._epoch = None
+
+    def publish(self, chain_jobs: Sequence[Job]) -> str:
+        """Send the chain; return the epoch it went to. Raises a broker error on failure."""
+        epoch = self.epoch()
+        build_chain(self.celery, chain_jobs).apply_async(retry=False)
+        return epoch
+
+    def publish_after_commit(self, chain_jobs: Sequence[Job]) -> bool:
+        """Publish a freshly committed chain; on a broker fault leave it to the relay."""
+        if time.monotonic() < self._down_until:
+            return False
+        try:
+            epoch = self.publish(chain_jobs)
+        except BROKER_ERRORS:
+            self._down_until = time.monotonic() + 2.0
+            self.forget_epoch()
+            log.warning("broker unreachable; job %s left to the outbox relay", chain_jobs[0].id)
+            return False
+        with self.db.session() as session:
+            jobs.mark_published(session, [chain_jobs[0].id], epoch)
+        return True
+
+    def relay(self, *, grace: timedelta, stale_after: timedelta) -> int:
+        """Publish every job the broker does not hold. Returns how many chains went out."""
+        epoch = self.epoch()  # raises while the broker is down: beat tries again
+        published = 0
+        with self.db.session() as session:
+            for job in jobs.jobs_to_publish(
+                session, current_epoch=epoch, grace=grace, stale_after=stale_after
+            ):
+                self._republish(session, job, epoch)
+                published += 1
+        return published
+
+    def _republish(self, session: Session, job: Job, epoch: str) -> None:
+        build_chain(self.celery, jobs.chain_from(session, job)).apply_async(retry=False)
+        if job.status == "retrying":
+            job.status = "queued"
+        jobs.mark_published(session, [job.id], epoch)
+
+    def reclaim(self, *, stale_after: timedelta) -> int:
+        """Send again each stage whose worker stopped heartbeating; dead-letter the hopeless."""
+        epoch = self.epoch()
+        reclaimed = 0
+        with self.db.session() as session:
+            for job in jobs.stale_running_jobs(session, stale_after=stale_after):
+                if jobs.reclaim_or_dead_letter(session, job):
+                    self._republish(session, job, epoch)
+                    reclaimed += 1
+        return reclaimed
+

@@ -1,0 +1,424 @@
+"""The life of a job row: enqueued with its upload, claimed, heartbeating, completed or failed.
+
+`job_queue` holds one row per stage run. A shell file's run is a chain of rows
+(`stage_index` 0…5); the first is `queued` and is what the outbox publishes, the
+later ones wait for the stage before them. Every function here joins the
+caller's session and transaction; none of them commits.
+
+Stages run at least once, so `begin_stage` decides under a row lock whether a
+delivery should run, be skipped (already done: let the chain go on) or stop the
+chain (the document failed, was cancelled, or another worker is on it).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from app.models import JOB_CATEGORIES, Job, ProcessingError, ShellFile
+from app.pipeline import STAGES, StageSpec
+from app.pipeline.errors import describe
+
+# Status only moves forward; a reprocess is an explicit new run.
+_NEXT_STATUSES: dict[str, frozenset[str]] = {
+    "uploaded": frozenset({"processing", "failed", "quarantined", "archived"}),
+    "processing": frozenset({"completed", "failed", "quarantined", "archived"}),
+    "completed": frozenset({"archived"}),
+    "failed": frozenset({"archived"}),
+    "quarantined": frozenset({"archived"}),
+    "archived": frozenset(),
+}
+TERMINAL_SHELL_FILE_STATUSES = frozenset({"failed", "quarantined", "archived"})
+
+
+class IllegalTransition(Exception):
+    """A status change that would move a shell file backwards."""
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def advance_status(shell_file: ShellFile, new_status: str) -> None:
+    if new_status == shell_file.status:
+        return
+    if new_status not in _NEXT_STATUSES[shell_file.status]:
+        raise IllegalTransition(f"shell file cannot go from {shell_file.status} to {new_status}")
+    shell_file.status = new_status
+
+
+def lane_of(job_name: str) -> str:
+    lane = job_name.split(".", 1)[0]
+    if lane not in ("fast", "ai"):
+        raise ValueError(f"job {job_name!r} names no lane (fast.* or ai.*)")
+    return lane
+
+
+def enqueue_job_v3(
+    job_type: str,
+    job_name: str,
+    job_payload: dict[str, Any],
+    job_category: str = "standard",
+    priority: int = 5,
+    scheduled_at: datetime | None = None,
+    *,
+    session: Session,
+    status: str = "queued",
+    max_retries: int = 6,
+) -> uuid.UUID:
+    """Add a job to the caller's transaction and return its id.
+
+    `job_payload` names what the job works on (`shell_file_id`, `patient_id`) and,
+    for a pipeline stage, its `run` and `stage_index`. Priority 1 is the most urgent.
+    """
+    if not 1 <= priority <= 10:
+        raise ValueError("priority must be between 1 and 10")
+    if job_category not in JOB_CATEGORIES:
+        raise ValueError(f"unknown job category {job_category!r}")
+    job = Job(
+        id=uuid.uuid4(),
+        job_type=job_type,
+        job_name=job_name,
+        job_lane=lane_of(job_name),
+        job_category=job_category,
+        job_payload=job_payload,
+        status=status,
+        priority=priority,
+        stage_index=int(job_payload.get("stage_index", 0)),
+        run_number=int(job_payload.get("run", 1)),
+        scheduled_at=scheduled_at or now(),
+        max_retries=max_retries,
+        shell_file_id=_uuid_or_none(job_payload.get("shell_file_id")),
+        patient_id=_uuid_or_none(job_payload.get("patient_id")),
+    )
+    job.celery_task_id = str(job.id)
+    session.add(job)
+    return job.id
+
+
+def _uuid_or_none(value: Any) -> uuid.UUID | None:
+    return uuid.UUID(str(value)) if value else None
+
+
+def enqueue_pipeline(
+    session: Session,
+    shell_file: ShellFile,
+    *,
+    stages: tuple[StageSpec, ...] = STAGES,
+    max_retries: int = 6,
+) -> list[uuid.UUID]:
+    """Add one job per stage for the shell file's current run; return their ids in order."""
+    job_ids = []
+    for index, stage in enumerate(stages):
+        payload = {
+            "shell_file_id": str(shell_file.id),
+            "patient_id": str(shell_file.patient_id),
+            "run": shell_file.run_number,
+            "stage_index": index,
+        }
+        job_ids.append(
+            enqueue_job_v3(
+                stage.name,
+                stage.task_name,
+                payload,
+                job_category="standard",
+                priority=shell_file.processing_priority,
+                session=session,
+                status="queued" if index == 0 else "waiting",
+                max_retries=max_retries,
+            )
+        )
+    return job_ids
+
+
+def run_jobs(session: Session, shell_file_id: uuid.UUID, run_number: int) -> list[Job]:
+    return list(
+        session.scalars(
+            select(Job)
+            .where(Job.shell_file_id == shell_file_id, Job.run_number == run_number)
+            .order_by(Job.stage_index)
+        )
+    )
+
+
+def chain_from(session: Session, job: Job) -> list[Job]:
+    """`job` and the stages after it in its run: what to publish to resume the chain."""
+    assert job.shell_file_id is not None
+    return [j for j in run_jobs(session, job.shell_file_id, job.run_number) if j.stage_index >= job.stage_index]
+
+
+def mark_published(session: Session, job_ids: list[uuid.UUID], epoch: str | None) -> None:
+    session.execute(
+        update(Job)
+        .where(Job.id.in_(job_ids))
+        .values(published_at=now(), broker_epoch=epoch)
+    )
+
+
+class Action(Enum):
+    RUN = "run"
+    SKIP = "skip"  # done already: let the chain continue
+    STOP = "stop"  # the chain ends here for this delivery
+
+
+@dataclass(frozen=True)
+class Claim:
+    action: Action
+    reason: str
+    job_id: uuid.UUID
+    stage: str = ""
+    shell_file_id: uuid.UUID | None = None
+    patient_id: uuid.UUID | None = None
+    storage_key: str = ""
+    mime_type: str = ""
+
+
+def begin_stage(
+    session: Session, job_id: uuid.UUID, *, worker_id: str, stale_after: timedelta
+) -> Claim:
+    """Decide what this delivery of a stage does, and mark the job running if it runs."""
+    job = session.get(Job, job_id, with_for_update=True)
+    if job is None or job.shell_file_id is None:
+        return Claim(Action.STOP, "job no longer exists", job_id)
+    shell_file = session.get(ShellFile, job.shell_file_id, with_for_update=True)
+    if shell_file is None:
+        return Claim(Action.STOP, "shell file no longer exists", job_id)
+    claim = _claim_for(job, shell_file)
+    if job.status == "completed":
+        return claim(Action.SKIP, "stage already completed")
+    if job.status in ("failed", "dead_letter", "cancelled"):
+        return claim(Action.STOP, f"job is {job.status}")
+    if shell_file.status in TERMINAL_SHELL_FILE_STATUSES or shell_file.run_number != job.run_number:
+        return claim(Action.STOP, f"shell file is {shell_file.status}")
+    current = now()
+    heartbeat = job.heartbeat_at
+    if job.status == "running" and heartbeat is not None:
+        if heartbeat.tzinfo is None:  # SQLite hands back naive UTC
+            heartbeat = heartbeat.replace(tzinfo=UTC)
+        if current - heartbeat < stale_after:
+            return claim(Action.STOP, "another worker is running this stage")
+    if job.attempts >= job.max_retries + 1:
+        dead_letter(session, job, shell_file, reason="attempts exhausted", worker_id=worker_id)
+        return claim(Action.STOP, "attempts exhausted")
+    job.status = "running"
+    job.attempts += 1
+    job.started_at = job.started_at or current
+    job.heartbeat_at = current
+    job.retry_at = None
+    job.worker_id = worker_id
+    advance_status(shell_file, "processing")
+    shell_file.current_stage = job.job_type
+    shell_file.processing_started_at = shell_file.processing_started_at or current
+    return claim(Action.RUN, "claimed")
+
+
+def _claim_for(job: Job, shell_file: ShellFile) -> Any:
+    def make(action: Action, reason: str) -> Claim:
+        return Claim(
+            action,
+            reason,
+            job.id,
+            stage=job.job_type,
+            shell_file_id=shell_file.id,
+            patient_id=shell_file.patient_id,
+            storage_key=shell_file.storage_key,
+            mime_type=shell_file.mime_type,
+        )
+
+    return make
+
+
+def heartbeat(session: Session, job_id: uuid.UUID) -> None:
+    session.execute(
+        update(Job).where(Job.id == job_id, Job.status == "running").values(heartbeat_at=now())
+    )
+
+
+def complete_stage(session: Session, job_id: uuid.UUID, *, epoch: str | None) -> Job | None:
+    """Mark the stage done; queue the next one, or complete the shell file after the last.
+
+    Returns the next job (which the chain publishes), or None after the last stage.
+    """
+    job = session.get(Job, job_id, with_for_update=True)
+    if job is None or job.shell_file_id is None:
+        return None
+    current = now()
+    job.status = "completed"
+    job.completed_at = current
+    job.heartbeat_at = None
+    jobs = run_jobs(session, job.shell_file_id, job.run_number)
+    following = [j for j in jobs if j.stage_index > job.stage_index]
+    shell_file = session.get(ShellFile, job.shell_file_id, with_for_update=True)
+    assert shell_file is not None
+    if following:
+        upcoming = following[0]
+        if upcoming.status == "waiting":
+            upcoming.status = "queued"
+            upcoming.published_at = current
+            upcoming.broker_epoch = epoch
+        return upcoming
+    advance_status(shell_file, "completed")
+    shell_file.current_stage = None
+    shell_file.processing_completed_at = current
+    return None
+
+
+def record_failure(
+    session: Session,
+    job_id: uuid.UUID,
+    exc: BaseException,
+    *,
+    retry_count: int,
+    next_retry_at: datetime | None,
+    final: bool,
+    worker_id: str | None,
+) -> ProcessingError | None:
+    """File one failed attempt; on a final one, fail the stage and the shell file."""
+    job = session.get(Job, job_id, with_for_update=True)
+    if job is None or job.shell_file_id is None:
+        return None
+    error_type, message = describe(exc)
+    error = ProcessingError(
+        shell_file_id=job.shell_file_id,
+        job_id=job.id,
+        stage=job.job_type,
+        error_type=error_type,
+        error_message=message,
+        retry_count=retry_count,
+        next_retry_at=None if final else next_retry_at,
+        is_final=final,
+        worker_id=worker_id,
+    )
+    session.add(error)
+    job.last_error = error_type
+    job.heartbeat_at = None
+    if not final:
+        job.status = "retrying"
+        job.retry_at = next_retry_at
+        return error
+    job.status = "failed"
+    job.completed_at = now()
+    shell_file = session.get(ShellFile, job.shell_file_id, with_for_update=True)
+    if shell_file is not None:
+        _end_run(session, job, shell_file, quarantine=bool(getattr(exc, "quarantine", False)))
+    return error
+
+
+def dead_letter(
+    session: Session, job: Job, shell_file: ShellFile, *, reason: str, worker_id: str | None
+) -> None:
+    """A stage that kept losing its worker: give up on it, with a final error row."""
+    current = now()
+    job.status = "dead_letter"
+    job.dead_letter_at = current
+    job.completed_at = current
+    job.last_error = "worker_lost"
+    session.add(
+        ProcessingError(
+            shell_file_id=shell_file.id,
+            job_id=job.id,
+            stage=job.job_type,
+            error_type="worker_lost",
+            error_message=f"{reason}: the stage lost its worker {job.attempts} times",
+            retry_count=job.attempts,
+            is_final=True,
+            worker_id=worker_id,
+        )
+    )
+    _end_run(session, job, shell_file, quarantine=False)
+
+
+def reclaim_or_dead_letter(session: Session, job: Job) -> bool:
+    """A running job went stale. Return True if it should be sent again."""
+    assert job.shell_file_id is not None
+    shell_file = session.get(ShellFile, job.shell_file_id, with_for_update=True)
+    if shell_file is None or shell_file.status in TERMINAL_SHELL_FILE_STATUSES:
+        job.status = "cancelled"
+        return False
+    if job.attempts >= job.max_retries + 1:
+        dead_letter(session, job, shell_file, reason="attempts exhausted", worker_id=job.worker_id)
+        return False
+    session.add(
+        ProcessingError(
+            shell_file_id=shell_file.id,
+            job_id=job.id,
+            stage=job.job_type,
+            error_type="worker_lost",
+            error_message="the stage's worker stopped heartbeating; sent again",
+            retry_count=job.attempts,
+            next_retry_at=now(),
+            is_final=False,
+            worker_id=job.worker_id,
+        )
+    )
+    job.status = "queued"
+    job.heartbeat_at = None
+    return True
+
+
+def _end_run(session: Session, job: Job, shell_file: ShellFile, *, quarantine: bool) -> None:
+    session.execute(
+        update(Job)
+        .where(
+            Job.shell_file_id == shell_file.id,
+            Job.run_number == job.run_number,
+            Job.stage_index > job.stage_index,
+            Job.status.in_(("waiting", "queued")),
+        )
+        .values(status="cancelled")
+    )
+    if shell_file.status not in TERMINAL_SHELL_FILE_STATUSES:
+        advance_status(shell_file, "quarantined" if quarantine else "failed")
+
+
+def jobs_to_publish(
+    session: Session, *, current_epoch: str | None, grace: timedelta, stale_after: timedelta
+) -> list[Job]:
+    """Jobs whose message is not (or no longer) on the broker, locked for the caller.
+
+    - committed but never published (the broker was down, or the process died
+      between commit and publish);
+    - published to a Redis that has since restarted and lost it;
+    - due to be retried long ago, so the message holding the countdown was lost.
+    """
+    current = now()
+    conditions = [
+        and_(Job.status == "queued", Job.published_at.is_(None), Job.created_at < current - grace),
+        and_(Job.status == "retrying", Job.retry_at < current - stale_after),
+    ]
+    if current_epoch is not None:
+        conditions.append(
+            and_(
+                Job.status == "queued",
+                Job.published_at.is_not(None),
+                or_(Job.broker_epoch.is_(None), Job.broker_epoch != current_epoch),
+            )
+        )
+    return list(
+        session.scalars(
+            select(Job)
+            .where(or_(*conditions), Job.scheduled_at <= current)
+            .order_by(Job.priority, Job.created_at)
+            .limit(500)
+            .with_for_update(skip_locked=True)
+        )
+    )
+
+
+def stale_running_jobs(session: Session, *, stale_after: timedelta) -> list[Job]:
+    """Running jobs whose worker stopped heartbeating: it died, or lost its database."""
+    return list(
+        session.scalars(
+            select(Job)
+            .where(Job.status == "running", Job.heartbeat_at < now() - stale_after)
+            .order_by(Job.priority, Job.heartbeat_at)
+            .limit(500)
+            .with_for_update(skip_locked=True)
+        )
+    )

@@ -1,0 +1,157 @@
+"""Where the bytes of uploaded files live.
+
+Two stores, chosen by `BLOB_STORAGE_URL`:
+
+- `db`: chunks in PostgreSQL's `blob_chunks`, written in the upload's own
+  transaction, so the row and its bytes commit or vanish together. Every worker
+  machine can read them.
+- `file:///path`: a folder (the embedded default). The file is written and
+  fsynced before the row commits and removed if the transaction rolls back; a
+  crash between the two leaves at most an unreferenced file, never a row
+  without bytes.
+
+A storage key names its store (`db:…`, `file:…`), so keys stay readable after
+the configuration changes. Nothing here ever derives a path from a client's
+filename.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Protocol
+
+from sqlalchemy import delete, event, insert, select
+from sqlalchemy.orm import Session, SessionTransaction
+
+from app.models import BlobChunk
+
+
+class StorageError(Exception):
+    """The blob store could not be reached or does not hold a blob it should."""
+
+    error_type = "storage_error"
+
+
+class BlobStore(Protocol):
+    def put(self, session: Session, blob_id: uuid.UUID, chunks: Iterable[bytes]) -> str: ...
+
+    def read(self, session: Session, key: str) -> Iterator[bytes]: ...
+
+    def delete(self, session: Session, key: str) -> None: ...
+
+
+class DatabaseBlobStore:
+    def put(self, session: Session, blob_id: uuid.UUID, chunks: Iterable[bytes]) -> str:
+        key = f"db:{blob_id}"
+        for seq, chunk in enumerate(chunks):
+            session.execute(insert(BlobChunk).values(storage_key=key, seq=seq, data=chunk))
+        return key
+
+    def read(self, session: Session, key: str) -> Iterator[bytes]:
+        # One primary-key lookup per chunk keeps memory at one chunk whatever the size.
+        seq = 0
+        while True:
+            chunk = session.execute(
+                select(BlobChunk.data).where(BlobChunk.storage_key == key, BlobChunk.seq == seq)
+            ).scalar_one_or_none()
+            if chunk is None:
+                if seq == 0:
+                    raise StorageError("blob is missing from the database store")
+                return
+            yield chunk
+            seq += 1
+
+    def delete(self, session: Session, key: str) -> None:
+        session.execute(delete(BlobChunk).where(BlobChunk.storage_key == key))
+
+
+class FileBlobStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _path(self, key: str) -> Path:
+        name = key.removeprefix("file:")
+        blob_id = uuid.UUID(name)  # refuses anything that is not a bare UUID
+        return self.root / blob_id.hex[:2] / f"{blob_id}"
+
+    def put(self, session: Session, blob_id: uuid.UUID, chunks: Iterable[bytes]) -> str:
+        key = f"file:{blob_id}"
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _remove_unless_committed(session, path)
+        try:
+            with path.open("xb") as out:
+                for chunk in chunks:
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+        except OSError as exc:
+            path.unlink(missing_ok=True)
+            raise StorageError("could not write blob to the file store") from exc
+        return key
+
+    def read(self, session: Session, key: str) -> Iterator[bytes]:
+        try:
+            handle = self._path(key).open("rb")
+        except OSError as exc:
+            raise StorageError("blob is missing from the file store") from exc
+        with handle:
+            while chunk := handle.read(1024 * 1024):
+                yield chunk
+
+    def delete(self, session: Session, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+
+def _remove_unless_committed(session: Session, path: Path) -> None:
+    """Delete `path` if the session's transaction rolls back instead of committing."""
+
+    def forget() -> None:
+        event.remove(session, "after_commit", committed)
+        event.remove(session, "after_soft_rollback", rolled_back)
+
+    def committed(_session: Session) -> None:
+        forget()
+
+    def rolled_back(_session: Session, previous: SessionTransaction) -> None:
+        if previous.parent is None:  # the outermost transaction ended without a commit
+            path.unlink(missing_ok=True)
+            forget()
+
+    event.listen(session, "after_commit", committed)
+    event.listen(session, "after_soft_rollback", rolled_back)
+
+
+class Blobs:
+    """New blobs go to the configured store; existing ones are read from the store
+    their key names."""
+
+    def __init__(self, storage_url: str, data_dir: Path) -> None:
+        if storage_url.startswith("file://"):
+            file_root = Path(storage_url.removeprefix("file://"))
+        else:
+            file_root = data_dir / "blobs"
+        self._stores: dict[str, BlobStore] = {
+            "db": DatabaseBlobStore(),
+            "file": FileBlobStore(file_root),
+        }
+        self._default = self._stores["db" if storage_url == "db" else "file"]
+
+    def put(self, session: Session, blob_id: uuid.UUID, chunks: Iterable[bytes]) -> str:
+        return self._default.put(session, blob_id, chunks)
+
+    def read(self, session: Session, key: str) -> Iterator[bytes]:
+        return self._store(key).read(session, key)
+
+    def delete(self, session: Session, key: str) -> None:
+        self._store(key).delete(session, key)
+
+    def _store(self, key: str) -> BlobStore:
+        scheme = key.split(":", 1)[0]
+        try:
+            return self._stores[scheme]
+        except KeyError:
+            raise StorageError("the storage key names no known store") from None

@@ -1,0 +1,166 @@
+"""Accepting an upload: one transaction for the shell file, its bytes, its jobs and its audit row.
+
+The view hands over a file that werkzeug has already spooled (to disk past
+500 KB), so nothing here holds a whole file in memory: the bytes are hashed in
+one pass and written to the blob store in chunks in a second.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import unicodedata
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app import jobs
+from app.audit import log_audit_event
+from app.filetypes import SNIFF_BYTES, is_allowed, sniff_mime
+from app.models import Job, ShellFile, UserProfile
+from app.storage import Blobs
+
+
+class UploadRefused(Exception):
+    """The upload cannot be accepted; `status` is the HTTP status to answer with."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+@dataclass(frozen=True)
+class UploadOutcome:
+    shell_file: ShellFile
+    head_job_id: uuid.UUID | None
+    created: bool  # False: an earlier upload answered (idempotent replay or duplicate)
+    duplicate: bool
+    chain: list[Job]  # the jobs to publish after commit; empty unless created
+
+
+def clean_filename(raw: str | None) -> str:
+    """The client's filename as data to show back: no control characters, bounded length."""
+    text = unicodedata.normalize("NFC", raw or "")
+    text = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C")
+    return text.strip()[:255] or "upload"
+
+
+def _chunks(stream: IO[bytes], size: int) -> Iterator[bytes]:
+    stream.seek(0)
+    while chunk := stream.read(size):
+        yield chunk
+
+
+def accept_upload(
+    session: Session,
+    blobs: Blobs,
+    *,
+    account_id: uuid.UUID,
+    profile: UserProfile,
+    stream: IO[bytes],
+    filename: str | None,
+    priority: int,
+    idempotency_key: str | None,
+    chunk_bytes: int,
+) -> UploadOutcome:
+    """Store the upload and queue its processing, or return the earlier answer.
+
+    Commits on success. Raises `UploadRefused` for bad input, leaving nothing behind.
+    """
+    stream.seek(0)
+    head = stream.read(SNIFF_BYTES)
+    if not head:
+        raise UploadRefused(400, "empty_file", "the file is empty")
+    mime_type = sniff_mime(head)
+    if not is_allowed(mime_type):
+        raise UploadRefused(415, "unsupported_type", f"files of type {mime_type} are not accepted")
+    digest = hashlib.sha256()
+    size = 0
+    for chunk in _chunks(stream, chunk_bytes):
+        digest.update(chunk)
+        size += len(chunk)
+    sha256 = digest.hexdigest()
+
+    for _attempt in range(2):
+        earlier = _earlier_answer(session, account_id, profile.id, sha256, idempotency_key)
+        if earlier is not None:
+            return earlier
+        shell_file = ShellFile(
+            id=uuid.uuid4(),
+            patient_id=profile.id,
+            uploaded_by=account_id,
+            original_filename=clean_filename(filename),
+            mime_type=mime_type,
+            file_size_bytes=size,
+            sha256=sha256,
+            status="uploaded",
+            processing_priority=priority,
+            idempotency_key=idempotency_key,
+            run_number=1,
+        )
+        try:
+            shell_file.storage_key = blobs.put(session, shell_file.id, _chunks(stream, chunk_bytes))
+            session.add(shell_file)
+            session.flush()
+            job_ids = jobs.enqueue_pipeline(session, shell_file)
+            log_audit_event(
+                session,
+                operation="create",
+                table_name="shell_files",
+                record_id=shell_file.id,
+                patient_id=profile.id,
+                reason="document upload",
+            )
+            chain = list(session.scalars(select(Job).where(Job.id.in_(job_ids)).order_by(Job.stage_index)))
+            session.commit()
+        except IntegrityError:
+            # A concurrent upload of the same bytes or key won the race: answer as it did.
+            session.rollback()
+            continue
+        return UploadOutcome(shell_file, job_ids[0], created=True, duplicate=False, chain=chain)
+    raise UploadRefused(409, "conflict", "a concurrent upload conflicts with this one; retry")
+
+
+def _earlier_answer(
+    session: Session,
+    account_id: uuid.UUID,
+    profile_id: uuid.UUID,
+    sha256: str,
+    idempotency_key: str | None,
+) -> UploadOutcome | None:
+    if idempotency_key:
+        keyed = session.scalar(
+            select(ShellFile).where(
+                ShellFile.uploaded_by == account_id, ShellFile.idempotency_key == idempotency_key
+            )
+        )
+        if keyed is not None:
+            if keyed.sha256 != sha256 or keyed.patient_id != profile_id:
+                raise UploadRefused(
+                    409, "idempotency_conflict", "this Idempotency-Key was used for another upload"
+                )
+            return UploadOutcome(keyed, head_job_id(session, keyed), False, False, [])
+    same_bytes = session.scalar(
+        select(ShellFile).where(
+            ShellFile.patient_id == profile_id,
+            ShellFile.sha256 == sha256,
+            ShellFile.status != "archived",
+        )
+    )
+    if same_bytes is not None:
+        return UploadOutcome(same_bytes, head_job_id(session, same_bytes), False, True, [])
+    return None
+
+
+def head_job_id(session: Session, shell_file: ShellFile) -> uuid.UUID | None:
+    return session.scalar(
+        select(Job.id).where(
+            Job.shell_file_id == shell_file.id,
+            Job.run_number == shell_file.run_number,
+            Job.stage_index == 0,
+        )
+    )

@@ -1,0 +1,1 @@
+"""Celery tasks: thin wrappers that load by id, call a stage, and record what happened."""

@@ -1,0 +1,31 @@
+"""Beat's bookkeeping: publish what the broker does not hold, reclaim what a dead worker held."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from celery import shared_task
+from flask import current_app
+
+
+def _settings_and_dispatcher() -> tuple:  # type: ignore[type-arg]
+    return current_app.config["SETTINGS"], current_app.extensions["dispatcher"]
+
+
+@shared_task(name="maintenance.relay_outbox", acks_late=False, ignore_result=True)
+def relay_outbox() -> int:
+    """Publish committed jobs the broker never got or has lost. Returns the count."""
+    settings, dispatcher = _settings_and_dispatcher()
+    return int(
+        dispatcher.relay(
+            grace=timedelta(seconds=settings.outbox_grace_s),
+            stale_after=timedelta(seconds=settings.stale_after_s),
+        )
+    )
+
+
+@shared_task(name="maintenance.reclaim_stale_jobs", acks_late=False, ignore_result=True)
+def reclaim_stale_jobs() -> int:
+    """Send again the stages whose worker stopped heartbeating. Returns the count."""
+    settings, dispatcher = _settings_and_dispatcher()
+    return int(dispatcher.reclaim(stale_after=timedelta(seconds=settings.stale_after_s)))

@@ -1,0 +1,157 @@
+"""Session-wide real services: a fresh PostgreSQL database, a private Redis, one Celery worker.
+
+API tests run inside a transaction that rolls back (`db_session`). Pipeline tests
+(`worker`) commit for real, because the worker is another process; each builds
+its own account and profile, so they do not see each other's rows.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.config import PROJECT_ROOT
+from tests.support.samples import Samples, generate
+from tests.support.services import RedisServer, fresh_database, migrate
+
+TEST_DATABASE = "sfp_test"
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def database_url() -> str:
+    url = fresh_database(TEST_DATABASE)
+    migrate(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def service_env(
+    tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer, database_url: str
+) -> Iterator[dict[str, str]]:
+    """The environment of this test session's processes (this one and the worker).
+
+    Retries are shortened to a 1 s base and 3 retries; heartbeats to 0.5 s.
+    """
+    env = {
+        "DATABASE_URL": database_url,
+        "CELERY_BROKER_URL": redis_server.url,
+        "DATA_DIR": str(tmp_path_factory.mktemp("data")),
+        "BLOB_STORAGE_URL": "db",
+        "STAGE_RETRY_BACKOFF": "1",
+        "STAGE_MAX_RETRIES": "3",
+        "HEARTBEAT_INTERVAL": "0.5",
+        "STALE_AFTER": "5",
+        "OUTBOX_GRACE": "0.5",
+        "OUTBOX_RELAY_INTERVAL": "0.5",
+        "RECLAIM_INTERVAL": "1",
+    }
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
+    yield env
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def app(service_env: dict[str, str]) -> Flask:
+    from app import create_app
+
+    return create_app({"testing": True})
+
+
+@pytest.fixture
+def db_session(app: Flask) -> Iterator[Session]:
+    """Bind the app to one connection inside a transaction that is rolled back afterwards."""
+    db = app.extensions["db"]
+    connection = db.engine.connect()
+    outer = connection.begin()
+    original = db.sessionmaker
+    db.sessionmaker = sessionmaker(
+        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+    )
+    session = db.sessionmaker()
+    try:
+        yield session
+    finally:
+        session.close()
+        db.sessionmaker = original
+        outer.rollback()
+        connection.close()
+
+
+@pytest.fixture
+def client(app: Flask, db_session: Session) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def samples(tmp_path_factory: pytest.TempPathFactory) -> Samples:
+    return generate(tmp_path_factory.mktemp("samples"))
+
+
+class WorkerProcess:
+    def __init__(self, process: subprocess.Popen[bytes], log: Path) -> None:
+        self.process, self.log = process, log
+
+    def log_tail(self, lines: int = 60) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+
+@pytest.fixture(scope="session")
+def worker(
+    service_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[WorkerProcess]:
+    """The session's one Celery worker: both queues, prefork, with beat embedded (-B)."""
+    workdir = tmp_path_factory.mktemp("worker")
+    log = workdir / "worker.log"
+    command = [
+        sys.executable, "-m", "celery", "--app", "tasks.worker", "worker",
+        "--queues", "fast,ai", "--concurrency", "2", "--pool", "prefork",
+        "--beat", "--schedule", str(workdir / "beat-schedule"),
+        "--include", "tests.support.stage_tasks",
+        "--hostname", "test@%h", "--without-mingle", "--without-gossip", "--loglevel", "INFO",
+    ]
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            command, env=os.environ | service_env, stdout=out, stderr=subprocess.STDOUT,
+            cwd=PROJECT_ROOT,
+        )
+    handle = WorkerProcess(process, log)
+    deadline = time.monotonic() + 60
+    while "ready." not in log.read_text(errors="replace"):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"the Celery worker did not start:\n{handle.log_tail()}")
+        time.sleep(0.2)
+    yield handle
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+@pytest.fixture
+def broker_client(redis_server: RedisServer) -> redis.Redis:
+    return redis_server.client()

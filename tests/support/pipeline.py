@@ -1,0 +1,92 @@
+"""Helpers for tests that run documents through the session's real worker."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from flask import Flask
+from sqlalchemy import select
+
+from app import jobs
+from app.models import Job, ProcessingError, ShellFile
+from app.pipeline import StageSpec
+from tests.support.factories import make_account, make_profile
+
+TERMINAL = ("completed", "failed", "quarantined", "archived")
+
+
+def scripted_stages(lanes: Sequence[str]) -> tuple[StageSpec, ...]:
+    """Scripted stages (tests.support.stage_tasks) on the given lanes, in order."""
+    return tuple(
+        StageSpec(f"step{index}", lane, f"{lane}.test_stage") for index, lane in enumerate(lanes)
+    )
+
+
+@dataclass
+class Run:
+    shell_file_id: uuid.UUID
+    job_ids: list[uuid.UUID]
+
+
+def start_scripted_run(
+    app: Flask, redis_client: object, plans: Sequence[tuple[str, str]], *, priority: int = 5
+) -> Run:
+    """Commit a shell file whose run is the scripted stages [(lane, plan), …]; publish it."""
+    db = app.extensions["db"]
+    with db.session() as session:
+        account, _ = make_account(session)
+        profile = make_profile(session, account)
+        shell_file = ShellFile(
+            id=uuid.uuid4(), patient_id=profile.id, uploaded_by=account.id,
+            original_filename="scripted.txt", mime_type="text/plain", file_size_bytes=1,
+            sha256=uuid.uuid4().hex, storage_key="db:none", processing_priority=priority,
+        )
+        session.add(shell_file)
+        session.flush()
+        job_ids = jobs.enqueue_pipeline(
+            session, shell_file, stages=scripted_stages([lane for lane, _ in plans]), max_retries=3
+        )
+    for job_id, (_, plan) in zip(job_ids, plans, strict=True):
+        redis_client.set(f"plan:{job_id}", plan)  # type: ignore[attr-defined]
+    with db.session() as session:
+        chain = list(session.scalars(select(Job).where(Job.id.in_(job_ids)).order_by(Job.stage_index)))
+    assert app.extensions["dispatcher"].publish_after_commit(chain)
+    return Run(shell_file.id, job_ids)
+
+
+def wait_for_status(
+    app: Flask, shell_file_id: uuid.UUID, statuses: Sequence[str] = TERMINAL, timeout: float = 60
+) -> ShellFile:
+    db = app.extensions["db"]
+    deadline = time.monotonic() + timeout
+    while True:
+        with db.session() as session:
+            shell_file = session.get(ShellFile, shell_file_id)
+            assert shell_file is not None
+            if shell_file.status in statuses:
+                return shell_file
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"shell file stayed {shell_file.status} (stage {shell_file.current_stage}) "
+                f"for {timeout}s; wanted {statuses}"
+            )
+        time.sleep(0.1)
+
+
+def jobs_of(app: Flask, shell_file_id: uuid.UUID) -> list[Job]:
+    with app.extensions["db"].session() as session:
+        return list(session.scalars(
+            select(Job).where(Job.shell_file_id == shell_file_id).order_by(Job.run_number, Job.stage_index)
+        ))
+
+
+def errors_of(app: Flask, shell_file_id: uuid.UUID) -> list[ProcessingError]:
+    with app.extensions["db"].session() as session:
+        return list(session.scalars(
+            select(ProcessingError)
+            .where(ProcessingError.shell_file_id == shell_file_id)
+            .order_by(ProcessingError.id)
+        ))

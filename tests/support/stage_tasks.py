@@ -1,0 +1,53 @@
+"""Stages for testing the engine itself, loaded into the test worker with `--include`.
+
+They run through the same `StageTask` base and `run_stage` as the real stages.
+What each does is read from a plan in Redis (`plan:<job_id>`), and where it ran
+is written back (`ran:<job_id>`), so a test can script failures and check routing.
+
+Plans: "ok", "transient N" (fail with a transient error on the first N attempts),
+"permanent", "quarantine", "sleep S".
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import redis
+from celery import shared_task
+
+from app.pipeline.errors import ApiError, PermanentError, SecurityRejected
+from tasks.base import Save, StageContext, StageTask, run_stage
+
+
+def _redis(task: Any) -> redis.Redis:
+    return redis.Redis.from_url(task.app.conf.broker_url, decode_responses=True)
+
+
+def scripted(task: Any, job_id: str) -> Any:
+    def work(context: StageContext) -> Save:
+        client = _redis(task)
+        queue = (task.request.delivery_info or {}).get("routing_key", "?")
+        attempt = client.rpush(f"ran:{job_id}", queue)
+        plan = (client.get(f"plan:{job_id}") or "ok").split()
+        if plan[0] == "transient" and attempt <= int(plan[1]):
+            raise ApiError("scripted transient failure")
+        if plan[0] == "permanent":
+            raise PermanentError("scripted permanent failure")
+        if plan[0] == "quarantine":
+            raise SecurityRejected("scripted rejection")
+        if plan[0] == "sleep":
+            time.sleep(float(plan[1]))
+        return lambda session: None
+
+    return work
+
+
+@shared_task(bind=True, base=StageTask, name="fast.test_stage")
+def fast_test_stage(self: StageTask, shell_file_id: str, job_id: str) -> str | None:
+    return run_stage(self, job_id, scripted(self, job_id))
+
+
+@shared_task(bind=True, base=StageTask, name="ai.test_stage")
+def ai_test_stage(self: StageTask, shell_file_id: str, job_id: str) -> str | None:
+    return run_stage(self, job_id, scripted(self, job_id))
