@@ -20,7 +20,7 @@ from werkzeug.exceptions import NotFound, Unauthorized
 
 from app.models import PERMISSION_LEVELS, Account, ApiToken, ProfilePermission, UserProfile
 
-TOKEN_PREFIX = "sfp_"
+TOKEN_PREFIX = "sfp_"  # noqa: S105 - a public marker, not a secret
 
 
 def new_token() -> str:

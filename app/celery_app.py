@@ -13,7 +13,7 @@ from celery.signals import worker_process_init
 from flask import Flask
 
 
-class AppContextTask(Task):  # type: ignore[misc]
+class AppContextTask(Task):
     """A task that runs with its Flask app pushed."""
 
     abstract = True
@@ -29,7 +29,7 @@ def flask_app_of(celery_app: Celery) -> Flask:
 
 
 def celery_init_app(app: Flask) -> Celery:
-    celery_app = Celery(app.name, task_cls=AppContextTask)
+    celery_app: Celery = Celery(app.name, task_cls=AppContextTask)
     celery_app.config_from_object("celeryconfig")
     celery_app.conf["flask_app"] = app
     celery_app.conf["imports"] = ("tasks.stages", "tasks.maintenance")

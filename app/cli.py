@@ -84,9 +84,15 @@ def create_profile(
             date_of_birth=date_of_birth.date() if date_of_birth else None,
         )
         session.add(profile)
-        log_audit_event(session, operation="create", table_name="user_profiles",
-                        record_id=profile.id, patient_id=profile.id,
-                        reason="admin: create profile", compliance_category="administration")
+        log_audit_event(
+            session,
+            operation="create",
+            table_name="user_profiles",
+            record_id=profile.id,
+            patient_id=profile.id,
+            reason="admin: create profile",
+            compliance_category="administration",
+        )
     emit({"profile_id": profile.id})
 
 
@@ -113,9 +119,15 @@ def grant_profile(
             expires_at=expires_at.replace(tzinfo=UTC) if expires_at else None,
         )
         session.add(permission)
-        log_audit_event(session, operation="create", table_name="profile_permissions",
-                        record_id=permission.id, patient_id=profile_id,
-                        reason=f"admin: grant {level}", compliance_category="administration")
+        log_audit_event(
+            session,
+            operation="create",
+            table_name="profile_permissions",
+            record_id=permission.id,
+            patient_id=profile_id,
+            reason=f"admin: grant {level}",
+            compliance_category="administration",
+        )
     emit({"permission_id": permission.id})
 
 
@@ -126,9 +138,15 @@ def revoke_profile(profile_id: uuid.UUID, account_id: uuid.UUID) -> None:
     """Withdraw an account's access to a profile."""
     with get_db().session() as session:
         revoked = _revoke(session, profile_id, account_id)
-        log_audit_event(session, operation="update", table_name="profile_permissions",
-                        record_id=None, patient_id=profile_id, reason="admin: revoke access",
-                        compliance_category="administration")
+        log_audit_event(
+            session,
+            operation="update",
+            table_name="profile_permissions",
+            record_id=None,
+            patient_id=profile_id,
+            reason="admin: revoke access",
+            compliance_category="administration",
+        )
     emit({"revoked": revoked})
 
 

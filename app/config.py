@@ -94,8 +94,8 @@ class Settings:
             database_url = normalise_database_url(raw_db)
         else:
             database_url = f"sqlite:///{data_dir / 'shellfiles.db'}"
-        default_storage = "db" if database_url.startswith("postgresql") else "file://" + str(
-            data_dir / "blobs"
+        default_storage = (
+            "db" if database_url.startswith("postgresql") else "file://" + str(data_dir / "blobs")
         )
         storage = env.get("BLOB_STORAGE_URL") or default_storage
         if storage != "db" and not storage.startswith("file://"):

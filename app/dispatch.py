@@ -82,7 +82,7 @@ class Dispatcher:
             if self._epoch is not None and time.monotonic() - self._epoch_read_at < self.epoch_ttl:
                 return self._epoch
         with self.celery.connection_for_write() as conn:
-            client = conn.default_channel.client
+            client = conn.default_channel.client  # type: ignore[attr-defined]
             epoch = str(client.info("server")["run_id"])
         with self._lock:
             self._epoch, self._epoch_read_at = epoch, time.monotonic()
@@ -141,4 +141,3 @@ class Dispatcher:
                     self._republish(session, job, epoch)
                     reclaimed += 1
         return reclaimed
-

@@ -60,7 +60,7 @@ def lane_of(job_name: str) -> str:
     return lane
 
 
-def enqueue_job_v3(
+def enqueue_job_v3(  # noqa: PLR0917 - the positional signature is the documented one
     job_type: str,
     job_name: str,
     job_payload: dict[str, Any],
@@ -150,14 +150,16 @@ def run_jobs(session: Session, shell_file_id: uuid.UUID, run_number: int) -> lis
 def chain_from(session: Session, job: Job) -> list[Job]:
     """`job` and the stages after it in its run: what to publish to resume the chain."""
     assert job.shell_file_id is not None
-    return [j for j in run_jobs(session, job.shell_file_id, job.run_number) if j.stage_index >= job.stage_index]
+    return [
+        j
+        for j in run_jobs(session, job.shell_file_id, job.run_number)
+        if j.stage_index >= job.stage_index
+    ]
 
 
 def mark_published(session: Session, job_ids: list[uuid.UUID], epoch: str | None) -> None:
     session.execute(
-        update(Job)
-        .where(Job.id.in_(job_ids))
-        .values(published_at=now(), broker_epoch=epoch)
+        update(Job).where(Job.id.in_(job_ids)).values(published_at=now(), broker_epoch=epoch)
     )
 
 
@@ -179,7 +181,7 @@ class Claim:
     mime_type: str = ""
 
 
-def begin_stage(
+def begin_stage(  # noqa: PLR0911 - a decision table reads best as early returns
     session: Session, job_id: uuid.UUID, *, worker_id: str, stale_after: timedelta
 ) -> Claim:
     """Decide what this delivery of a stage does, and mark the job running if it runs."""

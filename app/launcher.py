@@ -48,14 +48,22 @@ class EmbeddedRedis:
         self.process = subprocess.Popen(  # noqa: S603 - a fixed binary and fixed arguments
             [
                 redis_server_binary(),
-                "--port", "0",
-                "--unixsocket", str(self.socket),
-                "--unixsocketperm", "700",
-                "--dir", str(self.data_dir),
-                "--save", "",
-                "--appendonly", "no",
-                "--daemonize", "no",
-                "--loglevel", "warning",
+                "--port",
+                "0",
+                "--unixsocket",
+                str(self.socket),
+                "--unixsocketperm",
+                "700",
+                "--dir",
+                str(self.data_dir),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "no",
+                "--loglevel",
+                "warning",
             ],
             stdout=subprocess.DEVNULL,
         )
@@ -107,18 +115,20 @@ def main(environ: Mapping[str, str] | None = None) -> int:
         manager = Manager(Printer(sys.stdout))
         for name in SERVICE_PROCESSES:
             port = flower_port if name == "flower" else web_port
-            manager.add_process(name, procfile[name], env=env | {"PORT": port}, cwd=str(PROJECT_ROOT))
+            manager.add_process(
+                name, procfile[name], env=env | {"PORT": port}, cwd=str(PROJECT_ROOT)
+            )
+        broker = "embedded Redis" if redis else "CELERY_BROKER_URL"
+        database = "SQLite" if settings.is_sqlite else "PostgreSQL"
         print(
-            f"\n  API:    http://127.0.0.1:{web_port}/api/v1/openapi.json"
-            f"\n  Flower: http://127.0.0.1:{flower_port}/  (basic auth {flower_auth.split(':')[0]}:…"
-            " — FLOWER_BASIC_AUTH in this environment, or printed below)"
-            f"\n  Data:   {settings.data_dir}"
-            f"\n  Database: {'SQLite' if settings.is_sqlite else 'PostgreSQL'};"
-            f" broker: {'embedded Redis' if redis else 'CELERY_BROKER_URL'}\n",
+            f"\n  API:      http://127.0.0.1:{web_port}/api/v1/openapi.json"
+            f"\n  Flower:   http://127.0.0.1:{flower_port}/"
+            f"\n  Data:     {settings.data_dir} ({database}, {broker})",
             flush=True,
         )
         if "FLOWER_BASIC_AUTH" not in base_env:
-            print(f"  Flower credentials for this run: {flower_auth}\n", flush=True)
+            print(f"  Flower sign-in for this run: {flower_auth}", flush=True)
+        print(flush=True)
         manager.loop()
         return int(manager.returncode or 0)
     finally:

@@ -67,7 +67,8 @@ def _in(column: str, values: tuple[str, ...]) -> str:
 
 
 def utcnow_sql() -> Any:
-    return func.now()
+    # CURRENT_TIMESTAMP, unlike now(), exists in both PostgreSQL and SQLite.
+    return func.current_timestamp()
 
 
 class Base(DeclarativeBase):
@@ -205,9 +206,7 @@ class ShellFile(Base):
     processing_started_at: Mapped[datetime | None]
     processing_completed_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(server_default=utcnow_sql())
-    updated_at: Mapped[datetime] = mapped_column(
-        server_default=utcnow_sql(), onupdate=utcnow_sql()
-    )
+    updated_at: Mapped[datetime] = mapped_column(server_default=utcnow_sql(), onupdate=utcnow_sql())
 
 
 class BlobChunk(Base):
@@ -265,9 +264,7 @@ class Job(Base):
         ForeignKey("user_profiles.id", ondelete="CASCADE")
     )
     created_at: Mapped[datetime] = mapped_column(server_default=utcnow_sql())
-    updated_at: Mapped[datetime] = mapped_column(
-        server_default=utcnow_sql(), onupdate=utcnow_sql()
-    )
+    updated_at: Mapped[datetime] = mapped_column(server_default=utcnow_sql(), onupdate=utcnow_sql())
 
 
 class ProcessingError(Base):
@@ -281,7 +278,9 @@ class ProcessingError(Base):
     shell_file_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("shell_files.id", ondelete="CASCADE"), index=True
     )
-    job_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("job_queue.id", ondelete="SET NULL"))
+    job_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("job_queue.id", ondelete="SET NULL")
+    )
     stage: Mapped[str] = mapped_column(String(64))
     error_type: Mapped[str] = mapped_column(String(64))
     error_message: Mapped[str] = mapped_column(Text)

@@ -81,6 +81,7 @@ class FileBlobStore:
         key = f"file:{blob_id}"
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
+        session.connection()  # begin the transaction whose outcome decides the file's fate
         _remove_unless_committed(session, path)
         try:
             with path.open("xb") as out:
@@ -108,18 +109,17 @@ class FileBlobStore:
 
 def _remove_unless_committed(session: Session, path: Path) -> None:
     """Delete `path` if the session's transaction rolls back instead of committing."""
-
-    def forget() -> None:
-        event.remove(session, "after_commit", committed)
-        event.remove(session, "after_soft_rollback", rolled_back)
+    settled = False  # listeners cannot be removed while SQLAlchemy runs them
 
     def committed(_session: Session) -> None:
-        forget()
+        nonlocal settled
+        settled = True
 
     def rolled_back(_session: Session, previous: SessionTransaction) -> None:
-        if previous.parent is None:  # the outermost transaction ended without a commit
+        nonlocal settled
+        if not settled and previous.parent is None:  # the outermost transaction ended
+            settled = True
             path.unlink(missing_ok=True)
-            forget()
 
     event.listen(session, "after_commit", committed)
     event.listen(session, "after_soft_rollback", rolled_back)

@@ -115,7 +115,9 @@ def accept_upload(
                 patient_id=profile.id,
                 reason="document upload",
             )
-            chain = list(session.scalars(select(Job).where(Job.id.in_(job_ids)).order_by(Job.stage_index)))
+            chain = list(
+                session.scalars(select(Job).where(Job.id.in_(job_ids)).order_by(Job.stage_index))
+            )
             session.commit()
         except IntegrityError:
             # A concurrent upload of the same bytes or key won the race: answer as it did.

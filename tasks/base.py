@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import celeryconfig
 from celery.exceptions import Ignore, Retry
 from flask import current_app
 from sqlalchemy.orm import Session
 
+import celeryconfig
 from app import jobs
 from app.celery_app import AppContextTask
 from app.db import Database, get_db
@@ -68,7 +68,7 @@ class StageTask(AppContextTask):
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         try:
             return super().__call__(*args, **kwargs)
-        except (Ignore,):
+        except Ignore:
             raise
         except Retry as retry:
             self._file_failure(kwargs, retry.exc, final=False, when=retry.when)
@@ -85,7 +85,9 @@ class StageTask(AppContextTask):
             return
         next_retry_at = None
         if not final:
-            seconds = when.timestamp() - jobs.now().timestamp() if isinstance(when, datetime) else when
+            seconds = (
+                when.timestamp() - jobs.now().timestamp() if isinstance(when, datetime) else when
+            )
             next_retry_at = jobs.now() + timedelta(seconds=float(seconds or 0))
         try:
             with self._flask_context(), get_db().session() as session:
@@ -98,7 +100,7 @@ class StageTask(AppContextTask):
                     final=final,
                     worker_id=worker_id(self),
                 )
-        except Exception:
+        except Exception:  # bookkeeping must never mask the real failure
             log.exception("could not record the failure of job %s", kwargs.get("job_id"))
 
     @contextmanager
@@ -134,7 +136,7 @@ class Heartbeat:
             try:
                 with self.db.session() as session:
                     jobs.heartbeat(session, self.job_id)
-            except Exception:  # a missed beat is tolerable; the stage itself will notice
+            except Exception:  # noqa: BLE001 - a missed beat is tolerable; reclaim has slack
                 log.warning("heartbeat for job %s failed", self.job_id)
 
 
@@ -170,5 +172,5 @@ def run_stage(task: Any, job_id: str, work: Work) -> str | None:
 def _epoch_or_none(dispatcher: Any) -> str | None:
     try:
         return str(dispatcher.epoch())
-    except Exception:  # the relay republishes a job whose epoch it cannot vouch for
+    except Exception:  # noqa: BLE001 - the relay republishes a job whose epoch is unknown
         return None

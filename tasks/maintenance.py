@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from celery import shared_task
 from flask import current_app
 
 
-def _settings_and_dispatcher() -> tuple:  # type: ignore[type-arg]
+def _settings_and_dispatcher() -> tuple[Any, Any]:
     return current_app.config["SETTINGS"], current_app.extensions["dispatcher"]
 
 

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import PROJECT_ROOT
 from tests.support.samples import Samples, generate
-from tests.support.services import RedisServer, fresh_database, migrate
+from tests.support.services import RedisServer, drop_database, fresh_database, migrate
 
 TEST_DATABASE = "sfp_test"
 
@@ -36,10 +36,13 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 
 
 @pytest.fixture(scope="session")
-def database_url() -> str:
-    url = fresh_database(TEST_DATABASE)
+def database_url() -> Iterator[str]:
+    """A database of this session's own, so concurrent test runs never collide."""
+    name = f"{TEST_DATABASE}_{os.getpid()}"
+    url = fresh_database(name)
     migrate(url)
-    return url
+    yield url
+    drop_database(name)
 
 
 @pytest.fixture(scope="session")
@@ -126,15 +129,36 @@ def worker(
     workdir = tmp_path_factory.mktemp("worker")
     log = workdir / "worker.log"
     command = [
-        sys.executable, "-m", "celery", "--app", "tasks.worker", "worker",
-        "--queues", "fast,ai", "--concurrency", "2", "--pool", "prefork",
-        "--beat", "--schedule", str(workdir / "beat-schedule"),
-        "--include", "tests.support.stage_tasks",
-        "--hostname", "test@%h", "--without-mingle", "--without-gossip", "--loglevel", "INFO",
+        sys.executable,
+        "-m",
+        "celery",
+        "--app",
+        "tasks.worker",
+        "worker",
+        "--queues",
+        "fast,ai",
+        "--concurrency",
+        "2",
+        "--pool",
+        "prefork",
+        "--beat",
+        "--schedule",
+        str(workdir / "beat-schedule"),
+        "--include",
+        "tests.support.stage_tasks",
+        "--hostname",
+        "test@%h",
+        "--without-mingle",
+        "--without-gossip",
+        "--loglevel",
+        "INFO",
     ]
     with log.open("wb") as out:
         process = subprocess.Popen(
-            command, env=os.environ | service_env, stdout=out, stderr=subprocess.STDOUT,
+            command,
+            env=os.environ | service_env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
             cwd=PROJECT_ROOT,
         )
     handle = WorkerProcess(process, log)

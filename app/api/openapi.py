@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import jsonify
+from flask import Response, jsonify
 
 from app.api import api
 from app.models import SHELL_FILE_STATUSES
@@ -33,7 +33,10 @@ def _json(schema_ref: str, description: str) -> dict[str, Any]:
 
 
 ID_PARAM = {"name": "shell_file_id", "in": "path", "required": True, "schema": {"type": "string"}}
-COMMON_ERRORS = {"401": _error("Missing or invalid bearer token"), "404": _error("Not found, or not yours")}
+COMMON_ERRORS = {
+    "401": _error("Missing or invalid bearer token"),
+    "404": _error("Not found, or not yours"),
+}
 
 StageStatus = {
     "type": ["object", "null"],
@@ -128,7 +131,10 @@ SPEC: dict[str, Any] = {
                 "properties": {
                     "id": UUID,
                     "display_name": {"type": "string"},
-                    "profile_type": {"type": "string", "enum": ["self", "child", "pet", "dependent"]},
+                    "profile_type": {
+                        "type": "string",
+                        "enum": ["self", "child", "pet", "dependent"],
+                    },
                     "archived": {"type": "boolean"},
                     "access": {
                         "type": "string",
@@ -145,8 +151,12 @@ SPEC: dict[str, Any] = {
                 "operationId": "upload_shell_file",
                 "summary": "Upload a document into a profile",
                 "parameters": [
-                    {"name": "Idempotency-Key", "in": "header", "required": False,
-                     "schema": {"type": "string", "maxLength": 255}},
+                    {
+                        "name": "Idempotency-Key",
+                        "in": "header",
+                        "required": False,
+                        "schema": {"type": "string", "maxLength": 255},
+                    },
                 ],
                 "requestBody": {
                     "required": True,
@@ -166,7 +176,9 @@ SPEC: dict[str, Any] = {
                 },
                 "responses": {
                     "201": _json("UploadAnswer", "Stored; processing is queued"),
-                    "200": _json("UploadAnswer", "Answered by an earlier upload (same key or bytes)"),
+                    "200": _json(
+                        "UploadAnswer", "Answered by an earlier upload (same key or bytes)"
+                    ),
                     "400": _error("Missing, empty or malformed input"),
                     "409": _error("Idempotency-Key reused for other bytes, or profile archived"),
                     "413": _error("File larger than MAX_UPLOAD_BYTES"),
@@ -191,14 +203,22 @@ SPEC: dict[str, Any] = {
                 "responses": {
                     "200": {
                         "description": "The error rows, oldest first",
-                        "content": {"application/json": {"schema": {
-                            "type": "object",
-                            "properties": {
-                                "shell_file_id": UUID,
-                                "items": {"type": "array",
-                                          "items": {"$ref": "#/components/schemas/ProcessingError"}},
-                            },
-                        }}},
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "shell_file_id": UUID,
+                                        "items": {
+                                            "type": "array",
+                                            "items": {
+                                                "$ref": "#/components/schemas/ProcessingError"
+                                            },
+                                        },
+                                    },
+                                }
+                            }
+                        },
                     },
                     **COMMON_ERRORS,
                 },
@@ -210,9 +230,14 @@ SPEC: dict[str, Any] = {
                 "summary": "The original bytes (audited)",
                 "parameters": [ID_PARAM],
                 "responses": {
-                    "200": {"description": "The file as uploaded",
-                            "content": {"application/octet-stream": {"schema": {
-                                "type": "string", "format": "binary"}}}},
+                    "200": {
+                        "description": "The file as uploaded",
+                        "content": {
+                            "application/octet-stream": {
+                                "schema": {"type": "string", "format": "binary"}
+                            }
+                        },
+                    },
                     **COMMON_ERRORS,
                 },
             }
@@ -222,11 +247,22 @@ SPEC: dict[str, Any] = {
                 "operationId": "list_profiles",
                 "summary": "Profiles the caller owns or was granted",
                 "responses": {
-                    "200": {"description": "The profiles", "content": {"application/json": {"schema": {
-                        "type": "object",
-                        "properties": {"items": {"type": "array",
-                                                 "items": {"$ref": "#/components/schemas/Profile"}}},
-                    }}}},
+                    "200": {
+                        "description": "The profiles",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "items": {
+                                            "type": "array",
+                                            "items": {"$ref": "#/components/schemas/Profile"},
+                                        }
+                                    },
+                                }
+                            }
+                        },
+                    },
                     "401": COMMON_ERRORS["401"],
                 },
             }
@@ -236,24 +272,51 @@ SPEC: dict[str, Any] = {
                 "operationId": "list_profile_shell_files",
                 "summary": "A page of a profile's documents, newest first",
                 "parameters": [
-                    {"name": "profile_id", "in": "path", "required": True, "schema": {"type": "string"}},
-                    {"name": "status", "in": "query", "required": False,
-                     "schema": {"type": "string", "enum": list(SHELL_FILE_STATUSES)}},
-                    {"name": "page", "in": "query", "required": False,
-                     "schema": {"type": "integer", "minimum": 1}},
-                    {"name": "per_page", "in": "query", "required": False,
-                     "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
+                    {
+                        "name": "profile_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    },
+                    {
+                        "name": "status",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string", "enum": list(SHELL_FILE_STATUSES)},
+                    },
+                    {
+                        "name": "page",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "integer", "minimum": 1},
+                    },
+                    {
+                        "name": "per_page",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 100},
+                    },
                 ],
                 "responses": {
-                    "200": {"description": "A page of documents", "content": {"application/json": {"schema": {
-                        "type": "object",
-                        "properties": {
-                            "items": {"type": "array", "items": {"$ref": "#/components/schemas/ShellFile"}},
-                            "page": {"type": "integer"},
-                            "per_page": {"type": "integer"},
-                            "total": {"type": "integer"},
+                    "200": {
+                        "description": "A page of documents",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "items": {
+                                            "type": "array",
+                                            "items": {"$ref": "#/components/schemas/ShellFile"},
+                                        },
+                                        "page": {"type": "integer"},
+                                        "per_page": {"type": "integer"},
+                                        "total": {"type": "integer"},
+                                    },
+                                }
+                            }
                         },
-                    }}}},
+                    },
                     "400": _error("Bad filter or page"),
                     **COMMON_ERRORS,
                 },
@@ -272,5 +335,5 @@ SPEC: dict[str, Any] = {
 
 
 @api.get("/openapi.json")
-def openapi() -> object:
+def openapi() -> Response:
     return jsonify(SPEC)

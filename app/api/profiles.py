@@ -63,8 +63,14 @@ def list_profiles() -> Any:
                 "access": "owner" if profile.account_owner_id == g.account_id else level,
             }
         )
-        log_audit_event(session, operation="read", table_name="user_profiles",
-                        record_id=profile.id, patient_id=profile.id, reason="list profiles")
+        log_audit_event(
+            session,
+            operation="read",
+            table_name="user_profiles",
+            record_id=profile.id,
+            patient_id=profile.id,
+            reason="list profiles",
+        )
     commit_audited(session)
     return jsonify(items=items)
 
@@ -93,6 +99,11 @@ def list_profile_shell_files(profile_id: str) -> Any:
         .offset((page - 1) * per_page)
     ).all()
     items = [shell_file_view(row) for row in rows]
-    audit_read(session, table_name="shell_files", record_id=None,
-               patient_id=profile.id, reason="list documents")
+    audit_read(
+        session,
+        table_name="shell_files",
+        record_id=None,
+        patient_id=profile.id,
+        reason="list documents",
+    )
     return jsonify(items=items, page=page, per_page=per_page, total=total)

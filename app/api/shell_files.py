@@ -135,7 +135,9 @@ def upload_shell_file() -> Any:
     if size == 0:
         return error_response(400, "empty_file", "the file is empty")
     if size > settings.max_upload_bytes:
-        return error_response(413, "file_too_large", f"files may be at most {settings.max_upload_bytes} bytes")
+        return error_response(
+            413, "file_too_large", f"files may be at most {settings.max_upload_bytes} bytes"
+        )
 
     session = request_session()
     profile = accessible_profile(session, g.account_id, patient_id, "read_write")
@@ -175,8 +177,13 @@ def get_shell_file(shell_file_id: str) -> Any:
     session = request_session()
     run = jobs.run_jobs(session, shell_file.id, shell_file.run_number)
     body = shell_file_view(shell_file, run)
-    audit_read(session, table_name="shell_files", record_id=shell_file.id,
-               patient_id=shell_file.patient_id, reason="view document status")
+    audit_read(
+        session,
+        table_name="shell_files",
+        record_id=shell_file.id,
+        patient_id=shell_file.patient_id,
+        reason="view document status",
+    )
     return jsonify(body)
 
 
@@ -203,8 +210,13 @@ def list_shell_file_errors(shell_file_id: str) -> Any:
         }
         for row in rows
     ]
-    audit_read(session, table_name="processing_errors", record_id=shell_file.id,
-               patient_id=shell_file.patient_id, reason="view processing errors")
+    audit_read(
+        session,
+        table_name="processing_errors",
+        record_id=shell_file.id,
+        patient_id=shell_file.patient_id,
+        reason="view processing errors",
+    )
     return jsonify(shell_file_id=str(shell_file.id), items=items)
 
 
@@ -212,8 +224,13 @@ def list_shell_file_errors(shell_file_id: str) -> Any:
 def get_shell_file_content(shell_file_id: str) -> Any:
     shell_file = readable_shell_file(shell_file_id)
     session = request_session()
-    audit_read(session, table_name="shell_files", record_id=shell_file.id,
-               patient_id=shell_file.patient_id, reason="download original document")
+    audit_read(
+        session,
+        table_name="shell_files",
+        record_id=shell_file.id,
+        patient_id=shell_file.patient_id,
+        reason="download original document",
+    )
     blobs = current_app.extensions["blobs"]
     key = shell_file.storage_key
 
@@ -236,4 +253,3 @@ def get_shell_file_content(shell_file_id: str) -> Any:
             "Cache-Control": "no-store",
         },
     )
-

@@ -1,4 +1,4 @@
-"""Uploading a shell file: one transaction for row, bytes, jobs and audit; bad input leaves nothing."""
+"""Uploads: row, bytes, jobs and audit commit in one transaction; bad input leaves nothing."""
 
 from __future__ import annotations
 
@@ -29,8 +29,12 @@ def counts(session: Session) -> tuple[int, int, int, int]:
         session.scalar(select(func.count()).select_from(ShellFile)) or 0,
         session.scalar(select(func.count()).select_from(BlobChunk)) or 0,
         session.scalar(select(func.count()).select_from(Job)) or 0,
-        session.scalar(select(func.count()).where(AuditLog.operation == "create",
-                                                  AuditLog.table_name == "shell_files")) or 0,
+        session.scalar(
+            select(func.count()).where(
+                AuditLog.operation == "create", AuditLog.table_name == "shell_files"
+            )
+        )
+        or 0,
     )
 
 
@@ -62,13 +66,18 @@ def test_upload_commits_row_bytes_jobs_and_audit_together(
     assert shell_file is not None
     assert (shell_file.patient_id, shell_file.uploaded_by) == (profile.id, account.id)
     assert shell_file.file_size_bytes == len(data) and shell_file.processing_priority == 3
-    run = list(db_session.scalars(select(Job).where(Job.shell_file_id == shell_file.id)
-                                  .order_by(Job.stage_index)))
+    run = list(
+        db_session.scalars(
+            select(Job).where(Job.shell_file_id == shell_file.id).order_by(Job.stage_index)
+        )
+    )
     assert [job.job_type for job in run] == list(STAGE_NAMES)
     assert [job.job_lane for job in run] == ["fast"] * 3 + ["ai"] * 3
-    assert [job.status for job in run][0] == "queued" and str(run[0].id) == body["job_id"]
+    assert run[0].status == "queued" and str(run[0].id) == body["job_id"]
     assert all(job.priority == 3 for job in run)
-    audit = db_session.scalars(select(AuditLog).where(AuditLog.record_id == str(shell_file.id))).all()
+    audit = db_session.scalars(
+        select(AuditLog).where(AuditLog.record_id == str(shell_file.id))
+    ).all()
     assert [(row.operation, row.account_id, row.patient_id) for row in audit] == [
         ("create", account.id, profile.id)
     ]
@@ -77,22 +86,26 @@ def test_upload_commits_row_bytes_jobs_and_audit_together(
     assert content.mimetype == mime
 
 
-def test_upload_is_published_after_commit(client: FlaskClient, db_session: Session, owner,
-                                          samples: Samples) -> None:
+def test_upload_is_published_after_commit(
+    client: FlaskClient, db_session: Session, owner, samples: Samples
+) -> None:
     _, token, profile = owner
     response = upload(client, token, profile.id, samples.read("letter.pdf"))
     head = db_session.get(Job, uuid.UUID(response.json["job_id"]))
     assert head is not None and head.published_at is not None and head.broker_epoch
 
 
-def test_large_upload_is_stored_in_chunks(client: FlaskClient, db_session: Session, owner,
-                                          app) -> None:
+def test_large_upload_is_stored_in_chunks(
+    client: FlaskClient, db_session: Session, owner, app
+) -> None:
     _, token, profile = owner
     data = b"%PDF-1.4\n" + bytes(range(256)) * 12_000  # about 3 MB, more than one 1 MiB chunk
     response = upload(client, token, profile.id, data)
     assert response.status_code == 201
     shell_file = db_session.get(ShellFile, uuid.UUID(response.json["shell_file_id"]))
-    chunks = db_session.scalar(select(func.count()).where(BlobChunk.storage_key == shell_file.storage_key))
+    chunks = db_session.scalar(
+        select(func.count()).where(BlobChunk.storage_key == shell_file.storage_key)
+    )
     assert chunks == 3
     content = client.get(f"/api/v1/shell-files/{shell_file.id}/content", headers=bearer(token))
     assert content.data == data
@@ -108,7 +121,13 @@ def test_large_upload_is_stored_in_chunks(client: FlaskClient, db_session: Sessi
     ],
 )
 def test_bad_files_are_refused_and_leave_nothing(
-    client: FlaskClient, db_session: Session, owner, samples: Samples, sample: str, status: int, code: str
+    client: FlaskClient,
+    db_session: Session,
+    owner,
+    samples: Samples,
+    sample: str,
+    status: int,
+    code: str,
 ) -> None:
     _, token, profile = owner
     before = counts(db_session)
@@ -120,13 +139,19 @@ def test_bad_files_are_refused_and_leave_nothing(
 
 def test_missing_file_field_is_400(client: FlaskClient, owner) -> None:
     _, token, profile = owner
-    response = client.post("/api/v1/shell-files", data={"patient_id": str(profile.id)},
-                           headers=bearer(token), content_type="multipart/form-data")
+    response = client.post(
+        "/api/v1/shell-files",
+        data={"patient_id": str(profile.id)},
+        headers=bearer(token),
+        content_type="multipart/form-data",
+    )
     assert response.status_code == 400 and "file" in response.json["error"]["message"]
 
 
 @pytest.mark.parametrize("patient_id", ["not-a-uuid", "", "1; DROP TABLE shell_files"])
-def test_malformed_patient_id_is_400(client: FlaskClient, owner, samples: Samples, patient_id) -> None:
+def test_malformed_patient_id_is_400(
+    client: FlaskClient, owner, samples: Samples, patient_id
+) -> None:
     _, token, _ = owner
     response = upload(client, token, patient_id, samples.read("letter.pdf"))
     assert response.status_code == 400
@@ -145,8 +170,10 @@ def test_bad_priority_is_400(client: FlaskClient, owner, samples: Samples, prior
     assert response.status_code == 400
 
 
-def test_oversized_upload_is_refused_before_the_body_is_read(app, client: FlaskClient, owner) -> None:
-    _, token, profile = owner
+def test_oversized_upload_is_refused_before_the_body_is_read(
+    app, client: FlaskClient, owner
+) -> None:
+    _, token, _ = owner
     limit = app.config["MAX_CONTENT_LENGTH"]
     total = limit + 10 * 1024 * 1024
 
@@ -189,7 +216,9 @@ def test_oversized_upload_is_refused_before_the_body_is_read(app, client: FlaskC
     assert stream.read_bytes < 1024 * 1024  # refused on the header, not after buffering
 
 
-def test_file_over_the_limit_within_the_envelope_is_413(app, client: FlaskClient, db_session, owner) -> None:
+def test_file_over_the_limit_within_the_envelope_is_413(
+    app, client: FlaskClient, db_session, owner
+) -> None:
     _, token, profile = owner
     limit = app.config["SETTINGS"].max_upload_bytes
     app.config["SETTINGS"] = app.config["SETTINGS"].with_overrides({"max_upload_bytes": 1000})
@@ -202,8 +231,9 @@ def test_file_over_the_limit_within_the_envelope_is_413(app, client: FlaskClient
     assert counts(db_session) == before
 
 
-def test_client_filename_is_data_not_a_path(client: FlaskClient, db_session: Session, owner,
-                                            samples: Samples) -> None:
+def test_client_filename_is_data_not_a_path(
+    client: FlaskClient, db_session: Session, owner, samples: Samples
+) -> None:
     _, token, profile = owner
     name = "../../etc/passwd\x07\t.pdf"
     response = upload(client, token, profile.id, samples.read("letter.pdf"), name=name)

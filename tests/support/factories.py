@@ -15,7 +15,9 @@ _counter = itertools.count()
 
 
 def make_account(session: Session, email: str | None = None) -> tuple[Account, str]:
-    account = Account(id=uuid.uuid4(), email=email or f"user{next(_counter)}-{uuid.uuid4().hex[:6]}@example.test")
+    account = Account(
+        id=uuid.uuid4(), email=email or f"user{next(_counter)}-{uuid.uuid4().hex[:6]}@example.test"
+    )
     session.add(account)
     session.flush()
     token = issue_token(session, account.id)

@@ -40,9 +40,15 @@ def start_scripted_run(
         account, _ = make_account(session)
         profile = make_profile(session, account)
         shell_file = ShellFile(
-            id=uuid.uuid4(), patient_id=profile.id, uploaded_by=account.id,
-            original_filename="scripted.txt", mime_type="text/plain", file_size_bytes=1,
-            sha256=uuid.uuid4().hex, storage_key="db:none", processing_priority=priority,
+            id=uuid.uuid4(),
+            patient_id=profile.id,
+            uploaded_by=account.id,
+            original_filename="scripted.txt",
+            mime_type="text/plain",
+            file_size_bytes=1,
+            sha256=uuid.uuid4().hex,
+            storage_key="db:none",
+            processing_priority=priority,
         )
         session.add(shell_file)
         session.flush()
@@ -52,7 +58,9 @@ def start_scripted_run(
     for job_id, (_, plan) in zip(job_ids, plans, strict=True):
         redis_client.set(f"plan:{job_id}", plan)  # type: ignore[attr-defined]
     with db.session() as session:
-        chain = list(session.scalars(select(Job).where(Job.id.in_(job_ids)).order_by(Job.stage_index)))
+        chain = list(
+            session.scalars(select(Job).where(Job.id.in_(job_ids)).order_by(Job.stage_index))
+        )
     assert app.extensions["dispatcher"].publish_after_commit(chain)
     return Run(shell_file.id, job_ids)
 
@@ -78,15 +86,21 @@ def wait_for_status(
 
 def jobs_of(app: Flask, shell_file_id: uuid.UUID) -> list[Job]:
     with app.extensions["db"].session() as session:
-        return list(session.scalars(
-            select(Job).where(Job.shell_file_id == shell_file_id).order_by(Job.run_number, Job.stage_index)
-        ))
+        return list(
+            session.scalars(
+                select(Job)
+                .where(Job.shell_file_id == shell_file_id)
+                .order_by(Job.run_number, Job.stage_index)
+            )
+        )
 
 
 def errors_of(app: Flask, shell_file_id: uuid.UUID) -> list[ProcessingError]:
     with app.extensions["db"].session() as session:
-        return list(session.scalars(
-            select(ProcessingError)
-            .where(ProcessingError.shell_file_id == shell_file_id)
-            .order_by(ProcessingError.id)
-        ))
+        return list(
+            session.scalars(
+                select(ProcessingError)
+                .where(ProcessingError.shell_file_id == shell_file_id)
+                .order_by(ProcessingError.id)
+            )
+        )

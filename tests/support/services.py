@@ -44,8 +44,19 @@ class RedisServer:
     def start(self, timeout: float = 10.0) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
-            [redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no", "--dir", str(self.workdir)],
+            [
+                redis_binary(),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
             stdout=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + timeout
@@ -69,20 +80,28 @@ class RedisServer:
         return redis.Redis.from_url(self.url, decode_responses=True)
 
 
-def fresh_database(name: str) -> str:
-    """Drop and create database `name`; return its SQLAlchemy URL. Fails loudly if
-    PostgreSQL cannot be reached."""
+def _admin() -> psycopg.Connection:
     try:
-        admin = psycopg.connect(ADMIN_DSN, autocommit=True, connect_timeout=5)
+        return psycopg.connect(ADMIN_DSN, autocommit=True, connect_timeout=5)
     except psycopg.OperationalError as exc:
         raise RuntimeError(
             "PostgreSQL is not reachable at 127.0.0.1:5432 (user postgres); "
             "start it with scripts/services.sh"
         ) from exc
-    with admin:
+
+
+def fresh_database(name: str) -> str:
+    """Drop and create database `name`; return its SQLAlchemy URL. Fails loudly if
+    PostgreSQL cannot be reached."""
+    with _admin() as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.execute(f'CREATE DATABASE "{name}"')
     return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+
+
+def drop_database(name: str) -> None:
+    with _admin() as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def migrate(database_url: str, revision: str = "head", *, down: bool = False) -> None:

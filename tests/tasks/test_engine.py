@@ -7,6 +7,7 @@ retries; the production schedule is checked in test_retry_policy.py.
 
 from __future__ import annotations
 
+import itertools
 from datetime import timedelta
 
 import pytest
@@ -17,7 +18,9 @@ pytestmark = pytest.mark.usefixtures("worker")
 
 
 def test_chain_runs_through_both_queues_in_order(app, broker_client) -> None:
-    run = start_scripted_run(app, broker_client, [("fast", "ok"), ("fast", "ok"), ("ai", "ok"), ("ai", "ok")])
+    run = start_scripted_run(
+        app, broker_client, [("fast", "ok"), ("fast", "ok"), ("ai", "ok"), ("ai", "ok")]
+    )
 
     shell_file = wait_for_status(app, run.shell_file_id)
 
@@ -29,13 +32,15 @@ def test_chain_runs_through_both_queues_in_order(app, broker_client) -> None:
     assert [job.status for job in run_jobs] == ["completed"] * 4
     assert all(job.attempts == 1 and job.started_at <= job.completed_at for job in run_jobs)
     # One stage after another: each started after the one before it completed.
-    for earlier, later in zip(run_jobs, run_jobs[1:]):
+    for earlier, later in itertools.pairwise(run_jobs):
         assert earlier.completed_at <= later.started_at
     assert errors_of(app, run.shell_file_id) == []
 
 
 def test_transient_failures_retry_with_backoff_and_leave_a_row_each(app, broker_client) -> None:
-    run = start_scripted_run(app, broker_client, [("fast", "ok"), ("ai", "transient 2"), ("ai", "ok")])
+    run = start_scripted_run(
+        app, broker_client, [("fast", "ok"), ("ai", "transient 2"), ("ai", "ok")]
+    )
 
     shell_file = wait_for_status(app, run.shell_file_id)
 
@@ -60,7 +65,12 @@ def test_exhausted_retries_fail_the_document_and_stop_the_chain(app, broker_clie
 
     assert shell_file.status == "failed"
     errors = errors_of(app, run.shell_file_id)
-    assert [(e.retry_count, e.is_final) for e in errors] == [(1, False), (2, False), (3, False), (3, True)]
+    assert [(e.retry_count, e.is_final) for e in errors] == [
+        (1, False),
+        (2, False),
+        (3, False),
+        (3, True),
+    ]
     assert errors[-1].next_retry_at is None
     waits = [(e.next_retry_at - e.created_at) for e in errors[:-1]]
     assert [round(w / timedelta(seconds=1)) for w in waits] == [1, 2, 4]
@@ -71,7 +81,9 @@ def test_exhausted_retries_fail_the_document_and_stop_the_chain(app, broker_clie
 
 
 def test_permanent_error_fails_at_once_and_stops_the_chain(app, broker_client) -> None:
-    run = start_scripted_run(app, broker_client, [("fast", "ok"), ("fast", "permanent"), ("ai", "ok")])
+    run = start_scripted_run(
+        app, broker_client, [("fast", "ok"), ("fast", "permanent"), ("ai", "ok")]
+    )
 
     shell_file = wait_for_status(app, run.shell_file_id)
 
@@ -80,7 +92,11 @@ def test_permanent_error_fails_at_once_and_stops_the_chain(app, broker_client) -
     assert [(e.stage, e.error_type, e.retry_count, e.is_final) for e in errors] == [
         ("step1", "internal_error", 0, True)
     ]
-    assert [job.status for job in jobs_of(app, run.shell_file_id)] == ["completed", "failed", "cancelled"]
+    assert [job.status for job in jobs_of(app, run.shell_file_id)] == [
+        "completed",
+        "failed",
+        "cancelled",
+    ]
     assert broker_client.llen(f"ran:{run.job_ids[1]}") == 1
     assert broker_client.llen(f"ran:{run.job_ids[2]}") == 0
 

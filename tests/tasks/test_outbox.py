@@ -34,7 +34,9 @@ def test_an_unbuilt_stage_says_so_and_the_document_fails(app, committed_owner, s
     assert shell_file.status == "failed"
     (error,) = errors_of(app, shell_file.id)
     assert (error.stage, error.error_type, error.is_final) == (
-        "security_scan", "stage_not_implemented", True,
+        "security_scan",
+        "stage_not_implemented",
+        True,
     )
     assert "security_scan" in error.error_message
 
