@@ -36,6 +36,7 @@ ID_PARAM = {"name": "shell_file_id", "in": "path", "required": True, "schema": {
 COMMON_ERRORS = {
     "401": _error("Missing or invalid bearer token"),
     "404": _error("Not found, or not yours"),
+    "503": _error("The access could not be audited, so it was refused"),
 }
 
 StageStatus = {
@@ -233,7 +234,7 @@ SPEC: dict[str, Any] = {
                     "200": {
                         "description": "The file as uploaded",
                         "content": {
-                            "application/octet-stream": {
+                            "*/*": {
                                 "schema": {"type": "string", "format": "binary"}
                             }
                         },
@@ -264,6 +265,7 @@ SPEC: dict[str, Any] = {
                         },
                     },
                     "401": COMMON_ERRORS["401"],
+                    "503": COMMON_ERRORS["503"],
                 },
             }
         },
