@@ -179,6 +179,8 @@ class Claim:
     patient_id: uuid.UUID | None = None
     storage_key: str = ""
     mime_type: str = ""
+    priority: int = 5
+    original_filename: str = ""
 
 
 def begin_stage(  # noqa: PLR0911 - a decision table reads best as early returns
@@ -231,21 +233,69 @@ def _claim_for(job: Job, shell_file: ShellFile) -> Any:
             patient_id=shell_file.patient_id,
             storage_key=shell_file.storage_key,
             mime_type=shell_file.mime_type,
+            priority=job.priority,
+            original_filename=shell_file.original_filename,
         )
 
     return make
 
 
-def heartbeat(session: Session, job_id: uuid.UUID) -> None:
+def extend_lease(session: Session, job_id: uuid.UUID, seconds: float) -> None:
+    """Hold a handed-off job as alive while its batches wait in the queue.
+
+    The heartbeat is set ahead of now; batches refresh it once they run.
+    """
     session.execute(
-        update(Job).where(Job.id == job_id, Job.status == "running").values(heartbeat_at=now())
+        update(Job)
+        .where(Job.id == job_id, Job.status == "running")
+        .values(heartbeat_at=now() + timedelta(seconds=seconds))
     )
 
 
-def complete_stage(session: Session, job_id: uuid.UUID, *, epoch: str | None) -> Job | None:
+def batch_claim(session: Session, job_id: uuid.UUID) -> Claim:
+    """May a batch of this (handed-off, running) stage go ahead?"""
+    job = session.get(Job, job_id)
+    if job is None or job.shell_file_id is None:
+        return Claim(Action.STOP, "job no longer exists", job_id)
+    shell_file = session.get(ShellFile, job.shell_file_id)
+    if shell_file is None:
+        return Claim(Action.STOP, "shell file no longer exists", job_id)
+    claim = _claim_for(job, shell_file)
+    if job.status != "running":
+        return claim(Action.STOP, f"job is {job.status}")
+    if shell_file.status != "processing" or shell_file.run_number != job.run_number:
+        return claim(Action.STOP, f"shell file is {shell_file.status}")
+    return claim(Action.RUN, "batch may run")
+
+
+def lock_running(session: Session, job_id: uuid.UUID) -> bool:
+    """Lock the job row; True if it is still running (its batches may complete it)."""
+    job = session.get(Job, job_id, with_for_update=True)
+    return job is not None and job.status == "running"
+
+
+def heartbeat(session: Session, job_id: uuid.UUID) -> None:
+    """Refresh a running job's heartbeat (never pulling back a lease set further ahead)."""
+    current = now()
+    session.execute(
+        update(Job)
+        .where(
+            Job.id == job_id,
+            Job.status == "running",
+            or_(Job.heartbeat_at.is_(None), Job.heartbeat_at < current),
+        )
+        .values(heartbeat_at=current)
+    )
+
+
+def complete_stage(
+    session: Session, job_id: uuid.UUID, *, epoch: str | None, published: bool = True
+) -> Job | None:
     """Mark the stage done; queue the next one, or complete the shell file after the last.
 
-    Returns the next job (which the chain publishes), or None after the last stage.
+    Returns the next job, or None after the last stage. With `published` the caller's
+    chain carries the next stage on; without it the next job waits for the caller (or
+    the outbox relay) to publish it.
     """
     job = session.get(Job, job_id, with_for_update=True)
     if job is None or job.shell_file_id is None:
@@ -262,7 +312,7 @@ def complete_stage(session: Session, job_id: uuid.UUID, *, epoch: str | None) ->
         upcoming = following[0]
         if upcoming.status == "waiting":
             upcoming.status = "queued"
-            upcoming.published_at = current
+            upcoming.published_at = current if published else None
             upcoming.broker_epoch = epoch
         return upcoming
     advance_status(shell_file, "completed")
@@ -280,8 +330,12 @@ def record_failure(
     next_retry_at: datetime | None,
     final: bool,
     worker_id: str | None,
+    update_job: bool = True,
 ) -> ProcessingError | None:
-    """File one failed attempt; on a final one, fail the stage and the shell file."""
+    """File one failed attempt; on a final one, fail the stage and the shell file.
+
+    `update_job=False` files the row only (a retrying batch of a stage still running).
+    """
     job = session.get(Job, job_id, with_for_update=True)
     if job is None or job.shell_file_id is None:
         return None
@@ -299,6 +353,8 @@ def record_failure(
     )
     session.add(error)
     job.last_error = error_type
+    if not update_job:
+        return error
     job.heartbeat_at = None
     if not final:
         job.status = "retrying"

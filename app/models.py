@@ -312,3 +312,66 @@ class AuditLog(Base):
     compliance_category: Mapped[str] = mapped_column(String(32))
     request_id: Mapped[str | None] = mapped_column(String(64))
     client_address: Mapped[str | None] = mapped_column(String(64))
+
+
+class SecurityScan(Base):
+    """The security stage's verdict on an accepted file (refusals are error rows)."""
+
+    __tablename__ = "security_scans"
+
+    shell_file_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("shell_files.id", ondelete="CASCADE"), primary_key=True
+    )
+    detected_mime: Mapped[str] = mapped_column(String(100))
+    page_count: Mapped[int] = mapped_column(Integer)
+    repaired: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The qpdf-repaired copy of a damaged PDF; later stages read it instead.
+    repaired_storage_key: Mapped[str | None] = mapped_column(String(255))
+    checks: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    scanned_at: Mapped[datetime] = mapped_column(server_default=utcnow_sql())
+
+
+class OcrPage(Base):
+    """One page as OCR (or the PDF's text layer) read it: words with boxes and confidences.
+
+    `words` holds [text, x0, y0, x1, y1, confidence] in the page's `unit`, top-left origin.
+    """
+
+    __tablename__ = "ocr_pages"
+    __table_args__ = (UniqueConstraint("shell_file_id", "page_number"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    shell_file_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("shell_files.id", ondelete="CASCADE")
+    )
+    page_number: Mapped[int] = mapped_column(Integer)
+    width: Mapped[float]
+    height: Mapped[float]
+    unit: Mapped[str] = mapped_column(String(8))
+    engine: Mapped[str] = mapped_column(String(32))
+    rotation: Mapped[int] = mapped_column(Integer, default=0)
+    text: Mapped[str] = mapped_column(Text)
+    mean_confidence: Mapped[float | None]
+    word_count: Mapped[int] = mapped_column(Integer)
+    is_empty: Mapped[bool] = mapped_column(Boolean)
+    words: Mapped[dict[str, Any]] = mapped_column()  # {"words": [[text, x0, y0, x1, y1, conf]]}
+    created_at: Mapped[datetime] = mapped_column(server_default=utcnow_sql())
+
+
+class PageLayoutRow(Base):
+    """One page's lines and blocks in reading order; boxes normalised to 0-1 of the page."""
+
+    __tablename__ = "page_layouts"
+    __table_args__ = (UniqueConstraint("shell_file_id", "page_number"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    shell_file_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("shell_files.id", ondelete="CASCADE")
+    )
+    page_number: Mapped[int] = mapped_column(Integer)
+    width: Mapped[float]
+    height: Mapped[float]
+    columns: Mapped[int] = mapped_column(Integer, default=1)
+    text: Mapped[str] = mapped_column(Text)
+    layout: Mapped[dict[str, Any]] = mapped_column()  # {"lines": [...], "blocks": [...]}
+    created_at: Mapped[datetime] = mapped_column(server_default=utcnow_sql())

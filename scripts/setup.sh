@@ -5,8 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# libmagic1: file types from bytes. redis-server: the tests' own private broker.
-SYSTEM_PACKAGES=(libmagic1 redis-server)
+# libmagic1: file types from bytes. tesseract-ocr*: OCR language data (English and
+# orientation detection). redis-server: the tests' own private broker.
+SYSTEM_PACKAGES=(libmagic1 tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd redis-server)
 
 missing=()
 for package in "${SYSTEM_PACKAGES[@]}"; do

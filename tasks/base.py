@@ -5,6 +5,10 @@ claims the job under a row lock (or skips a stage that is already done, or stops
 a chain that must not go on), keeps the job's heartbeat fresh while `work` runs,
 and marks the stage complete in the same transaction as its output.
 
+A stage too big for one worker hands off (`Handoff`): it publishes batch tasks
+and leaves its job running; the batches (`run_batch`) keep its heartbeat, save
+their part, and the last one to finish completes the stage and continues the chain.
+
 Failures are filed by `StageTask.__call__`, around Celery's autoretry: a `Retry`
 becomes a row with its `retry_count` and `next_retry_at`; any other exception is
 final (a permanent error at once, a transient one once its retries are spent).
@@ -15,11 +19,12 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from celery.exceptions import Ignore, Retry
@@ -28,12 +33,18 @@ from sqlalchemy.orm import Session
 
 import celeryconfig
 from app import jobs
-from app.celery_app import AppContextTask
+from app.celery_app import AppContextTask, flask_app_of
+from app.config import Settings
 from app.db import Database, get_db
+from app.models import Job
 from app.pipeline.errors import TRANSIENT_ERRORS, PermanentError
 from app.storage import Blobs
 
 log = logging.getLogger(__name__)
+
+# Local copies of blobs kept by a worker for its stages (a 100-page scan is read by
+# many batches); older ones are removed.
+LOCAL_COPY_MAX_AGE_S = 3600
 
 
 @dataclass(frozen=True)
@@ -43,15 +54,62 @@ class StageContext:
     claim: jobs.Claim
     db: Database
     blobs: Blobs
+    settings: Settings
+    task: Any
 
-    def read_original(self, session: Session) -> Iterator[bytes]:
-        return self.blobs.read(session, self.claim.storage_key)
+    @property
+    def shell_file_id(self) -> uuid.UUID:
+        assert self.claim.shell_file_id is not None
+        return self.claim.shell_file_id
+
+    def local_copy(self, storage_key: str | None = None) -> Path:
+        """A file on this machine holding the blob (the original by default)."""
+        return local_copy(self.db, self.blobs, self.settings, storage_key or self.claim.storage_key)
 
 
 Save = Callable[[Session], None]
-Work = Callable[[StageContext], Save]
+
+
+@dataclass(frozen=True)
+class Handoff:
+    """The stage goes on in batch tasks (`publish` sends them); the last batch completes it."""
+
+    publish: Callable[[], None]
+    lease_s: float
+
+
+Work = Callable[[StageContext], "Save | Handoff"]
 """A stage's work computes outside any transaction and returns how to save its output;
 the output is saved in the same transaction that marks the stage complete."""
+
+
+def local_copy(db: Database, blobs: Blobs, settings: Settings, key: str) -> Path:
+    cache = settings.data_dir / "cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    path = cache / key.replace(":", "_").replace("/", "_")
+    if path.exists():
+        path.touch()
+        return path
+    partial = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.part")
+    try:
+        with db.session() as session, partial.open("wb") as out:
+            for chunk in blobs.read(session, key):
+                out.write(chunk)
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
+    _prune(cache)
+    return path
+
+
+def _prune(cache: Path) -> None:
+    cutoff = time.time() - LOCAL_COPY_MAX_AGE_S
+    for entry in cache.iterdir():
+        try:
+            if entry.stat().st_mtime < cutoff:
+                entry.unlink(missing_ok=True)
+        except FileNotFoundError:
+            continue
 
 
 class StageTask(AppContextTask):
@@ -64,6 +122,8 @@ class StageTask(AppContextTask):
     max_retries = celeryconfig.stage_max_retries
     acks_late = True
     reject_on_worker_lost = True
+    #: A batch shares its stage's job: a retry of one batch must not mark the job retrying.
+    is_batch = False
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -85,12 +145,10 @@ class StageTask(AppContextTask):
             return
         next_retry_at = None
         if not final:
-            seconds = (
-                when.timestamp() - jobs.now().timestamp() if isinstance(when, datetime) else when
-            )
+            seconds = when.timestamp() - time.time() if isinstance(when, datetime) else when
             next_retry_at = jobs.now() + timedelta(seconds=float(seconds or 0))
         try:
-            with self._flask_context(), get_db().session() as session:
+            with flask_app_of(self.app).app_context(), get_db().session() as session:
                 jobs.record_failure(
                     session,
                     uuid.UUID(kwargs["job_id"]),
@@ -99,16 +157,15 @@ class StageTask(AppContextTask):
                     next_retry_at=next_retry_at,
                     final=final,
                     worker_id=worker_id(self),
+                    update_job=final or not self.is_batch,
                 )
         except Exception:  # bookkeeping must never mask the real failure
             log.exception("could not record the failure of job %s", kwargs.get("job_id"))
 
-    @contextmanager
-    def _flask_context(self) -> Iterator[None]:
-        from app.celery_app import flask_app_of
 
-        with flask_app_of(self.app).app_context():
-            yield
+class BatchTask(StageTask):
+    abstract = True
+    is_batch = True
 
 
 def worker_id(task: Any) -> str:
@@ -140,9 +197,19 @@ class Heartbeat:
                 log.warning("heartbeat for job %s failed", self.job_id)
 
 
+def _context(task: Any, claim: jobs.Claim) -> StageContext:
+    return StageContext(
+        claim=claim,
+        db=get_db(),
+        blobs=current_app.extensions["blobs"],
+        settings=current_app.config["SETTINGS"],
+        task=task,
+    )
+
+
 def run_stage(task: Any, job_id: str, work: Work) -> str | None:
     """Claim the job, run `work` with a heartbeat, and complete the stage atomically."""
-    settings = current_app.config["SETTINGS"]
+    settings: Settings = current_app.config["SETTINGS"]
     db = get_db()
     dispatcher = current_app.extensions["dispatcher"]
     job_uuid = uuid.UUID(job_id)
@@ -160,13 +227,51 @@ def run_stage(task: Any, job_id: str, work: Work) -> str | None:
     if claim.action is jobs.Action.SKIP:
         log.info("job %s: %s", job_id, claim.reason)
         return str(claim.shell_file_id)
-    context = StageContext(claim=claim, db=db, blobs=current_app.extensions["blobs"])
+    context = _context(task, claim)
     with Heartbeat(db, job_uuid, settings.heartbeat_interval_s):
-        save = work(context)
+        outcome = work(context)
+        if isinstance(outcome, Handoff):
+            with db.session() as session:
+                jobs.extend_lease(session, job_uuid, outcome.lease_s)
+            outcome.publish()
+            task.request.chain = None  # the last batch continues the chain
+            return None
         with db.session() as session:
-            save(session)
+            outcome(session)
             jobs.complete_stage(session, job_uuid, epoch=_epoch_or_none(dispatcher))
     return str(claim.shell_file_id)
+
+
+BatchWork = Callable[[StageContext], None]
+Finish = Callable[[Session, StageContext], bool]
+"""Under the job's row lock: save the stage's summary and return True if the stage is
+complete (every batch's part is saved), False while other batches are still working."""
+
+
+def run_batch(task: Any, job_id: str, work: BatchWork, finish: Finish) -> None:
+    """Run one batch of a handed-off stage; the batch that finds the stage whole completes it."""
+    settings: Settings = current_app.config["SETTINGS"]
+    db = get_db()
+    job_uuid = uuid.UUID(job_id)
+    with db.session() as session:
+        claim = jobs.batch_claim(session, job_uuid)
+    if claim.action is not jobs.Action.RUN:
+        log.info("batch of job %s: %s", job_id, claim.reason)
+        return
+    context = _context(task, claim)
+    with Heartbeat(db, job_uuid, settings.heartbeat_interval_s):
+        work(context)
+    next_jobs: list[Job] = []
+    with db.session() as session:
+        if not jobs.lock_running(session, job_uuid):
+            return
+        if finish(session, context):
+            upcoming = jobs.complete_stage(session, job_uuid, epoch=None, published=False)
+            if upcoming is not None:
+                next_jobs = jobs.chain_from(session, upcoming)
+    if next_jobs:
+        # Committed first: if this publish fails, the outbox relay sends it.
+        current_app.extensions["dispatcher"].publish_after_commit(next_jobs)
 
 
 def _epoch_or_none(dispatcher: Any) -> str | None:

@@ -21,6 +21,8 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import PROJECT_ROOT
+from tests.support.clamd import FakeClamd
+from tests.support.documents import Corpus
 from tests.support.samples import Samples, generate
 from tests.support.services import RedisServer, drop_database, fresh_database, migrate
 
@@ -65,6 +67,8 @@ def service_env(
         "OUTBOX_GRACE": "0.5",
         "OUTBOX_RELAY_INTERVAL": "0.5",
         "RECLAIM_INTERVAL": "1",
+        "OCR_BATCH_PAGES": "4",
+        "OMP_THREAD_LIMIT": "1",
     }
     saved = {key: os.environ.get(key) for key in env}
     os.environ.update(env)
@@ -106,6 +110,17 @@ def db_session(app: Flask) -> Iterator[Session]:
 @pytest.fixture
 def client(app: Flask, db_session: Session) -> FlaskClient:
     return app.test_client()
+
+
+@pytest.fixture
+def clamd_server() -> Iterator[FakeClamd]:
+    with FakeClamd() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Corpus:
+    return Corpus(tmp_path_factory.mktemp("corpus"))
 
 
 @pytest.fixture(scope="session")

@@ -106,7 +106,8 @@ def test_embedded_service_runs_an_upload_end_to_end(tmp_path: Path, samples) -> 
         # The worker took it from the embedded broker and ran the first stage.
         assert body["stages"]["security_scan"]["attempts"] == 1
         errors = httpx.get(url + "/errors", headers=headers).json()["items"]
-        assert errors and errors[0]["stage"] == "security_scan"
+        assert body["stages"]["spatial_mapping"]["status"] == "completed"
+        assert errors and errors[0]["stage"] == "pass1"
         assert (tmp_path / "data" / "shellfiles.db").exists()
 
         flower = f"http://127.0.0.1:{flower_port}"

@@ -77,6 +77,72 @@ ShellFile = {
     },
 }
 
+PageSummary = {
+    "type": "object",
+    "required": ["page_number", "width", "height", "unit", "engine", "is_empty", "text"],
+    "properties": {
+        "page_number": {"type": "integer", "minimum": 1},
+        "width": {"type": "number"},
+        "height": {"type": "number"},
+        "unit": {"type": "string", "enum": ["pt", "px", "char"]},
+        "engine": {"type": "string"},
+        "rotation": {"type": "integer", "enum": [0, 90, 180, 270]},
+        "mean_confidence": {"type": ["number", "null"]},
+        "word_count": {"type": "integer"},
+        "is_empty": {"type": "boolean"},
+        "columns": NULLABLE_INT,
+        "text": {"type": "string"},
+    },
+}
+NORMALISED_BOX = {
+    "type": "array",
+    "items": {"type": "number", "minimum": 0, "maximum": 1},
+    "minItems": 4,
+    "maxItems": 4,
+}
+Page = {
+    "allOf": [
+        {"$ref": "#/components/schemas/PageSummary"},
+        {
+            "type": "object",
+            "required": ["words", "lines", "blocks"],
+            "properties": {
+                "words": {
+                    "description": "[text, x0, y0, x1, y1, confidence] in the page's unit",
+                    "type": "array",
+                    "items": {"type": "array", "minItems": 6, "maxItems": 6},
+                },
+                "lines": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "text": {"type": "string"},
+                            "box": NORMALISED_BOX,
+                            "block": {"type": "integer"},
+                            "words": {
+                                "type": "array",
+                                "description": "[text, x0, y0, x1, y1, confidence], box 0-1",
+                            },
+                        },
+                    },
+                },
+                "blocks": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "box": NORMALISED_BOX,
+                            "first_line": {"type": "integer"},
+                            "last_line": {"type": "integer"},
+                        },
+                    },
+                },
+            },
+        },
+    ]
+}
+
 SPEC: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {
@@ -99,6 +165,8 @@ SPEC: dict[str, Any] = {
                 },
             },
             "ShellFile": ShellFile,
+            "PageSummary": PageSummary,
+            "Page": Page,
             "UploadAnswer": {
                 "type": "object",
                 "required": ["shell_file_id", "job_id", "status", "duplicate"],
@@ -233,14 +301,54 @@ SPEC: dict[str, Any] = {
                 "responses": {
                     "200": {
                         "description": "The file as uploaded",
+                        "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+                    },
+                    **COMMON_ERRORS,
+                },
+            }
+        },
+        "/api/v1/shell-files/{shell_file_id}/pages": {
+            "get": {
+                "operationId": "list_pages",
+                "summary": "Every page's text and reading summary (audited)",
+                "parameters": [ID_PARAM],
+                "responses": {
+                    "200": {
+                        "description": "The pages, in order",
                         "content": {
-                            "*/*": {
-                                "schema": {"type": "string", "format": "binary"}
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "shell_file_id": UUID,
+                                        "page_count": NULLABLE_INT,
+                                        "items": {
+                                            "type": "array",
+                                            "items": {"$ref": "#/components/schemas/PageSummary"},
+                                        },
+                                    },
+                                }
                             }
                         },
                     },
                     **COMMON_ERRORS,
                 },
+            }
+        },
+        "/api/v1/shell-files/{shell_file_id}/pages/{page_number}": {
+            "get": {
+                "operationId": "get_page",
+                "summary": "One page: text, lines and blocks in reading order, word boxes",
+                "parameters": [
+                    ID_PARAM,
+                    {
+                        "name": "page_number",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "integer", "minimum": 1},
+                    },
+                ],
+                "responses": {"200": _json("Page", "The page"), **COMMON_ERRORS},
             }
         },
         "/api/v1/profiles": {

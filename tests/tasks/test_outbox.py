@@ -23,22 +23,31 @@ def committed_owner(app):
     return account, token, profile
 
 
-def test_an_unbuilt_stage_says_so_and_the_document_fails(app, committed_owner, samples) -> None:
+def test_the_fast_lane_runs_and_an_unbuilt_ai_stage_says_so(app, committed_owner, samples) -> None:
     _, token, profile = committed_owner
     response = upload(app.test_client(), token, profile.id, samples.read("letter.pdf"))
     assert response.status_code == 201
 
     shell_file = wait_for_status(app, uuid.UUID(response.json["shell_file_id"]))
 
-    # Until the fast lane lands, the first stage reports that it does not exist.
+    # The fast lane completes; until the AI lane lands, Pass 1 reports that it does not exist.
     assert shell_file.status == "failed"
+    stages = {job.job_type: job.status for job in jobs_of(app, shell_file.id)}
+    assert stages == {
+        "security_scan": "completed",
+        "ocr": "completed",
+        "spatial_mapping": "completed",
+        "pass1": "failed",
+        "pass2": "cancelled",
+        "pass3": "cancelled",
+    }
     (error,) = errors_of(app, shell_file.id)
     assert (error.stage, error.error_type, error.is_final) == (
-        "security_scan",
+        "pass1",
         "stage_not_implemented",
         True,
     )
-    assert "security_scan" in error.error_message
+    assert "pass1" in error.error_message
 
 
 @pytest.mark.slow
@@ -67,6 +76,6 @@ def test_uploads_succeed_while_redis_is_down_and_are_processed_when_it_returns(
     # No manual step: the worker reconnects, beat's relay publishes what was committed.
     for shell_file_id in ids:
         shell_file = wait_for_status(app, shell_file_id, timeout=60)
-        assert shell_file.status == "failed"  # processed: the unbuilt first stage ran
+        assert shell_file.status == "failed"  # processed: the fast lane ran, Pass 1 is unbuilt
         head = jobs_of(app, shell_file_id)[0]
         assert head.published_at is not None and head.attempts == 1

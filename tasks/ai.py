@@ -1,7 +1,7 @@
-"""The six stage tasks, in pipeline order. Each loads by id, runs its stage, saves.
+"""The ai lane: Pass 1 entities → Pass 2 clinical records → Pass 3 narrative.
 
-Task names carry their lane (`fast.*`, `ai.*`), which `task_routes` maps to the
-queue; `app.pipeline.STAGES` lists the same names in chain order.
+Not built yet: each stage says so, and the document ends `failed` with an error row
+naming the missing stage rather than pretending to succeed.
 """
 
 from __future__ import annotations
@@ -21,21 +21,6 @@ def not_built(stage: str) -> Any:
         raise StageNotBuilt(stage)
 
     return work
-
-
-@shared_task(bind=True, base=StageTask, name="fast.scan_shell_file")
-def scan_shell_file(self: StageTask, shell_file_id: str, job_id: str) -> str | None:
-    return run_stage(self, job_id, not_built("security_scan"))
-
-
-@shared_task(bind=True, base=StageTask, name="fast.extract_text")
-def extract_text(self: StageTask, shell_file_id: str, job_id: str) -> str | None:
-    return run_stage(self, job_id, not_built("ocr"))
-
-
-@shared_task(bind=True, base=StageTask, name="fast.map_layout")
-def map_layout(self: StageTask, shell_file_id: str, job_id: str) -> str | None:
-    return run_stage(self, job_id, not_built("spatial_mapping"))
 
 
 @shared_task(bind=True, base=StageTask, name="ai.detect_entities")

@@ -1,0 +1,159 @@
+"""The fast lane: security scan → OCR (in parallel page batches when long) → spatial mapping.
+
+Each task loads by id, calls its stage (plain functions in `app.pipeline`), and
+saves through `app.stage_outputs`; `tasks.base` does the claiming, heartbeats,
+retries and error rows.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from celery import group, shared_task
+from sqlalchemy.orm import Session
+
+from app import stage_outputs
+from app.pipeline import layout, ocr, security
+from app.pipeline.clamav import ClamdScanner
+from app.pipeline.errors import PermanentError
+from tasks.base import (
+    BatchTask,
+    Handoff,
+    Save,
+    StageContext,
+    StageTask,
+    run_batch,
+    run_stage,
+)
+
+# One Tesseract engine per worker process, loaded on first use.
+_engine: ocr.Tesseract | None = None
+
+
+def engine() -> ocr.Tesseract:
+    global _engine  # noqa: PLW0603 - a per-process cache of an expensive object
+    if _engine is None:
+        _engine = ocr.Tesseract()
+    return _engine
+
+
+def scan_work(context: StageContext) -> Save:
+    settings = context.settings
+    limits = security.ScanLimits(
+        max_pages=settings.max_pdf_pages, max_image_pixels=settings.max_image_pixels
+    )
+    scanner = ClamdScanner(settings.clamd_address) if settings.clamd_address else None
+    report = security.scan(
+        context.local_copy(), limits, scanner, claimed_name=context.claim.original_filename
+    )
+
+    def save(session: Session) -> None:
+        repaired_key = None
+        if report.repaired_path is not None:
+            with report.repaired_path.open("rb") as repaired:
+                repaired_key = context.blobs.put(
+                    session, uuid.uuid4(), iter(lambda: repaired.read(1024 * 1024), b"")
+                )
+            report.repaired_path.unlink(missing_ok=True)
+        stage_outputs.save_security_scan(session, context.shell_file_id, report, repaired_key)
+
+    return save
+
+
+def _source(context: StageContext) -> tuple[str, int, str]:
+    """What the OCR reads: (storage key, page count, type), as the scan accepted it."""
+    with context.db.session() as session:
+        scan = stage_outputs.security_scan_of(session, context.shell_file_id)
+        if scan is None:
+            raise PermanentError("the document has no security scan to read from")
+        key = scan.repaired_storage_key or context.claim.storage_key
+        return key, scan.page_count, scan.detected_mime
+
+
+def read_pages(context: StageContext, numbers: list[int]) -> None:
+    """OCR `numbers` and save each page as soon as it is read (skipping saved ones)."""
+    key, _, mime_type = _source(context)
+    with context.db.session() as session:
+        done = stage_outputs.saved_page_numbers(session, context.shell_file_id)
+    todo = [number for number in numbers if number not in done]
+    if not todo:
+        return
+    path = context.local_copy(key)
+    for page in ocr.iter_pages(path, mime_type, todo, engine()):
+        with context.db.session() as session:
+            stage_outputs.save_ocr_page(session, context.shell_file_id, page)
+
+
+def ocr_work(context: StageContext) -> Save | Handoff:
+    _, page_count, _ = _source(context)
+    batch = context.settings.ocr_batch_pages
+    if page_count <= batch:
+        read_pages(context, list(range(1, page_count + 1)))
+        return lambda session: stage_outputs.summarize_ocr(session, context.shell_file_id)
+    with context.db.session() as session:
+        done = stage_outputs.saved_page_numbers(session, context.shell_file_id)
+    missing = [n for n in range(1, page_count + 1) if n not in done]
+    batches = [missing[i : i + batch] for i in range(0, len(missing), batch)]
+    # Batches of a document under way go one step ahead of its own priority (the broker's
+    # 0-9 is ours minus one), so started documents finish before new ones begin.
+    priority = max(0, context.claim.priority - 2)
+    signatures = [
+        ocr_pages.signature(
+            kwargs={
+                "shell_file_id": str(context.shell_file_id),
+                "job_id": str(context.claim.job_id),
+                "pages": pages,
+            },
+            priority=priority,
+            immutable=True,
+        )
+        for pages in batches
+    ]
+    lease = context.settings.stale_after_s * 4
+
+    def publish() -> None:
+        group(signatures).apply_async()
+
+    return Handoff(publish=publish, lease_s=lease)
+
+
+def finish_ocr(session: Session, context: StageContext) -> bool:
+    _, page_count, _ = _source(context)
+    if stage_outputs.page_count_saved(session, context.shell_file_id) < page_count:
+        return False
+    stage_outputs.summarize_ocr(session, context.shell_file_id)
+    return True
+
+
+def layout_work(context: StageContext) -> Save:
+    with context.db.session() as session:
+        layouts = [
+            layout.map_page(page)
+            for page in stage_outputs.iter_ocr_pages(session, context.shell_file_id)
+        ]
+    text = layout.document_text(layouts).text
+
+    def save(session: Session) -> None:
+        stage_outputs.save_layouts(session, context.shell_file_id, layouts, text)
+
+    return save
+
+
+@shared_task(bind=True, base=StageTask, name="fast.scan_shell_file")
+def scan_shell_file(self: StageTask, shell_file_id: str, job_id: str) -> str | None:
+    return run_stage(self, job_id, scan_work)
+
+
+@shared_task(bind=True, base=StageTask, name="fast.extract_text")
+def extract_text(self: StageTask, shell_file_id: str, job_id: str) -> str | None:
+    return run_stage(self, job_id, ocr_work)
+
+
+@shared_task(bind=True, base=BatchTask, name="fast.ocr_pages")
+def ocr_pages(self: BatchTask, shell_file_id: str, job_id: str, pages: list[int]) -> None:
+    run_batch(self, job_id, lambda context: read_pages(context, pages), finish_ocr)
+
+
+@shared_task(bind=True, base=StageTask, name="fast.map_layout")
+def map_layout(self: StageTask, shell_file_id: str, job_id: str) -> str | None:
+    return run_stage(self, job_id, layout_work)

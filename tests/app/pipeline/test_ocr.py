@@ -1,0 +1,121 @@
+"""OCR as plain functions: born-digital text layers, 300 dpi scans, turned and noisy pages.
+
+Character error rate (CER) is measured against the text each document was made from,
+on the reading-order text of spatial mapping.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from app.pipeline.layout import map_page
+from app.pipeline.ocr import PageText, Tesseract, iter_pages
+from tests.support.documents import Corpus, page_lines
+from tests.support.text import cer
+
+
+@pytest.fixture(scope="module")
+def engine() -> Tesseract:
+    return Tesseract()
+
+
+def read(corpus: Corpus, name: str, mime: str, engine: Tesseract, pages=(1,)) -> list[PageText]:
+    return list(iter_pages(corpus.path(name), mime, list(pages), engine))
+
+
+def reading_text(page: PageText) -> str:
+    return " ".join(line.text for line in map_page(page).lines)
+
+
+def assert_boxes_inside(page: PageText) -> None:
+    for word in page.words:
+        assert 0 <= word.x0 <= word.x1 <= page.width + 1, word
+        assert 0 <= word.y0 <= word.y1 <= page.height + 1, word
+
+
+def test_born_digital_pages_come_from_the_text_layer_exactly(corpus: Corpus, engine) -> None:
+    pages = read(corpus, "born_digital.pdf", "application/pdf", engine, pages=(1, 2))
+    for page in pages:
+        assert page.engine == "pdf_text_layer" and page.unit == "pt"
+        assert (round(page.width), round(page.height)) == (595, 842)
+        assert cer(reading_text(page), " ".join(page_lines(page.number))) == 0
+        assert_boxes_inside(page)
+
+
+@pytest.mark.parametrize(
+    ("name", "mime"),
+    [
+        ("scan_300dpi.pdf", "application/pdf"),
+        ("scan_300dpi.png", "image/png"),
+    ],
+)
+def test_clean_300dpi_scans_read_within_1_percent(corpus: Corpus, engine, name, mime) -> None:
+    (page,) = read(corpus, name, mime, engine)
+    assert page.engine == "tesseract" and page.rotation == 0
+    assert cer(reading_text(page), " ".join(page_lines(1))) <= 0.01
+    assert page.mean_confidence is not None and page.mean_confidence > 80
+    assert_boxes_inside(page)
+
+
+@pytest.mark.parametrize(
+    ("name", "mime"),
+    [
+        ("scan_noisy.png", "image/png"),
+        ("scan_rot90.png", "image/png"),
+        ("scan_rot180.pdf", "application/pdf"),
+        ("scan_rot270.jpg", "image/jpeg"),
+        ("exif_rotated.jpg", "image/jpeg"),
+    ],
+)
+def test_turned_and_noisy_scans_read_within_3_percent(corpus: Corpus, engine, name, mime) -> None:
+    (page,) = read(corpus, name, mime, engine)
+    assert cer(reading_text(page), " ".join(page_lines(1))) <= 0.03
+    assert_boxes_inside(page)
+
+
+def test_a_page_turned_90_or_180_degrees_is_righted_before_reading(corpus: Corpus, engine) -> None:
+    (quarter,) = read(corpus, "scan_rot90.png", "image/png", engine)
+    (half,) = read(corpus, "scan_rot180.pdf", "application/pdf", engine)
+    assert quarter.rotation in (90, 270) and quarter.width < quarter.height
+    assert half.rotation == 180
+
+
+def test_exif_orientation_is_honoured(corpus: Corpus, engine) -> None:
+    (page,) = read(corpus, "exif_rotated.jpg", "image/jpeg", engine)
+    assert page.width < page.height and page.rotation == 0
+
+
+def test_mixed_pdf_is_read_page_by_page(corpus: Corpus, engine) -> None:
+    first, second = read(corpus, "mixed.pdf", "application/pdf", engine, pages=(1, 2))
+    assert (first.engine, second.engine) == ("pdf_text_layer", "tesseract")
+    assert cer(reading_text(first), " ".join(page_lines(1))) == 0
+    assert cer(reading_text(second), " ".join(page_lines(2))) <= 0.01
+
+
+def test_multipage_tiff(corpus: Corpus, engine) -> None:
+    pages = read(corpus, "multipage.tiff", "image/tiff", engine, pages=(1, 2))
+    assert [page.number for page in pages] == [1, 2]
+    for page in pages:
+        assert cer(reading_text(page), " ".join(page_lines(page.number))) <= 0.01
+
+
+def test_a_blank_page_is_empty_not_an_error(corpus: Corpus, engine) -> None:
+    (page,) = read(corpus, "blank.png", "image/png", engine)
+    assert page.is_empty and page.words == ()
+
+
+def test_plain_text_is_one_page_on_a_character_grid(tmp_path, engine) -> None:
+    path = tmp_path / "note.txt"
+    path.write_text("Medication list\nParacetamol 500 mg  twice daily\n")
+    (page,) = list(iter_pages(path, "text/plain", [1], engine))
+    assert page.engine == "plain_text" and page.unit == "char"
+    assert [w.text for w in page.words] == [
+        "Medication",
+        "list",
+        "Paracetamol",
+        "500",
+        "mg",
+        "twice",
+        "daily",
+    ]
+    assert (page.words[2].x0, page.words[2].y0) == (0, 1)
