@@ -85,9 +85,29 @@ class TextLine:
 
 
 @dataclass(frozen=True)
+class WordSpan:
+    """One word of the document text: its characters in the text, its page and box."""
+
+    start: int
+    end: int
+    page: int
+    box: Box  # normalised
+    confidence: float
+
+
+@dataclass(frozen=True)
 class DocumentText:
     text: str
     lines: tuple[TextLine, ...] = field(default_factory=tuple)
+    words: tuple[WordSpan, ...] = field(default_factory=tuple)
+
+    def locate(self, start: int, end: int) -> tuple[int, Box] | None:
+        """The page and box (union of its words' boxes) of the text span [start, end)."""
+        hits = [w for w in self.words if w.start < end and w.end > start]
+        if not hits:
+            return None
+        page = hits[0].page
+        return page, _union_boxes([w.box for w in hits if w.page == page])
 
 
 def _union(words: Iterable[Word]) -> Box:
@@ -291,10 +311,22 @@ def document_text(pages: Iterable[PageLayout]) -> DocumentText:
     """The reading-order text of the whole document, with each line's page and place."""
     parts: list[str] = []
     index: list[TextLine] = []
+    spans: list[WordSpan] = []
     offset = 0
     for page in pages:
         for number, line in enumerate(page.lines):
             start = offset
+            for position, (text, x0, y0, x1, y1, confidence) in enumerate(line.words):
+                word_start = start + sum(len(w[0]) + 1 for w in line.words[:position])
+                spans.append(
+                    WordSpan(
+                        word_start,
+                        word_start + len(text),
+                        page.number,
+                        (x0, y0, x1, y1),
+                        confidence,
+                    )
+                )
             parts.append(line.text)
             offset += len(line.text)
             index.append(TextLine(page.number, number, start, offset, line.box[1], line.box))
@@ -302,4 +334,4 @@ def document_text(pages: Iterable[PageLayout]) -> DocumentText:
             offset += 1
         parts.append("\n")  # a blank line between pages
         offset += 1
-    return DocumentText("".join(parts), tuple(index))
+    return DocumentText("".join(parts), tuple(index), tuple(spans))

@@ -80,3 +80,8 @@ def test_document_text_maps_each_line_back_to_its_page(corpus: Corpus) -> None:
         assert 0 <= line.y <= 1
     second = next(line for line in text.lines if line.page == 2)
     assert normalise(text.text[second.start : second.end]) == "Page 2 clinical record"
+    for span in text.words:
+        assert " " not in text.text[span.start : span.end]
+    start = text.text.index("Page 2 clinical")
+    page, box = text.locate(start, start + len("Page 2"))
+    assert page == 2 and box == second.box[:2] + box[2:] and box[2] < second.box[2]
