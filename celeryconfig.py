@@ -65,7 +65,8 @@ task_create_missing_queues = False
 
 # Flower: workers and the producer emit events.
 worker_send_task_events = True
-task_send_sent_event = True
+# No "task-sent" event per publish: it costs every upload a second message; Flower
+# learns of a task when a worker receives it.
 
 # The retry schedule of every stage: 2, 4, 8, 16, 32, 64 s, then final failure.
 # Tests shorten the base (Celery rounds it up to at least 1 s) and the count.

@@ -46,7 +46,9 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     app.extensions["db"] = db
     app.extensions["blobs"] = Blobs(settings.blob_storage_url, settings.data_dir)
     celery_app = celery_init_app(app)
-    app.extensions["dispatcher"] = Dispatcher(celery_app, db)
+    app.extensions["dispatcher"] = Dispatcher(
+        celery_app, db, mark_interval=settings.publish_mark_interval_s
+    )
 
     app.before_request(_assign_request_id)
     app.after_request(_echo_request_id)

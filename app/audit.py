@@ -1,6 +1,6 @@
 """The audit trail: every read and write of patient data leaves one row.
 
-`log_audit_event` adds the row to the caller's session, so it commits with the
+`log_audit_event` writes the row in the caller's transaction, so it commits with the
 change it records or not at all. A read is audited before its data leaves the
 server: views commit the audit row first, and if that fails the reader gets an
 error, never unaudited data (fail closed).
@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 
 from flask import g, has_request_context, request
+from sqlalchemy import insert
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -33,11 +34,12 @@ def log_audit_event(
     reason: str,
     account_id: uuid.UUID | None = None,
     compliance_category: str = "phi_access",
-) -> AuditLog:
+) -> None:
     """Record one access in the caller's transaction.
 
     Inside a request the acting account, request id and client address are taken
     from the request; outside one (workers, commands) the actor is the system.
+    Raises `AuditUnavailable` if the row cannot be written: the access is then refused.
     """
     if operation not in OPERATIONS:
         raise ValueError(f"unknown audit operation {operation!r}")
@@ -46,7 +48,7 @@ def log_audit_event(
         account_id = account_id or getattr(g, "account_id", None)
         request_id = getattr(g, "request_id", None)
         client_address = request.remote_addr
-    row = AuditLog(
+    statement = insert(AuditLog).values(
         actor_type="account" if account_id else "system",
         account_id=account_id,
         patient_id=patient_id,
@@ -58,8 +60,10 @@ def log_audit_event(
         request_id=request_id,
         client_address=client_address,
     )
-    session.add(row)
-    return row
+    try:
+        session.execute(statement)
+    except SQLAlchemyError as exc:
+        raise AuditUnavailable("the access could not be audited") from exc
 
 
 def commit_audited(session: Session) -> None:

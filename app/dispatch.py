@@ -15,9 +15,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Sequence
 from datetime import timedelta
 
+import kombu.exceptions
+import redis
+import redis.exceptions
 from celery import Celery, chain
 from celery.canvas import Signature
 from sqlalchemy.orm import Session
@@ -28,20 +32,13 @@ from app.models import Job
 
 log = logging.getLogger(__name__)
 
-BROKER_ERRORS: tuple[type[BaseException], ...]
-try:
-    import kombu.exceptions
-    import redis.exceptions
-
-    BROKER_ERRORS = (
-        kombu.exceptions.OperationalError,
-        redis.exceptions.RedisError,
-        ConnectionError,
-        OSError,
-        TimeoutError,
-    )
-except ImportError:  # pragma: no cover - both ship with celery[redis]
-    BROKER_ERRORS = (ConnectionError, OSError, TimeoutError)
+BROKER_ERRORS: tuple[type[BaseException], ...] = (
+    kombu.exceptions.OperationalError,
+    redis.exceptions.RedisError,
+    ConnectionError,
+    OSError,
+    TimeoutError,
+)
 
 
 def build_chain(celery_app: Celery, chain_jobs: Sequence[Job]) -> Signature:
@@ -63,12 +60,30 @@ def build_chain(celery_app: Celery, chain_jobs: Sequence[Job]) -> Signature:
 
 
 class Dispatcher:
-    """Publishes chains for one process, remembering the broker's epoch and its outages."""
+    """Publishes chains for one process, remembering the broker's epoch and its outages.
 
-    def __init__(self, celery_app: Celery, db: Database, *, epoch_ttl: float = 5.0) -> None:
+    After a publish, the job is marked published in PostgreSQL. Under load those marks
+    are written together, at most every `mark_interval` seconds, in one UPDATE (a mark
+    that never gets written only means the relay publishes that job once more, and a
+    stage delivered twice runs once).
+    """
+
+    def __init__(
+        self,
+        celery_app: Celery,
+        db: Database,
+        *,
+        epoch_ttl: float = 5.0,
+        mark_interval: float = 0.0,
+    ) -> None:
         self.celery = celery_app
         self.db = db
         self.epoch_ttl = epoch_ttl
+        self.mark_interval = mark_interval
+        self._pending: list[tuple[uuid.UUID, str]] = []
+        self._last_mark = 0.0
+        self._timer: threading.Timer | None = None
+        self._client: redis.Redis | None = None
         self._lock = threading.Lock()
         self._epoch: str | None = None
         self._epoch_read_at = 0.0
@@ -81,12 +96,20 @@ class Dispatcher:
         with self._lock:
             if self._epoch is not None and time.monotonic() - self._epoch_read_at < self.epoch_ttl:
                 return self._epoch
-        with self.celery.connection_for_write() as conn:
-            client = conn.default_channel.client  # type: ignore[attr-defined]
-            epoch = str(client.info("server")["run_id"])
+        epoch = str(self._broker_client().info("server")["run_id"])
         with self._lock:
             self._epoch, self._epoch_read_at = epoch, time.monotonic()
         return epoch
+
+    def _broker_client(self) -> redis.Redis:
+        """A plain client for the broker with short timeouts, so a broker that is down
+        fails this check at once instead of after kombu's connection retries."""
+        if self._client is None:
+            url = str(self.celery.conf.broker_url)
+            if url.startswith("redis+socket://"):
+                url = "unix://" + url.removeprefix("redis+socket://")
+            self._client = redis.Redis.from_url(url, socket_connect_timeout=1.0, socket_timeout=2.0)
+        return self._client
 
     def forget_epoch(self) -> None:
         with self._lock:
@@ -109,9 +132,33 @@ class Dispatcher:
             self.forget_epoch()
             log.warning("broker unreachable; job %s left to the outbox relay", chain_jobs[0].id)
             return False
-        with self.db.session() as session:
-            jobs.mark_published(session, [chain_jobs[0].id], epoch)
+        self._mark_published(chain_jobs[0].id, epoch)
         return True
+
+    def _mark_published(self, job_id: uuid.UUID, epoch: str) -> None:
+        with self._lock:
+            self._pending.append((job_id, epoch))
+            due = time.monotonic() - self._last_mark >= self.mark_interval
+            if not due and self._timer is None:
+                self._timer = threading.Timer(self.mark_interval, self.flush_marks)
+                self._timer.daemon = True
+                self._timer.start()
+        if due:
+            self.flush_marks()
+
+    def flush_marks(self) -> None:
+        """Write every pending published mark now, one UPDATE per broker epoch."""
+        with self._lock:
+            batch, self._pending = self._pending, []
+            self._last_mark = time.monotonic()
+            self._timer = None
+        by_epoch: dict[str, list[uuid.UUID]] = {}
+        for job_id, epoch in batch:
+            by_epoch.setdefault(epoch, []).append(job_id)
+        if by_epoch:
+            with self.db.session() as session:
+                for epoch, ids in by_epoch.items():
+                    jobs.mark_published(session, ids, epoch)
 
     def relay(self, *, grace: timedelta, stale_after: timedelta) -> int:
         """Publish every job the broker does not hold. Returns how many chains went out."""

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.models import JOB_CATEGORIES, Job, ProcessingError, ShellFile
@@ -60,6 +60,55 @@ def lane_of(job_name: str) -> str:
     return lane
 
 
+@dataclass(frozen=True)
+class ChainLink:
+    """What publishing a stage needs to know about its job (an ORM `Job` has the same)."""
+
+    id: uuid.UUID
+    job_name: str
+    shell_file_id: uuid.UUID | None
+    priority: int
+
+
+def _job_row(
+    *,
+    job_type: str,
+    job_name: str,
+    job_payload: dict[str, Any],
+    job_category: str,
+    priority: int,
+    scheduled_at: datetime | None,
+    status: str,
+    max_retries: int,
+) -> dict[str, Any]:
+    if not 1 <= priority <= 10:
+        raise ValueError("priority must be between 1 and 10")
+    if job_category not in JOB_CATEGORIES:
+        raise ValueError(f"unknown job category {job_category!r}")
+    job_id = uuid.uuid4()
+    current = now()
+    return {
+        "id": job_id,
+        "job_type": job_type,
+        "job_name": job_name,
+        "job_lane": lane_of(job_name),
+        "job_category": job_category,
+        "job_payload": job_payload,
+        "status": status,
+        "priority": priority,
+        "stage_index": int(job_payload.get("stage_index", 0)),
+        "run_number": int(job_payload.get("run", 1)),
+        "scheduled_at": scheduled_at or current,
+        "attempts": 0,
+        "max_retries": max_retries,
+        "celery_task_id": str(job_id),
+        "shell_file_id": _uuid_or_none(job_payload.get("shell_file_id")),
+        "patient_id": _uuid_or_none(job_payload.get("patient_id")),
+        "created_at": current,
+        "updated_at": current,
+    }
+
+
 def enqueue_job_v3(  # noqa: PLR0917 - the positional signature is the documented one
     job_type: str,
     job_name: str,
@@ -77,29 +126,19 @@ def enqueue_job_v3(  # noqa: PLR0917 - the positional signature is the documente
     `job_payload` names what the job works on (`shell_file_id`, `patient_id`) and,
     for a pipeline stage, its `run` and `stage_index`. Priority 1 is the most urgent.
     """
-    if not 1 <= priority <= 10:
-        raise ValueError("priority must be between 1 and 10")
-    if job_category not in JOB_CATEGORIES:
-        raise ValueError(f"unknown job category {job_category!r}")
-    job = Job(
-        id=uuid.uuid4(),
+    row = _job_row(
         job_type=job_type,
         job_name=job_name,
-        job_lane=lane_of(job_name),
-        job_category=job_category,
         job_payload=job_payload,
-        status=status,
+        job_category=job_category,
         priority=priority,
-        stage_index=int(job_payload.get("stage_index", 0)),
-        run_number=int(job_payload.get("run", 1)),
-        scheduled_at=scheduled_at or now(),
+        scheduled_at=scheduled_at,
+        status=status,
         max_retries=max_retries,
-        shell_file_id=_uuid_or_none(job_payload.get("shell_file_id")),
-        patient_id=_uuid_or_none(job_payload.get("patient_id")),
     )
-    job.celery_task_id = str(job.id)
-    session.add(job)
-    return job.id
+    session.execute(insert(Job), [row])
+    job_id: uuid.UUID = row["id"]
+    return job_id
 
 
 def _uuid_or_none(value: Any) -> uuid.UUID | None:
@@ -112,29 +151,29 @@ def enqueue_pipeline(
     *,
     stages: tuple[StageSpec, ...] = STAGES,
     max_retries: int = 6,
-) -> list[uuid.UUID]:
-    """Add one job per stage for the shell file's current run; return their ids in order."""
-    job_ids = []
-    for index, stage in enumerate(stages):
-        payload = {
-            "shell_file_id": str(shell_file.id),
-            "patient_id": str(shell_file.patient_id),
-            "run": shell_file.run_number,
-            "stage_index": index,
-        }
-        job_ids.append(
-            enqueue_job_v3(
-                stage.name,
-                stage.task_name,
-                payload,
-                job_category="standard",
-                priority=shell_file.processing_priority,
-                session=session,
-                status="queued" if index == 0 else "waiting",
-                max_retries=max_retries,
-            )
+) -> list[ChainLink]:
+    """Add one job per stage for the shell file's current run, in one statement;
+    return them in chain order."""
+    rows = [
+        _job_row(
+            job_type=stage.name,
+            job_name=stage.task_name,
+            job_payload={
+                "shell_file_id": str(shell_file.id),
+                "patient_id": str(shell_file.patient_id),
+                "run": shell_file.run_number,
+                "stage_index": index,
+            },
+            job_category="standard",
+            priority=shell_file.processing_priority,
+            scheduled_at=None,
+            status="queued" if index == 0 else "waiting",
+            max_retries=max_retries,
         )
-    return job_ids
+        for index, stage in enumerate(stages)
+    ]
+    session.execute(insert(Job), rows)
+    return [ChainLink(r["id"], r["job_name"], r["shell_file_id"], r["priority"]) for r in rows]
 
 
 def run_jobs(session: Session, shell_file_id: uuid.UUID, run_number: int) -> list[Job]:

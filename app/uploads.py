@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -39,7 +39,7 @@ class UploadOutcome:
     head_job_id: uuid.UUID | None
     created: bool  # False: an earlier upload answered (idempotent replay or duplicate)
     duplicate: bool
-    chain: list[Job]  # the jobs to publish after commit; empty unless created
+    chain: list[jobs.ChainLink]  # the jobs to publish after commit; empty unless created
 
 
 def clean_filename(raw: str | None) -> str:
@@ -89,24 +89,26 @@ def accept_upload(
         earlier = _earlier_answer(session, account_id, profile.id, sha256, idempotency_key)
         if earlier is not None:
             return earlier
-        shell_file = ShellFile(
-            id=uuid.uuid4(),
-            patient_id=profile.id,
-            uploaded_by=account_id,
-            original_filename=clean_filename(filename),
-            mime_type=mime_type,
-            file_size_bytes=size,
-            sha256=sha256,
-            status="uploaded",
-            processing_priority=priority,
-            idempotency_key=idempotency_key,
-            run_number=1,
-        )
+        shell_file_id = uuid.uuid4()
+        values = {
+            "id": shell_file_id,
+            "patient_id": profile.id,
+            "uploaded_by": account_id,
+            "original_filename": clean_filename(filename),
+            "mime_type": mime_type,
+            "file_size_bytes": size,
+            "sha256": sha256,
+            "status": "uploaded",
+            "processing_priority": priority,
+            "idempotency_key": idempotency_key,
+            "run_number": 1,
+        }
         try:
-            shell_file.storage_key = blobs.put(session, shell_file.id, _chunks(stream, chunk_bytes))
-            session.add(shell_file)
-            session.flush()
-            job_ids = jobs.enqueue_pipeline(session, shell_file)
+            values["storage_key"] = blobs.put(session, shell_file_id, _chunks(stream, chunk_bytes))
+            # Core inserts: this is the hot path, and nothing here needs the ORM's bookkeeping.
+            session.execute(insert(ShellFile), [values])
+            shell_file = ShellFile(**values)
+            chain = jobs.enqueue_pipeline(session, shell_file)
             log_audit_event(
                 session,
                 operation="create",
@@ -115,15 +117,12 @@ def accept_upload(
                 patient_id=profile.id,
                 reason="document upload",
             )
-            chain = list(
-                session.scalars(select(Job).where(Job.id.in_(job_ids)).order_by(Job.stage_index))
-            )
             session.commit()
         except IntegrityError:
             # A concurrent upload of the same bytes or key won the race: answer as it did.
             session.rollback()
             continue
-        return UploadOutcome(shell_file, job_ids[0], created=True, duplicate=False, chain=chain)
+        return UploadOutcome(shell_file, chain[0].id, created=True, duplicate=False, chain=chain)
     raise UploadRefused(409, "conflict", "a concurrent upload conflicts with this one; retry")
 
 

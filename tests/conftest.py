@@ -69,6 +69,7 @@ def service_env(
         "RECLAIM_INTERVAL": "1",
         "OCR_BATCH_PAGES": "4",
         "OMP_THREAD_LIMIT": "1",
+        "PUBLISH_MARK_INTERVAL": "0",
     }
     saved = {key: os.environ.get(key) for key in env}
     os.environ.update(env)

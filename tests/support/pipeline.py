@@ -52,15 +52,12 @@ def start_scripted_run(
         )
         session.add(shell_file)
         session.flush()
-        job_ids = jobs.enqueue_pipeline(
+        chain = jobs.enqueue_pipeline(
             session, shell_file, stages=scripted_stages([lane for lane, _ in plans]), max_retries=3
         )
+    job_ids = [link.id for link in chain]
     for job_id, (_, plan) in zip(job_ids, plans, strict=True):
         redis_client.set(f"plan:{job_id}", plan)  # type: ignore[attr-defined]
-    with db.session() as session:
-        chain = list(
-            session.scalars(select(Job).where(Job.id.in_(job_ids)).order_by(Job.stage_index))
-        )
     assert app.extensions["dispatcher"].publish_after_commit(chain)
     return Run(shell_file.id, job_ids)
 

@@ -1,0 +1,30 @@
+"""Errors of the AI lane beyond the pipeline's own (app/pipeline/errors.py).
+
+Like every pipeline error, their messages are written here and never quote the
+document or the model's output.
+"""
+
+from __future__ import annotations
+
+from app.pipeline.errors import PermanentError, RateLimited
+
+
+class InvalidAIResponse(PermanentError):
+    """The model's answer did not match the schema, even after one retry."""
+
+    error_type = "invalid_ai_response"
+
+
+class AIRequestRejected(PermanentError):
+    """The model's service refused the request itself (HTTP 4xx other than 408/429):
+    a wrong key, an unknown model, a request it cannot take. Retrying cannot help."""
+
+    error_type = "ai_request_rejected"
+
+
+class ProviderRateLimited(RateLimited):
+    """HTTP 429, or a rate limiter saying no; `retry_after` is in seconds when known."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

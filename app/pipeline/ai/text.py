@@ -1,0 +1,160 @@
+"""Reading the document text: sentences, sections and word distances.
+
+- *Sentences* end at `.`, `!`, `?` or `;` followed by a space, and at a line break
+  unless the line runs on (it ends without punctuation and the next line starts in
+  lower case on the same page: wrapped prose).
+- *Sections* start at a header from `data/sections.csv` at the start of a line,
+  alone or followed by a colon or a dash ("Allergies: penicillin"). A section lasts
+  until the next header or a paragraph gap (a vertical gap between two lines of
+  more than 1.8 times the page's usual line spacing), so a list of past history
+  does not colour the letter's prose below it.
+"""
+
+from __future__ import annotations
+
+import bisect
+import functools
+import itertools
+import re
+import statistics
+from dataclasses import dataclass
+
+from app.pipeline.ai.lexicon import DATA_DIR, normalise_term, read_rows, term_regex
+from app.pipeline.layout import DocumentText, TextLine
+
+_SENTENCE_END = re.compile(r"[.!?;](?=\s)")
+_BULLET = r"(?:[-\u2022*\u2013]\s*|\d{1,2}[.)]\s+)?"
+PARAGRAPH_GAP = 1.8
+
+
+@dataclass(frozen=True)
+class Span:
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Section:
+    start: int
+    end: int
+    name: str
+    header_end: int  # where the header (and its colon) ends
+
+
+@functools.cache
+def _section_headers() -> tuple[re.Pattern[str], dict[str, str]]:
+    rows = read_rows(DATA_DIR / "sections.csv")
+    names = {normalise_term(row["header"]).lower(): row["section"] for row in rows}
+    body = "|".join(term_regex(h) for h in sorted(names, key=lambda h: (-len(h), h)))
+    pattern = re.compile(rf"\s*{_BULLET}(?P<header>{body})\s*(?::|\s-\s|-\s|$)", re.IGNORECASE)
+    return pattern, names
+
+
+class Analysis:
+    """Sentences, sections and word positions of one document text."""
+
+    def __init__(self, doc: DocumentText) -> None:
+        self.text = doc.text
+        self.lines = doc.lines or _plain_lines(doc.text)
+        self.sentences = sentences(self.text, self.lines)
+        self._sentence_starts = [s.start for s in self.sentences]
+        self.sections = sections(self.text, self.lines)
+        self._section_starts = [s.start for s in self.sections]
+        self._words = [m.start() for m in re.finditer(r"\S+", self.text)]
+
+    def sentence_at(self, position: int) -> Span:
+        index = bisect.bisect_right(self._sentence_starts, position) - 1
+        if index >= 0 and self.sentences[index].end >= position:
+            return self.sentences[index]
+        return Span(position, position)
+
+    def section_at(self, position: int) -> Section | None:
+        index = bisect.bisect_right(self._section_starts, position) - 1
+        if index >= 0 and self.sections[index].start <= position < self.sections[index].end:
+            return self.sections[index]
+        return None
+
+    def section_name(self, position: int) -> str | None:
+        section = self.section_at(position)
+        return section.name if section else None
+
+    def words_between(self, start: int, end: int) -> int:
+        """How many words start in [start, end)."""
+        return bisect.bisect_left(self._words, end) - bisect.bisect_left(self._words, start)
+
+    def line_at(self, position: int) -> Span:
+        start = self.text.rfind("\n", 0, position) + 1
+        end = self.text.find("\n", position)
+        return Span(start, len(self.text) if end < 0 else end)
+
+
+def _plain_lines(text: str) -> tuple[TextLine, ...]:
+    """Lines of a text that came without a layout: one page, evenly spaced."""
+    lines, offset = [], 0
+    for number, line in enumerate(text.split("\n")):
+        lines.append(TextLine(1, number, offset, offset + len(line), number * 0.015, (0, 0, 1, 1)))
+        offset += len(line) + 1
+    return tuple(lines)
+
+
+def _runs_on(text: str, line: TextLine, following: TextLine) -> bool:
+    """Whether `line` wraps into `following` (same sentence) rather than ending."""
+    if following.page != line.page or line.end <= line.start:
+        return False
+    last = text[line.end - 1]
+    first = text[following.start : following.start + 1]
+    return last not in ".!?;:" and first.islower()
+
+
+def sentences(text: str, lines: tuple[TextLine, ...]) -> list[Span]:
+    """Sentence spans in text order; see the module docstring for the rules."""
+    spans: list[Span] = []
+    start: int | None = None
+    for index, line in enumerate(lines):
+        if start is None:
+            start = line.start
+        for match in _SENTENCE_END.finditer(text, line.start, line.end):
+            spans.append(Span(start, match.end()))
+            start = match.end()
+        following = lines[index + 1] if index + 1 < len(lines) else None
+        if following is None or not _runs_on(text, line, following):
+            spans.append(Span(start, line.end))
+            start = None
+    return [span for span in spans if text[span.start : span.end].strip()]
+
+
+def _gaps(lines: tuple[TextLine, ...]) -> set[int]:
+    """Indexes of lines that start a new paragraph (a wide vertical gap above them)."""
+    by_page: dict[int, list[int]] = {}
+    for index, line in enumerate(lines):
+        by_page.setdefault(line.page, []).append(index)
+    starts: set[int] = set()
+    for indexes in by_page.values():
+        pairs = list(itertools.pairwise(indexes))
+        steps = [lines[b].y - lines[a].y for a, b in pairs if lines[b].y > lines[a].y]
+        if not steps:
+            continue
+        usual = statistics.median(steps)
+        for a, b in pairs:
+            if lines[b].y - lines[a].y > PARAGRAPH_GAP * usual:
+                starts.add(b)
+    return starts
+
+
+def sections(text: str, lines: tuple[TextLine, ...]) -> list[Section]:
+    """Section spans in text order; text outside every span belongs to no section."""
+    pattern, names = _section_headers()
+    gaps = _gaps(lines)
+    found: list[Section] = []
+    current: tuple[int, str, int] | None = None
+    for index, line in enumerate(lines):
+        match = pattern.match(text, line.start, line.end)
+        if (match or index in gaps) and current is not None:
+            found.append(Section(current[0], lines[index - 1].end, current[1], current[2]))
+            current = None
+        if match:
+            name = names[normalise_term(match.group("header")).lower()]
+            current = (line.start, name, match.end())
+    if current is not None and lines:
+        found.append(Section(current[0], lines[-1].end, current[1], current[2]))
+    return found

@@ -1,0 +1,70 @@
+"""Publishing after commit: chains reach the broker; published marks are written in batches."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.orm import Session
+
+from app import jobs
+from app.dispatch import Dispatcher
+from app.models import Job, ShellFile
+from tests.support.factories import make_account, make_profile
+
+
+def committed_chain(session: Session) -> list[jobs.ChainLink]:
+    account, _ = make_account(session)
+    profile = make_profile(session, account)
+    shell_file = ShellFile(
+        id=uuid.uuid4(),
+        patient_id=profile.id,
+        uploaded_by=account.id,
+        original_filename="a.pdf",
+        mime_type="application/pdf",
+        file_size_bytes=1,
+        sha256=uuid.uuid4().hex,
+        storage_key="db:none",
+        processing_priority=5,
+    )
+    session.add(shell_file)
+    session.flush()
+    return jobs.enqueue_pipeline(session, shell_file)
+
+
+def test_marks_under_load_are_written_together(app, db_session: Session, broker_client) -> None:
+    dispatcher = Dispatcher(app.extensions["celery"], app.extensions["db"], mark_interval=30)
+    chains = [committed_chain(db_session) for _ in range(3)]
+    db_session.commit()
+    before = broker_client.llen("fast:4")
+
+    for chain in chains:
+        assert dispatcher.publish_after_commit(chain)
+
+    assert broker_client.llen("fast:4") == before + 3  # priority 5 is the broker's 4
+    heads = [db_session.get(Job, chain[0].id) for chain in chains]
+    for head in heads:
+        db_session.refresh(head)
+    # The first mark was due at once; the next two wait for the batch.
+    assert [head.published_at is not None for head in heads] == [True, False, False]
+
+    dispatcher.flush_marks()
+
+    for head in heads:
+        db_session.refresh(head)
+    assert all(head.published_at and head.broker_epoch == dispatcher.epoch() for head in heads)
+
+
+def test_a_broker_outage_leaves_jobs_to_the_relay(app, db_session: Session, redis_server) -> None:
+    dispatcher = Dispatcher(app.extensions["celery"], app.extensions["db"])
+    chain = committed_chain(db_session)
+    db_session.commit()
+    redis_server.stop()
+    try:
+        assert dispatcher.publish_after_commit(chain) is False
+        # While the broker is down, later uploads do not even try for a moment.
+        assert dispatcher.publish_after_commit(committed_chain(db_session)) is False
+    finally:
+        redis_server.start()
+    head = db_session.get(Job, chain[0].id)
+    db_session.refresh(head)
+    assert head.published_at is None and head.status == "queued"
