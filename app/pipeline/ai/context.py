@@ -28,6 +28,9 @@ FORWARD_WINDOW = 14
 BACKWARD_WINDOW = 5
 FAMILY_WINDOW = 8  # a relative named on either side: "her mother had a stroke"
 
+# What may come before a sentence-initial trigger: a bullet, a header ("Plan: Should ...").
+_OPENING = re.compile(r"[\s\-\u2022*]*(?:[A-Za-z][\w /&-]{0,30}:\s*)?")
+
 SECTION_FLAGS: dict[str, frozenset[str]] = {
     "family_history": frozenset({"family"}),
     "past_medical_history": frozenset({"history"}),
@@ -144,7 +147,7 @@ class Context:
         self, trigger: Trigger, start: int, end: int, sentence: Span, stops: list[Trigger]
     ) -> bool:
         text = self.analysis.text
-        if trigger.initial_only and text[sentence.start : trigger.start].strip(" -\u2022*\n"):
+        if trigger.initial_only and not _OPENING.fullmatch(text, sentence.start, trigger.start):
             return False
         family = "family" in trigger.categories and trigger.direction == "both"
         if trigger.end <= start and trigger.direction in ("forward", "both"):

@@ -131,7 +131,8 @@ def parse_date(text: str, *, day_first: bool = True) -> str | None:
 
 def display_date(iso: str) -> str:
     """ "2024-03-12" as "12 March 2024" (reduced dates: "March 2024", "2019")."""
-    names = [name for name in MONTHS if len(name) > 3 or name == "may"]
+    names = [name for name, number in MONTHS.items() if len(name) > 3 or name == "may"]
+    names = [n for i, n in enumerate(names) if n not in ("sept",)]
     parts = iso.split("-")
     if len(parts) == 3:
         return f"{int(parts[2])} {names[int(parts[1]) - 1].title()} {parts[0]}"

@@ -2,7 +2,8 @@
 
 1. The lexicon finds every known name (medicines, tests, vital signs, conditions,
    symptoms, findings, allergens, vaccines, procedures).
-2. Each name is checked and extended by what follows it: a test counts only with
+2. Each name is checked and extended by what follows it: a condition or symptom
+   followed by "nurse", "clinic", "team" names a service, not a mention; a test counts only with
    a result after it ("Potassium 5.9 mmol/L H") and a vital sign only with a
    reading; a medicine takes in its dose and frequency ("Metformin 500 mg twice
    daily"); a medicine or allergen in an allergy context (an "Allergies" section,
@@ -66,9 +67,19 @@ _NO_ALLERGY = re.compile(
     r"(?!\w)"
 )
 _REACTION = re.compile(
-    r"\s*(?:\(|[-\u2013:]|(?i:causes?|causing|caused|gives|giving|leading\s+to|reaction:?))\s*"
+    r"\s*(?:\(|[-\u2013:]|(?i:,?\s*(?:which|that)\s+)?(?i:causes?|causing|caused|gives?|gave"
+    r"|giving|leading\s+to|reaction:?))\s*(?:(?i:him|her|them)\s+)?"
     r"(?:(?i:an?)\s+)?(?P<reaction>[A-Za-z][A-Za-z '/-]*[A-Za-z])\s*\)?"
 )
+
+
+# A condition or symptom naming a service is not the patient's ("Asthma nurse", "Heart
+# failure clinic", "Chest pain team").
+_SERVICE = re.compile(
+    r"\s+(?i:specialist\s+)?(?i:nurses?|clinic|team|service|unit|consultant|department|"
+    r"specialist|pathway|programme)\b"
+)
+NAMED_THINGS = frozenset({"condition", "observation", "physical_finding"})
 
 
 @dataclass(frozen=True)
@@ -157,6 +168,8 @@ def _candidate(hit: Hit, analysis: Analysis, context: Context) -> Candidate | No
         limit = analysis.sentence_at(hit.start).end
         end = _measured_end(hit.concept, analysis.text, hit.end, limit)
         return None if end is None else Candidate(hit.start, end, ENTITY_TYPE[kind], base + 0.05)
+    if ENTITY_TYPE[kind] in NAMED_THINGS and _SERVICE.match(analysis.text, hit.end):
+        return None
     specific = hit.section_only is not None
     return Candidate(hit.start, hit.end, ENTITY_TYPE[kind], base, specific=specific)
 

@@ -3,8 +3,9 @@
 Each record is read from its entity's own text (the name and the values Pass 1
 kept with it) plus, where the entity alone cannot say, its sentence: a medicine's
 status ("stopped", "started"), a condition's onset, the date of a vaccine or an
-operation. Records that say the same thing twice (metformin in the letter and in
-the medication list) are merged, keeping every entity id and every known field.
+operation. Facts stated twice (metformin in the letter and in the medication
+list) are merged into one record citing both entities and keeping every known
+field; measurements are never merged, since two equal readings are two readings.
 
 What becomes no record: mentions about the family (other than conditions, which
 are kept as family history), hypothetical mentions, negated allergies,
@@ -22,7 +23,7 @@ from typing import Any
 from app.pipeline.ai.context import Context
 from app.pipeline.ai.dates import find_dates, find_reduced_dates
 from app.pipeline.ai.documents import dates_of, kind_of
-from app.pipeline.ai.grammar import lab_value, parse_sig, vital_reading
+from app.pipeline.ai.grammar import lab_value, parse_sig, route_before, vital_reading
 from app.pipeline.ai.lexicon import Concept, LabUnit, Lexicon
 from app.pipeline.ai.text import Analysis
 from app.pipeline.ai.types import (
@@ -42,7 +43,7 @@ from app.pipeline.layout import DocumentText
 _STATUS_WORDS = (
     ("stopped", r"stopped|discontinued|ceased|withdrawn|stop"),
     ("on_hold", r"held|withheld|suspended|paused|on\s+hold|withhold"),
-    ("new", r"started|commenced|initiated|begun|new|start"),
+    ("new", r"started|commenced|initiated|begun|new|start|added|introduced"),
     ("changed", r"increased|reduced|decreased|changed|titrated"),
 )
 _STATUS = re.compile(
@@ -50,10 +51,12 @@ _STATUS = re.compile(
 )
 _SEVERITY = re.compile(r"\b(mild|moderate|severe|life[\s-]threatening)\b", re.IGNORECASE)
 _REACTION_TEXT = re.compile(
-    r"^\W*(?:causes?|causing|caused|gives|giving|leading\s+to|reaction:?)?\s*(?:an?\s+)?",
+    r"^\W*(?:(?:which|that)\s+)?(?:causes?|causing|caused|gives?|gave|giving|leading\s+to"
+    r"|reaction:?)?\s*(?:(?:him|her|them)\s+)?(?:an?\s+)?",
     re.IGNORECASE,
 )
-PLAUSIBLE_FACTOR = 3  # a unitless result fits a unit if within 1/3 of low to 3 x high
+MEASURED = frozenset({"lab_result", "vital_sign"})
+PLAUSIBLE_FACTOR = 5  # a unitless result fits a unit if within 1/5 of low to 5 x high
 ONSET_REACH = 40  # characters after a condition where its onset date may be written
 
 
@@ -74,20 +77,21 @@ class Enricher:
             record = builder[1](self, entity)
             if record is not None:
                 built[entity.type].append(record)
-        merged = {
-            kind: _numbered(_merge(items), _BUILDERS[kind][0]) for kind, items in built.items()
+        merged: dict[str, Any] = {
+            kind: _numbered(items if kind in MEASURED else _merge(items), _BUILDERS[kind][0])
+            for kind, items in built.items()
         }
         document_date, service_dates = dates_of(self.doc.text, day_first=self.day_first)
         records = ClinicalRecords(
             document_date=document_date,
             service_dates=service_dates,
-            medications=merged["medication"],  # type: ignore[arg-type]
-            lab_results=merged["lab_result"],  # type: ignore[arg-type]
-            vitals=merged["vital_sign"],  # type: ignore[arg-type]
-            conditions=merged["condition"],  # type: ignore[arg-type]
-            allergies=merged["allergy"],  # type: ignore[arg-type]
-            immunizations=merged["immunization"],  # type: ignore[arg-type]
-            procedures=merged["procedure"],  # type: ignore[arg-type]
+            medications=merged["medication"],
+            lab_results=merged["lab_result"],
+            vitals=merged["vital_sign"],
+            conditions=merged["condition"],
+            allergies=merged["allergy"],
+            immunizations=merged["immunization"],
+            procedures=merged["procedure"],
         )
         lines = [self.doc.text[line.start : line.end] for line in self.analysis.lines]
         return dataclasses.replace(records, document_kind=kind_of(lines, records))
@@ -120,11 +124,15 @@ class Enricher:
             strength_unit=sig.strength_unit,
             dose=sig.dose,
             dose_unit=sig.dose_unit,
-            route=sig.route,
+            route=sig.route or self._route_before(entity),
             frequency=sig.frequency,
             status=self._medication_status(entity),
             rxnorm=concept.code if concept else None,
         )
+
+    def _route_before(self, entity: Entity) -> str | None:
+        line = self.analysis.line_at(entity.start)
+        return route_before(self.doc.text[line.start : entity.start])
 
     def _medication_status(self, entity: Entity) -> str:
         if entity.negated:
@@ -235,8 +243,7 @@ class Enricher:
 
     def _date_after(self, entity: Entity, *, reduced: bool, reach: int | None = None) -> str | None:
         _, end = self._sentence(entity)
-        line_end = self.analysis.line_at(entity.end).end
-        end = min(end, line_end) if reach is None else min(end, entity.end + reach)
+        end = end if reach is None else min(end, entity.end + reach)
         finder = find_reduced_dates if reduced else find_dates
         found = finder(self.doc.text, day_first=self.day_first, start=entity.end, end=end)
         return found[0].iso if found else None

@@ -6,13 +6,21 @@ document or the model's output.
 
 from __future__ import annotations
 
+from app.pipeline.ai.types import Usage
 from app.pipeline.errors import PermanentError, RateLimited
 
 
 class InvalidAIResponse(PermanentError):
-    """The model's answer did not match the schema, even after one retry."""
+    """The model's answer did not match the schema, even after one retry.
+
+    `usage` is what the failed attempts cost, so the caller can still account for it.
+    """
 
     error_type = "invalid_ai_response"
+
+    def __init__(self, message: str, usage: Usage | None = None) -> None:
+        super().__init__(message)
+        self.usage = usage
 
 
 class AIRequestRejected(PermanentError):

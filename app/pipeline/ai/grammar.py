@@ -14,7 +14,9 @@ Frequencies are normalised to: "once daily", "twice daily", "three times daily",
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 NUMBER = r"\d+(?:\.\d+)?"
 _WORD_NUMBERS = {"one": 1.0, "two": 2.0, "three": 3.0, "four": 4.0, "half": 0.5, "a": 1.0}
@@ -98,7 +100,10 @@ _DOSE = re.compile(
     re.IGNORECASE,
 )
 FREQUENCIES: tuple[tuple[str, str], ...] = (
-    (r"(?i:once\s+(?:a|per|each)\s+day|once\s+daily|every\s+day|daily)|OD|od|QD|qd", "once daily"),
+    (
+        r"(?i:once\s+(?:a|per|each)\s+day|once\s+daily|every\s+day|daily|o\.d\.)|OD|od|QD|qd",
+        "once daily",
+    ),
     (
         r"(?i:twice\s+(?:a|per|each)\s+day|twice\s+daily|two\s+times\s+(?:a|per)\s+day"
         r"|every\s+12\s+hours|12\s*-?\s*hourly)|BD|bd|BID|bid|b\.d\.",
@@ -117,7 +122,7 @@ FREQUENCIES: tuple[tuple[str, str], ...] = (
     (r"(?i:every\s+(?P<hours>\d+)\s+hours?|(?P<hourly>\d+)\s*-?\s*hourly)", "every {n} hours"),
     (r"(?i:once\s+(?:a|per|each)\s+week|once\s+weekly|every\s+week|weekly)", "once weekly"),
     (r"(?i:in\s+the\s+morning|every\s+morning|each\s+morning|mane)|OM", "in the morning"),
-    (r"(?i:at\s+night|every\s+night|each\s+night|at\s+bedtime|nocte)|ON", "at night"),
+    (r"(?i:at\s+night|every\s+night|each\s+night|at\s+bedtime|nocte|nightly)|ON", "at night"),
     (
         r"(?i:as\s+(?:required|needed|necessary)|when\s+(?:required|needed)|if\s+required)"
         r"|PRN|prn|p\.r\.n\.",
@@ -140,17 +145,38 @@ ROUTES: tuple[tuple[str, str], ...] = (
     (r"(?i:eye\s+drops?|ophthalmic)", "ophthalmic"),
 )
 _ROUTE = _alternation(ROUTES)
+# A route written just before the name: "IV co-amoxiclav", "nebulised salbutamol".
+ROUTE_BEFORE = re.compile(
+    r"(?:" + "|".join(f"(?P<u{i}>{p})" for i, (p, _) in enumerate(ROUTES)) + r")\s+$"
+)
+
+
+def route_before(text: str) -> str | None:
+    """The route named at the very end of `text` (the words before a medicine), if any."""
+    match = ROUTE_BEFORE.search(text[-24:])
+    return _lookup(ROUTES, match) if match else None
+
+
 _FILLER = re.compile(
     r"(?i:(?:modified|prolonged)\s+release|gastro-resistant|e/c|MR|XL|SR|tablets?|tabs?|capsules?"
     r"|oral\s+solution|solution|suspension|liquid|syrup|injection|pen|take|taken|to\s+be\s+taken"
     r"|give|given|use|inhale|apply|with\s+food|after\s+food|before\s+food|with\s+meals"
-    r"|as\s+directed|via|x|then)" + _BOUNDARY + r"|[,()\-\u2013:]"
+    r"|as\s+directed|via|x|then|m/r|up\s+to|chewable|dispersible|effervescent)"
+    + _BOUNDARY
+    + r"|[,()\-\u2013:]"
+)
+# "one to be taken twice a day", "two at night": a count whose form was named before it.
+_BARE_DOSE = re.compile(
+    r"(?P<count>one|two|three|four|half|\d)\s+(?=(?i:to\s+be\s+(?:taken|used)|at\s+night"
+    r"|in\s+the\s+morning|each|every|twice|once|three\s+times|four\s+times|daily"
+    r"|up\s+to))",
+    re.IGNORECASE,
 )
 _DURATION = re.compile(
     r"(?i:for\s+(?:a\s+further\s+|another\s+)?(?:\d+|one|two|three|four|five|six|seven|ten)"
     r"\s+(?:days?|weeks?|months?))" + _BOUNDARY
 )
-_GAP = re.compile(r"[ \t]*")
+T = TypeVar("T")
 
 
 @dataclass
@@ -165,6 +191,7 @@ class Sig:
     route: str | None = None
     frequencies: list[str] = field(default_factory=list)
     duration: str | None = None
+    form: str | None = None  # the dose form named among the words ("tablets")
 
     @property
     def frequency(self) -> str | None:
@@ -205,6 +232,20 @@ def _dose(sig: Sig, match: re.Match[str]) -> None:
     sig.dose = None if match.group("upper") else _WORD_NUMBERS.get(count) or float(count)
 
 
+def _bare_dose(sig: Sig, match: re.Match[str]) -> None:
+    count = match.group("count").lower()
+    sig.dose = _WORD_NUMBERS.get(count) or float(count)
+    sig.dose_unit = sig.dose_unit or sig.form
+
+
+def _form(text: str) -> str | None:
+    """The dose form a filler word names ("tablets" -> {tablet}), if any."""
+    for pattern, unit in _DOSE_FORMS:
+        if re.fullmatch(pattern, text, re.IGNORECASE):
+            return unit
+    return None
+
+
 def _frequency(sig: Sig, match: re.Match[str]) -> None:
     value = _lookup(FREQUENCIES, match)
     if "{n}" in value:
@@ -222,12 +263,13 @@ def parse_sig(text: str, position: int, limit: int) -> Sig:
         (_DOSE, _dose),
         (_STRENGTH, _strength),
         (_FREQUENCY, _frequency),
+        (_BARE_DOSE, _bare_dose),
         (_ROUTE, lambda s, m: setattr(s, "route", s.route or _lookup(ROUTES, m))),
         (_DURATION, lambda s, m: setattr(s, "duration", m.group()[4:].strip())),
     )
     cursor = position
     for _ in range(16):
-        cursor = _GAP.match(text, cursor, limit).end()  # type: ignore[union-attr]
+        cursor = _skip_space(text, cursor, limit)
         for pattern, apply in steps:
             match = pattern.match(text, cursor, limit)
             if match:
@@ -238,6 +280,7 @@ def parse_sig(text: str, position: int, limit: int) -> Sig:
             filler = _FILLER.match(text, cursor, limit)
             if not filler or filler.end() == cursor:
                 break
+            sig.form = sig.form or _form(filler.group())
             cursor = filler.end()
     return sig
 
@@ -253,8 +296,8 @@ _LAB_LEAD = re.compile(
 )
 _VALUE = re.compile(rf"(?P<cmp>[<>]=?|\u2264|\u2265)?\s*(?P<value>{NUMBER})(?![\d/:]|\.\d)")
 _FLAG = re.compile(
-    r"\(?\s*(?P<flag>HH|LL|H|L|N|\*|(?i:high|low|normal|abnormal|raised|elevated))\s*\)?"
-    r"(?![A-Za-z0-9])"
+    r"\(?\s*(?P<flag>HH|LL|H|L|N|\*|\u2191|\u2193|(?i:high|low|normal|abnormal|raised|elevated))"
+    r"\s*\)?(?![A-Za-z0-9])"
 )
 _RANGE = re.compile(
     r"[(\[]?\s*(?:(?i:ref(?:erence)?(?:\s+range)?|range|normal\s+range|nr)\s*[:=]?\s*)?"
@@ -263,6 +306,8 @@ _RANGE = re.compile(
     r"\s*[)\]]?"
 )
 _FLAG_WORDS = {"high": "H", "raised": "H", "elevated": "H", "low": "L", "normal": "N"}
+# A number followed by a medicine's unit is a dose ("Levothyroxine sodium 75 micrograms").
+_DRUG_UNIT = re.compile(r"\s*(?i:mg|micrograms?|mcg|g|units?|ml)(?![A-Za-z/])")
 
 
 @dataclass(frozen=True)
@@ -281,6 +326,8 @@ def _flag(text: str | None) -> str | None:
         return None
     if text in ("HH", "H", "LL", "L", "N", "*"):
         return text[0]
+    if text in ("\u2191", "\u2193"):
+        return "H" if text == "\u2191" else "L"
     return _FLAG_WORDS.get(text.lower(), "*")
 
 
@@ -290,14 +337,18 @@ def lab_value(text: str, position: int, limit: int) -> LabValue | None:
     cursor = lead.end() if lead else position
     lead_flag = _lead_flag(text[position:cursor])
     value = _VALUE.match(text, cursor, limit)
-    if value is None:
+    if value is None or _DRUG_UNIT.match(text, value.end(), limit):
         return None
     end = value.end()
     unit, end = _optional(_LAB_UNIT, text, end, limit, lambda m: _lookup(LAB_UNITS, m))
     flag, end = _optional(_FLAG, text, end, limit, lambda m: m.group("flag"))
+    if unit is None and flag is not None:  # "131 L mmol/L": the flag before the unit
+        unit, end = _optional(_LAB_UNIT, text, end, limit, lambda m: _lookup(LAB_UNITS, m))
     ranged, end = _optional(_RANGE, text, end, limit, lambda m: m)
     if flag is None:
         flag, end = _optional(_FLAG, text, end, limit, lambda m: m.group("flag"))
+    if unit is None and ranged is not None:  # "135 (130-170) g/L": the unit after the range
+        unit, end = _optional(_LAB_UNIT, text, end, limit, lambda m: _lookup(LAB_UNITS, m))
     low, high = _bounds(ranged)
     number = float(value.group("value")) if not value.group("cmp") else None
     shown = text[value.start() : value.end()].replace(" ", "")
@@ -321,9 +372,21 @@ def _bounds(ranged: re.Match[str] | None) -> tuple[float | None, float | None]:
     return (None, bound) if ranged.group("op") in ("<", "<=", "\u2264") else (bound, None)
 
 
-def _optional(pattern, text, position, limit, pick):  # type: ignore[no-untyped-def]
+def _skip_space(text: str, position: int, limit: int) -> int:
+    while position < limit and text[position].isspace():
+        position += 1
+    return position
+
+
+def _optional(
+    pattern: re.Pattern[str],
+    text: str,
+    position: int,
+    limit: int,
+    pick: Callable[[re.Match[str]], T],
+) -> tuple[T | None, int]:
     """Match `pattern` after optional spaces; (picked value, new end) or (None, position)."""
-    start = _GAP.match(text, position, limit).end()  # type: ignore[union-attr]
+    start = _skip_space(text, position, limit)
     match = pattern.match(text, start, limit)
     if match is None or match.end() == start:
         return None, position
@@ -352,8 +415,8 @@ VITAL_UNITS: dict[str, tuple[tuple[str, str], ...]] = {
 _VITAL_UNIT = {kind: _alternation(table) for kind, table in VITAL_UNITS.items()}
 _BP = re.compile(r"(?P<sys>\d{2,3})\s*/\s*(?P<dia>\d{2,3})(?![\d/])")
 _VITAL_LEAD = re.compile(
-    r"(?:\s*(?:[:=\-\u2013]|(?i:was|is|of|at|measured|recorded|today|on\s+admission|reading"
-    r"|rate|reading\s+of|now)\b)){0,3}\s*"
+    r"(?:\s*(?:[:=\-\u2013]|(?i:was|were|is|are|of|at|measured|recorded|today|on\s+admission"
+    r"|reading|rate|reading\s+of|now)\b)){0,3}\s*"
 )
 DEFAULT_VITAL_UNITS = {
     "blood_pressure": "mm[Hg]",

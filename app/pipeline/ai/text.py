@@ -1,13 +1,20 @@
 """Reading the document text: sentences, sections and word distances.
 
-- *Sentences* end at `.`, `!`, `?` or `;` followed by a space, and at a line break
-  unless the line runs on (it ends without punctuation and the next line starts in
-  lower case on the same page: wrapped prose).
+- *Sentences* end at `.`, `!`, `?` or `;` followed by a space, except the `.` of
+  a dotted abbreviation or a title ("p.o. once daily", "Dr. Patel"), and at a
+  line break unless the line runs on: wrapped prose, where the line ends without
+  `.!?;:` and the next line (on the same page) starts in lower case or with a
+  digit, or the line ends with a comma, or the line is full (it reaches 85% of the
+  width of the page's widest line and has eight words or more).
 - *Sections* start at a header from `data/sections.csv` at the start of a line,
-  alone or followed by a colon or a dash ("Allergies: penicillin"). A section lasts
+  alone or followed by a colon or a dash ("Allergies: penicillin"), or followed by
+  up to three more words and a colon ("Allergies & sensitivities:"). A section lasts
   until the next header or a paragraph gap (a vertical gap between two lines of
   more than 1.8 times the page's usual line spacing), so a list of past history
-  does not colour the letter's prose below it.
+  does not colour the letter's prose below it. A list section (`LIST_SECTIONS`)
+  also ends at a line of prose that does not run on from the line before: five
+  words or more starting with a pronoun, an article or the like ("She ...",
+  "The ...", "If ...", "Return ..."), which a list item does not.
 """
 
 from __future__ import annotations
@@ -23,8 +30,31 @@ from app.pipeline.ai.lexicon import DATA_DIR, normalise_term, read_rows, term_re
 from app.pipeline.layout import DocumentText, TextLine
 
 _SENTENCE_END = re.compile(r"[.!?;](?=\s)")
+# Words whose final "." is no sentence end: dotted abbreviations ("p.o.", "e.g.", an
+# initial "A.") and titles ("Dr.").
+_ABBREVIATION = re.compile(r"(?:^|[\s(])(?:(?:[A-Za-z]\.)+|(?i:dr|mr|mrs|ms|st|approx|vs|ref)\.)$")
+FULL_LINE = 0.85  # a line reaching this share of the page's widest line was wrapped
+FULL_LINE_WORDS = 8
 _BULLET = r"(?:[-\u2022*\u2013]\s*|\d{1,2}[.)]\s+)?"
 PARAGRAPH_GAP = 1.8
+LIST_SECTIONS = frozenset(
+    {
+        "medications",
+        "discharge_medications",
+        "stopped_medications",
+        "allergies",
+        "past_medical_history",
+        "family_history",
+        "procedures",
+        "immunizations",
+        "diagnosis",
+    }
+)
+_PROSE = re.compile(
+    r"(?:He|She|They|The|This|That|These|His|Her|Their|Patient|Mr|Mrs|Ms|Miss|We|I|It|There"
+    r"|If|Return|Please|Advised|Seen|Reviewed|Today|Following|Overall|In|On|At|After|Since)"
+    r"(?:\s+\S+){4,}"
+)
 
 
 @dataclass(frozen=True)
@@ -46,7 +76,10 @@ def _section_headers() -> tuple[re.Pattern[str], dict[str, str]]:
     rows = read_rows(DATA_DIR / "sections.csv")
     names = {normalise_term(row["header"]).lower(): row["section"] for row in rows}
     body = "|".join(term_regex(h) for h in sorted(names, key=lambda h: (-len(h), h)))
-    pattern = re.compile(rf"\s*{_BULLET}(?P<header>{body})\s*(?::|\s-\s|-\s|$)", re.IGNORECASE)
+    pattern = re.compile(
+        rf"\s*{_BULLET}(?P<header>{body})(?:\s*(?::|\s-\s|-\s|$)|(?:\s+[&\w/-]+){{1,3}}\s*:)",
+        re.IGNORECASE,
+    )
     return pattern, names
 
 
@@ -92,32 +125,50 @@ def _plain_lines(text: str) -> tuple[TextLine, ...]:
     """Lines of a text that came without a layout: one page, evenly spaced."""
     lines, offset = [], 0
     for number, line in enumerate(text.split("\n")):
-        lines.append(TextLine(1, number, offset, offset + len(line), number * 0.015, (0, 0, 1, 1)))
+        y = number * 0.015
+        box = (0.0, y, min(1.0, len(line) / 100), y + 0.01)
+        lines.append(TextLine(1, number, offset, offset + len(line), y, box))
         offset += len(line) + 1
     return tuple(lines)
 
 
-def _runs_on(text: str, line: TextLine, following: TextLine) -> bool:
+def _runs_on(text: str, line: TextLine, following: TextLine, widest: float = 1.0) -> bool:
     """Whether `line` wraps into `following` (same sentence) rather than ending."""
     if following.page != line.page or line.end <= line.start:
         return False
     last = text[line.end - 1]
     first = text[following.start : following.start + 1]
-    return last not in ".!?;:" and first.islower()
+    if last in ".!?;:":
+        return False
+    if first.islower() or first.isdigit() or last == ",":
+        return True
+    full = line.box[2] >= FULL_LINE * widest
+    return full and len(text[line.start : line.end].split()) >= FULL_LINE_WORDS
+
+
+def _widest(lines: tuple[TextLine, ...]) -> dict[int, float]:
+    """The right edge of the widest line of each page."""
+    widest: dict[int, float] = {}
+    for line in lines:
+        widest[line.page] = max(widest.get(line.page, 0.0), line.box[2])
+    return widest
 
 
 def sentences(text: str, lines: tuple[TextLine, ...]) -> list[Span]:
     """Sentence spans in text order; see the module docstring for the rules."""
     spans: list[Span] = []
     start: int | None = None
+    widest = _widest(lines)
     for index, line in enumerate(lines):
         if start is None:
             start = line.start
         for match in _SENTENCE_END.finditer(text, line.start, line.end):
+            if _ABBREVIATION.search(text, max(line.start, match.start() - 12), match.end()):
+                continue
             spans.append(Span(start, match.end()))
             start = match.end()
         following = lines[index + 1] if index + 1 < len(lines) else None
-        if following is None or not _runs_on(text, line, following):
+        if following is None or not _runs_on(text, line, following, widest[line.page]):
             spans.append(Span(start, line.end))
             start = None
     return [span for span in spans if text[span.start : span.end].strip()]
@@ -145,11 +196,16 @@ def sections(text: str, lines: tuple[TextLine, ...]) -> list[Section]:
     """Section spans in text order; text outside every span belongs to no section."""
     pattern, names = _section_headers()
     gaps = _gaps(lines)
+    widest = _widest(lines)
     found: list[Section] = []
     current: tuple[int, str, int] | None = None
     for index, line in enumerate(lines):
         match = pattern.match(text, line.start, line.end)
-        if (match or index in gaps) and current is not None:
+        ends = match is not None or index in gaps
+        if current is not None and not ends and current[1] in LIST_SECTIONS and index:
+            prose = _PROSE.match(text, line.start, line.end)
+            ends = bool(prose) and not _runs_on(text, lines[index - 1], line, widest[line.page])
+        if ends and current is not None:
             found.append(Section(current[0], lines[index - 1].end, current[1], current[2]))
             current = None
         if match:
