@@ -62,6 +62,26 @@ def normalise_database_url(url: str) -> str:
     raise ConfigError("DATABASE_URL must be a postgresql:// or sqlite:// URL")
 
 
+def _ai_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    provider = env.get("AI_PROVIDER") or "local"
+    if provider not in ("local", "openai"):
+        raise ConfigError("AI_PROVIDER must be 'local' or 'openai'")
+    settings: dict[str, Any] = {
+        "ai_provider": provider,
+        "ai_base_url": env.get("AI_BASE_URL", ""),
+        "ai_api_key": env.get("AI_API_KEY", ""),
+        "ai_model": env.get("AI_MODEL", ""),
+        "ai_timeout_s": _float(env, "AI_TIMEOUT", 120.0, minimum=1.0),
+        "ai_prompt_price_per_1k": _float(env, "AI_PROMPT_PRICE_PER_1K", 0.0),
+        "ai_completion_price_per_1k": _float(env, "AI_COMPLETION_PRICE_PER_1K", 0.0),
+        "ai_requests_per_minute": _int(env, "AI_REQUESTS_PER_MINUTE", 0),
+        "ai_tokens_per_minute": _int(env, "AI_TOKENS_PER_MINUTE", 0),
+    }
+    if provider == "openai" and not (settings["ai_base_url"] and settings["ai_model"]):
+        raise ConfigError("AI_PROVIDER=openai needs AI_BASE_URL and AI_MODEL")
+    return settings
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the web and worker processes need to know about their surroundings."""
@@ -87,6 +107,17 @@ class Settings:
     clamd_address: str | None = None
     # Documents with more pages than this are read in batches of it, in parallel.
     ocr_batch_pages: int = 4
+    # The AI lane: "local" (offline rules, the default) or "openai" (any service that
+    # speaks the chat-completions API). Limits are per provider, shared by every worker.
+    ai_provider: str = "local"
+    ai_base_url: str = ""
+    ai_api_key: str = field(default="", repr=False)
+    ai_model: str = ""
+    ai_timeout_s: float = 120.0
+    ai_prompt_price_per_1k: float = 0.0
+    ai_completion_price_per_1k: float = 0.0
+    ai_requests_per_minute: int = 0  # 0: no limit
+    ai_tokens_per_minute: int = 0
     testing: bool = False
 
     @property
@@ -123,6 +154,7 @@ class Settings:
             max_image_pixels=_int(env, "MAX_IMAGE_PIXELS", 60_000_000, minimum=1),
             clamd_address=env.get("CLAMD_ADDRESS") or None,
             ocr_batch_pages=_int(env, "OCR_BATCH_PAGES", 4, minimum=1),
+            **_ai_settings(env),
         )
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> Settings:

@@ -375,3 +375,110 @@ class PageLayoutRow(Base):
     text: Mapped[str] = mapped_column(Text)
     layout: Mapped[dict[str, Any]] = mapped_column()  # {"lines": [...], "blocks": [...]}
     created_at: Mapped[datetime] = mapped_column(server_default=utcnow_sql())
+
+
+class ClinicalEntity(Base):
+    """A Pass 1 mention: its type, text, place in the document text and on the page."""
+
+    __tablename__ = "clinical_entities"
+    __table_args__ = (
+        UniqueConstraint("shell_file_id", "entity_key"),
+        Index("idx_clinical_entities_patient", "patient_id", "entity_type"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    shell_file_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("shell_files.id", ondelete="CASCADE")
+    )
+    patient_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("user_profiles.id", ondelete="CASCADE")
+    )
+    entity_key: Mapped[str] = mapped_column(String(16))  # "e1", "e2", … in text order
+    entity_type: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(Text)
+    start_offset: Mapped[int] = mapped_column(Integer)
+    end_offset: Mapped[int] = mapped_column(Integer)
+    page: Mapped[int | None] = mapped_column(Integer)
+    box: Mapped[dict[str, Any] | None] = mapped_column()  # {"box": [x0, y0, x1, y1]} 0-1
+    confidence: Mapped[float]
+    negated: Mapped[bool] = mapped_column(Boolean, default=False)
+    historical: Mapped[bool] = mapped_column(Boolean, default=False)
+    family: Mapped[bool] = mapped_column(Boolean, default=False)
+    hypothetical: Mapped[bool] = mapped_column(Boolean, default=False)
+    section: Mapped[str | None] = mapped_column(String(64))
+
+
+class ClinicalRecord(Base):
+    """A Pass 2 record (medication, lab result, vital, condition, allergy, immunization,
+    procedure) with its normalised fields in `data`, citing the entities it came from."""
+
+    __tablename__ = "clinical_records"
+    __table_args__ = (
+        UniqueConstraint("shell_file_id", "record_key"),
+        Index("idx_clinical_records_patient", "patient_id", "record_type"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    shell_file_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("shell_files.id", ondelete="CASCADE")
+    )
+    patient_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("user_profiles.id", ondelete="CASCADE")
+    )
+    record_key: Mapped[str] = mapped_column(String(16))  # "m1", "l2", …
+    record_type: Mapped[str] = mapped_column(String(32))
+    display: Mapped[str] = mapped_column(String(255))
+    code_system: Mapped[str | None] = mapped_column(String(64))
+    code: Mapped[str | None] = mapped_column(String(64))
+    data: Mapped[dict[str, Any]] = mapped_column()
+    entity_keys: Mapped[dict[str, Any]] = mapped_column()  # {"entities": ["e1", …]}
+
+
+class ClinicalDocument(Base):
+    """What Pass 2 read about the document as a whole: its kind and dates."""
+
+    __tablename__ = "clinical_documents"
+
+    shell_file_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("shell_files.id", ondelete="CASCADE"), primary_key=True
+    )
+    document_kind: Mapped[str | None] = mapped_column(String(32))
+    document_date: Mapped[str | None] = mapped_column(String(10))
+    service_dates: Mapped[dict[str, Any]] = mapped_column()  # {"dates": ["2024-03-12", …]}
+
+
+class Narrative(Base):
+    """Pass 3: a short account of the document whose every statement cites records."""
+
+    __tablename__ = "narratives"
+
+    shell_file_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("shell_files.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(32))
+    document_date: Mapped[str | None] = mapped_column(String(10))
+    summary: Mapped[str] = mapped_column(Text)
+    statements: Mapped[dict[str, Any]] = mapped_column()  # {"statements": [{text, record_ids}]}
+    provider: Mapped[str] = mapped_column(String(32))
+    model: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(server_default=utcnow_sql())
+
+
+class AiUsage(Base):
+    """What each AI stage of a document cost: requests, tokens, estimated dollars."""
+
+    __tablename__ = "ai_usage"
+    __table_args__ = (UniqueConstraint("shell_file_id", "stage"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    shell_file_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("shell_files.id", ondelete="CASCADE")
+    )
+    stage: Mapped[str] = mapped_column(String(16))
+    provider: Mapped[str] = mapped_column(String(32))
+    model: Mapped[str] = mapped_column(String(128))
+    requests: Mapped[int] = mapped_column(Integer, default=0)
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cost_usd: Mapped[float] = mapped_column(default=0.0)
+    created_at: Mapped[datetime] = mapped_column(server_default=utcnow_sql())

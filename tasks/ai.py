@@ -1,38 +1,151 @@
 """The ai lane: Pass 1 entities → Pass 2 clinical records → Pass 3 narrative.
 
-Not built yet: each stage says so, and the document ends `failed` with an error row
-naming the missing stage rather than pretending to succeed.
+Each task loads by id, calls the configured provider (`app.pipeline.ai`: the local
+rules by default, or any OpenAI-compatible service), and saves through
+`app.clinical_store`. A service that says "slow down" (HTTP 429, or the shared
+rate limit) is retried after its Retry-After, and holds every worker back for that
+long; other transient faults follow the ordinary backoff schedule.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
+import redis
 from celery import shared_task
+from celery.utils.time import get_exponential_backoff_interval
+from sqlalchemy.orm import Session
 
-from app.pipeline.errors import StageNotBuilt
+from app import clinical_store
+from app.config import Settings
+from app.models import ShellFile
+from app.pipeline.ai import Provider, make_provider
+from app.pipeline.ai.errors import ProviderRateLimited
+from app.pipeline.errors import RateLimited
+from app.ratelimit import RedisRateLimiter
 from tasks.base import Save, StageContext, StageTask, run_stage
 
+T = TypeVar("T")
 
-def not_built(stage: str) -> Any:
-    """The work of a stage that does not exist yet: it says so, and the document fails."""
+_providers: dict[tuple[Any, ...], Provider] = {}
+_limiters: dict[str, RedisRateLimiter] = {}
 
-    def work(_context: StageContext) -> Save:
-        raise StageNotBuilt(stage)
 
-    return work
+def _limiter(task: Any, settings: Settings) -> RedisRateLimiter | None:
+    if not (settings.ai_requests_per_minute or settings.ai_tokens_per_minute):
+        return None
+    key = settings.ai_provider
+    if key not in _limiters:
+        url = str(task.app.conf.broker_url).replace("redis+socket://", "unix://")
+        _limiters[key] = RedisRateLimiter(
+            redis.Redis.from_url(url, socket_timeout=5),
+            settings.ai_provider,
+            requests_per_minute=settings.ai_requests_per_minute,
+            tokens_per_minute=settings.ai_tokens_per_minute,
+        )
+    return _limiters[key]
+
+
+def provider_for(task: Any, settings: Settings) -> Provider:
+    """The configured provider, built once per worker process."""
+    key = (settings.ai_provider, settings.ai_base_url, settings.ai_model)
+    if key not in _providers:
+        if settings.ai_provider == "local":
+            _providers[key] = make_provider("local")
+        else:
+            _providers[key] = make_provider(
+                "openai",
+                base_url=settings.ai_base_url,
+                api_key=settings.ai_api_key,
+                model=settings.ai_model,
+                timeout=settings.ai_timeout_s,
+                prompt_price_per_1k=settings.ai_prompt_price_per_1k,
+                completion_price_per_1k=settings.ai_completion_price_per_1k,
+                rate_limiter=_limiter(task, settings),
+            )
+    return _providers[key]
+
+
+def _retry_later(context: StageContext, exc: RateLimited) -> None:
+    """Retry after the service's Retry-After (or the backoff, if that is longer)."""
+    task = context.task
+    if isinstance(exc, ProviderRateLimited) and exc.retry_after:
+        limiter = _limiter(task, context.settings)
+        if limiter is not None:
+            limiter.block(exc.retry_after)
+    backoff = get_exponential_backoff_interval(
+        factor=int(task.retry_backoff),
+        retries=task.request.retries,
+        maximum=task.retry_backoff_max,
+        full_jitter=False,
+    )
+    raise task.retry(exc=exc, countdown=max(float(exc.retry_after or 0), backoff))
+
+
+def _ask(context: StageContext, question: Callable[[Provider], T]) -> T:
+    """Put one pass to the provider; a rate limit retries the stage after Retry-After."""
+    try:
+        return question(provider_for(context.task, context.settings))
+    except RateLimited as exc:
+        _retry_later(context, exc)
+        raise
+
+
+def _shell_file(session: Session, context: StageContext) -> ShellFile:
+    shell_file = session.get(ShellFile, context.shell_file_id)
+    assert shell_file is not None
+    return shell_file
+
+
+def entities_work(context: StageContext) -> Save:
+    with context.db.session() as session:
+        doc = clinical_store.load_document_text(session, context.shell_file_id)
+    entities, usage = _ask(context, lambda provider: provider.detect_entities(doc))
+
+    def save(session: Session) -> None:
+        clinical_store.save_entities(session, _shell_file(session, context), entities)
+        clinical_store.save_usage(session, context.shell_file_id, "pass1", usage)
+
+    return save
+
+
+def records_work(context: StageContext) -> Save:
+    with context.db.session() as session:
+        doc = clinical_store.load_document_text(session, context.shell_file_id)
+        entities = clinical_store.load_entities(session, context.shell_file_id)
+    records, usage = _ask(context, lambda provider: provider.enrich(doc, entities))
+
+    def save(session: Session) -> None:
+        clinical_store.save_records(session, _shell_file(session, context), records)
+        clinical_store.save_usage(session, context.shell_file_id, "pass2", usage)
+
+    return save
+
+
+def narrative_work(context: StageContext) -> Save:
+    with context.db.session() as session:
+        entities = clinical_store.load_entities(session, context.shell_file_id)
+        records = clinical_store.load_records(session, context.shell_file_id)
+    narrative, usage = _ask(context, lambda provider: provider.narrate(records, entities))
+
+    def save(session: Session) -> None:
+        clinical_store.save_narrative(session, _shell_file(session, context), narrative, usage)
+        clinical_store.save_usage(session, context.shell_file_id, "pass3", usage)
+
+    return save
 
 
 @shared_task(bind=True, base=StageTask, name="ai.detect_entities")
 def detect_entities(self: StageTask, shell_file_id: str, job_id: str) -> str | None:
-    return run_stage(self, job_id, not_built("pass1"))
+    return run_stage(self, job_id, entities_work)
 
 
 @shared_task(bind=True, base=StageTask, name="ai.enrich_records")
 def enrich_records(self: StageTask, shell_file_id: str, job_id: str) -> str | None:
-    return run_stage(self, job_id, not_built("pass2"))
+    return run_stage(self, job_id, records_work)
 
 
 @shared_task(bind=True, base=StageTask, name="ai.write_narrative")
 def write_narrative(self: StageTask, shell_file_id: str, job_id: str) -> str | None:
-    return run_stage(self, job_id, not_built("pass3"))
+    return run_stage(self, job_id, narrative_work)

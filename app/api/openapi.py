@@ -166,6 +166,49 @@ SPEC: dict[str, Any] = {
             },
             "ShellFile": ShellFile,
             "PageSummary": PageSummary,
+            "Entity": {
+                "type": "object",
+                "required": ["id", "type", "text", "start", "end"],
+                "properties": {
+                    "id": {"type": "string"},
+                    "type": {"type": "string"},
+                    "text": {"type": "string"},
+                    "start": {"type": "integer"},
+                    "end": {"type": "integer"},
+                    "page": NULLABLE_INT,
+                    "box": {"type": ["array", "null"], "items": {"type": "number"}},
+                    "confidence": {"type": "number"},
+                    "negated": {"type": "boolean"},
+                    "historical": {"type": "boolean"},
+                    "family": {"type": "boolean"},
+                    "hypothetical": {"type": "boolean"},
+                    "section": {"type": ["string", "null"]},
+                },
+            },
+            "ClinicalRecord": {
+                "type": "object",
+                "required": ["id", "type", "display", "entity_ids", "data"],
+                "properties": {
+                    "id": {"type": "string"},
+                    "type": {
+                        "type": "string",
+                        "enum": [
+                            "medication",
+                            "lab_result",
+                            "vital",
+                            "condition",
+                            "allergy",
+                            "immunization",
+                            "procedure",
+                        ],
+                    },
+                    "display": {"type": "string"},
+                    "code_system": {"type": ["string", "null"]},
+                    "code": {"type": ["string", "null"]},
+                    "entity_ids": {"type": "array", "items": {"type": "string"}},
+                    "data": {"type": "object"},
+                },
+            },
             "Page": Page,
             "UploadAnswer": {
                 "type": "object",
@@ -349,6 +392,145 @@ SPEC: dict[str, Any] = {
                     },
                 ],
                 "responses": {"200": _json("Page", "The page"), **COMMON_ERRORS},
+            }
+        },
+        "/api/v1/shell-files/{shell_file_id}/entities": {
+            "get": {
+                "operationId": "list_entities",
+                "summary": "Pass 1: clinical mentions with their span, page, box and context",
+                "parameters": [ID_PARAM],
+                "responses": {
+                    "200": {
+                        "description": "The entities in text order",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "shell_file_id": UUID,
+                                        "items": {
+                                            "type": "array",
+                                            "items": {"$ref": "#/components/schemas/Entity"},
+                                        },
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    **COMMON_ERRORS,
+                },
+            }
+        },
+        "/api/v1/shell-files/{shell_file_id}/clinical-records": {
+            "get": {
+                "operationId": "list_clinical_records",
+                "summary": "Pass 2: normalised records, each citing the entities it came from",
+                "parameters": [ID_PARAM],
+                "responses": {
+                    "200": {
+                        "description": "The records",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "shell_file_id": UUID,
+                                        "document_kind": {"type": ["string", "null"]},
+                                        "document_date": {"type": ["string", "null"]},
+                                        "service_dates": {
+                                            "type": "array",
+                                            "items": {"type": "string"},
+                                        },
+                                        "items": {
+                                            "type": "array",
+                                            "items": {
+                                                "$ref": "#/components/schemas/ClinicalRecord"
+                                            },
+                                        },
+                                        "ai_usage": {
+                                            "type": "object",
+                                            "properties": {
+                                                "tokens": {"type": "integer"},
+                                                "cost_usd": {"type": "number"},
+                                            },
+                                        },
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    **COMMON_ERRORS,
+                },
+            }
+        },
+        "/api/v1/shell-files/{shell_file_id}/narrative": {
+            "get": {
+                "operationId": "get_narrative",
+                "summary": "Pass 3: a summary whose every statement cites records",
+                "parameters": [ID_PARAM],
+                "responses": {
+                    "200": {
+                        "description": "The narrative",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["summary", "statements"],
+                                    "properties": {
+                                        "shell_file_id": UUID,
+                                        "kind": {"type": "string"},
+                                        "document_date": {"type": ["string", "null"]},
+                                        "summary": {"type": "string"},
+                                        "statements": {
+                                            "type": "array",
+                                            "items": {
+                                                "type": "object",
+                                                "required": ["text", "record_ids"],
+                                                "properties": {
+                                                    "text": {"type": "string"},
+                                                    "record_ids": {
+                                                        "type": "array",
+                                                        "minItems": 1,
+                                                        "items": {"type": "string"},
+                                                    },
+                                                },
+                                            },
+                                        },
+                                        "provider": {"type": "string"},
+                                        "model": {"type": "string"},
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    **COMMON_ERRORS,
+                },
+            }
+        },
+        "/api/v1/shell-files/{shell_file_id}/fhir": {
+            "get": {
+                "operationId": "get_fhir_bundle",
+                "summary": "The records as a FHIR R4 collection Bundle, with Provenance",
+                "parameters": [ID_PARAM],
+                "responses": {
+                    "200": {
+                        "description": "A FHIR Bundle",
+                        "content": {
+                            "application/fhir+json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["resourceType", "type"],
+                                    "properties": {
+                                        "resourceType": {"const": "Bundle"},
+                                        "type": {"const": "collection"},
+                                        "entry": {"type": "array"},
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    **COMMON_ERRORS,
+                },
             }
         },
         "/api/v1/profiles": {

@@ -61,7 +61,13 @@ class ApiError(TransientError):
 
 
 class RateLimited(TransientError):
+    """Told to slow down; `retry_after` (seconds) says when to try again, if known."""
+
     error_type = "rate_limited"
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class TransientStorageError(TransientError):

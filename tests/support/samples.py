@@ -22,6 +22,17 @@ class Samples:
         return (self.root / name).read_bytes()
 
 
+CLINICAL_LETTER = [
+    "Discharge summary",
+    "Date of discharge: 12/03/2024",
+    "Medications: Metformin 500 mg twice daily",
+    "Results: Haemoglobin 135 g/L (130-170)",
+    "Observations: BP 142/91 mmHg, HR 88 bpm",
+    "The patient denies chest pain.",
+    "Allergies: penicillin - rash",
+]
+
+
 def text_pdf(lines: list[str]) -> bytes:
     buffer = io.BytesIO()
     pdf = canvas.Canvas(buffer, pagesize=A4)
@@ -47,6 +58,7 @@ def generate(root: Path) -> Samples:
     files = {
         "letter.pdf": text_pdf(["Clinic letter", "Patient reviewed today.", "Plan: follow up."]),
         "other.pdf": text_pdf(["Lab report", "Haemoglobin 135 g/L"]),
+        "clinical.pdf": text_pdf(CLINICAL_LETTER),
         "scan.png": image_bytes("PNG"),
         "photo.jpg": image_bytes("JPEG"),
         "scan.tiff": image_bytes("TIFF"),

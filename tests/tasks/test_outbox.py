@@ -23,31 +23,25 @@ def committed_owner(app):
     return account, token, profile
 
 
-def test_the_fast_lane_runs_and_an_unbuilt_ai_stage_says_so(app, committed_owner, samples) -> None:
+def test_an_upload_runs_through_both_lanes_to_completion(app, committed_owner, samples) -> None:
     _, token, profile = committed_owner
-    response = upload(app.test_client(), token, profile.id, samples.read("letter.pdf"))
+    response = upload(app.test_client(), token, profile.id, samples.read("clinical.pdf"))
     assert response.status_code == 201
 
     shell_file = wait_for_status(app, uuid.UUID(response.json["shell_file_id"]))
 
-    # The fast lane completes; until the AI lane lands, Pass 1 reports that it does not exist.
-    assert shell_file.status == "failed"
-    stages = {job.job_type: job.status for job in jobs_of(app, shell_file.id)}
-    assert stages == {
-        "security_scan": "completed",
-        "ocr": "completed",
-        "spatial_mapping": "completed",
-        "pass1": "failed",
-        "pass2": "cancelled",
-        "pass3": "cancelled",
-    }
-    (error,) = errors_of(app, shell_file.id)
-    assert (error.stage, error.error_type, error.is_final) == (
-        "pass1",
-        "stage_not_implemented",
-        True,
-    )
-    assert "pass1" in error.error_message
+    assert shell_file.status == "completed"
+    run = jobs_of(app, shell_file.id)
+    assert [(job.job_type, job.job_lane, job.status, job.attempts) for job in run] == [
+        ("security_scan", "fast", "completed", 1),
+        ("ocr", "fast", "completed", 1),
+        ("spatial_mapping", "fast", "completed", 1),
+        ("pass1", "ai", "completed", 1),
+        ("pass2", "ai", "completed", 1),
+        ("pass3", "ai", "completed", 1),
+    ]
+    assert errors_of(app, shell_file.id) == []
+    assert "metformin" in shell_file.ai_synthesized_summary.lower()
 
 
 @pytest.mark.slow
@@ -76,6 +70,6 @@ def test_uploads_succeed_while_redis_is_down_and_are_processed_when_it_returns(
     # No manual step: the worker reconnects, beat's relay publishes what was committed.
     for shell_file_id in ids:
         shell_file = wait_for_status(app, shell_file_id, timeout=60)
-        assert shell_file.status == "failed"  # processed: the fast lane ran, Pass 1 is unbuilt
+        assert shell_file.status == "completed"
         head = jobs_of(app, shell_file_id)[0]
         assert head.published_at is not None and head.attempts == 1

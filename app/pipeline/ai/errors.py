@@ -31,8 +31,4 @@ class AIRequestRejected(PermanentError):
 
 
 class ProviderRateLimited(RateLimited):
-    """HTTP 429, or a rate limiter saying no; `retry_after` is in seconds when known."""
-
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
+    """HTTP 429 from the model's service; `retry_after` is in seconds when known."""

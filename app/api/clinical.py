@@ -1,0 +1,129 @@
+"""What the AI lane found in a document: entities, clinical records, narrative, FHIR."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, jsonify
+from sqlalchemy import func, select
+from werkzeug.exceptions import NotFound
+
+from app import clinical_store
+from app.api import api
+from app.api.shell_files import readable_shell_file
+from app.audit import audit_read
+from app.db import request_session
+from app.fhir import records_bundle
+from app.models import AiUsage, ClinicalRecord, Narrative
+from app.pipeline.ai import to_json
+
+
+@api.get("/shell-files/<shell_file_id>/entities")
+def list_entities(shell_file_id: str) -> Any:
+    shell_file = readable_shell_file(shell_file_id)
+    session = request_session()
+    entities = clinical_store.load_entities(session, shell_file.id)
+    audit_read(
+        session,
+        table_name="clinical_entities",
+        record_id=shell_file.id,
+        patient_id=shell_file.patient_id,
+        reason="view extracted entities",
+    )
+    return jsonify(shell_file_id=str(shell_file.id), items=to_json(entities))
+
+
+@api.get("/shell-files/<shell_file_id>/clinical-records")
+def list_clinical_records(shell_file_id: str) -> Any:
+    shell_file = readable_shell_file(shell_file_id)
+    session = request_session()
+    rows = session.scalars(
+        select(ClinicalRecord)
+        .where(ClinicalRecord.shell_file_id == shell_file.id)
+        .order_by(
+            ClinicalRecord.record_type,
+            func.length(ClinicalRecord.record_key),
+            ClinicalRecord.record_key,
+        )
+    ).all()
+    records = clinical_store.load_records(session, shell_file.id)
+    items = [
+        {
+            "id": row.record_key,
+            "type": row.record_type,
+            "display": row.display,
+            "code_system": row.code_system,
+            "code": row.code,
+            "entity_ids": row.entity_keys["entities"],
+            "data": row.data,
+        }
+        for row in rows
+    ]
+    usage = session.execute(
+        select(
+            func.coalesce(func.sum(AiUsage.prompt_tokens + AiUsage.completion_tokens), 0),
+            func.coalesce(func.sum(AiUsage.cost_usd), 0.0),
+        ).where(AiUsage.shell_file_id == shell_file.id)
+    ).one()
+    audit_read(
+        session,
+        table_name="clinical_records",
+        record_id=shell_file.id,
+        patient_id=shell_file.patient_id,
+        reason="view clinical records",
+    )
+    return jsonify(
+        shell_file_id=str(shell_file.id),
+        document_kind=records.document_kind,
+        document_date=records.document_date,
+        service_dates=list(records.service_dates),
+        items=items,
+        ai_usage={"tokens": int(usage[0]), "cost_usd": float(usage[1])},
+    )
+
+
+@api.get("/shell-files/<shell_file_id>/narrative")
+def get_narrative(shell_file_id: str) -> Any:
+    shell_file = readable_shell_file(shell_file_id)
+    session = request_session()
+    narrative = session.get(Narrative, shell_file.id)
+    if narrative is None:
+        raise NotFound("the narrative is not written yet")
+    body = {
+        "shell_file_id": str(shell_file.id),
+        "kind": narrative.kind,
+        "document_date": narrative.document_date,
+        "summary": narrative.summary,
+        "statements": narrative.statements["statements"],
+        "provider": narrative.provider,
+        "model": narrative.model,
+    }
+    audit_read(
+        session,
+        table_name="narratives",
+        record_id=shell_file.id,
+        patient_id=shell_file.patient_id,
+        reason="view narrative",
+    )
+    return jsonify(body)
+
+
+@api.get("/shell-files/<shell_file_id>/fhir")
+def get_fhir_bundle(shell_file_id: str) -> Any:
+    shell_file = readable_shell_file(shell_file_id)
+    session = request_session()
+    bundle = records_bundle(
+        shell_file,
+        clinical_store.load_records(session, shell_file.id),
+        clinical_store.load_entities(session, shell_file.id),
+    )
+    audit_read(
+        session,
+        table_name="clinical_records",
+        record_id=shell_file.id,
+        patient_id=shell_file.patient_id,
+        reason="export FHIR bundle",
+    )
+    response: Response = jsonify(bundle)
+    response.mimetype = "application/fhir+json"
+    return response
