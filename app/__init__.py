@@ -42,7 +42,9 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
         MAX_CONTENT_LENGTH=settings.max_upload_bytes + MIB,
         MAX_FORM_PARTS=64,
     )
-    db = Database(settings.database_url)
+    db = Database(
+        settings.database_url, pool_size=settings.db_pool_size, pre_ping=settings.db_pre_ping
+    )
     app.extensions["db"] = db
     app.extensions["blobs"] = Blobs(settings.blob_storage_url, settings.data_dir)
     celery_app = celery_init_app(app)

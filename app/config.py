@@ -91,6 +91,10 @@ class Settings:
     # "db" keeps blobs in PostgreSQL (chunked, in the upload's transaction);
     # "file:///path" keeps them in a folder every process can read.
     blob_storage_url: str
+    db_pool_size: int = 10  # per process: at least a web process's threads, plus a spare
+    # Web processes check a pooled connection before use; workers skip the round trip and
+    # retry a stage whose connection turns out dead (a transient error).
+    db_pre_ping: bool = True
     max_upload_bytes: int = 50 * MIB
     blob_chunk_bytes: int = MIB
     secret_key: str = field(default="", repr=False)
@@ -143,6 +147,7 @@ class Settings:
             data_dir=data_dir,
             database_url=database_url,
             blob_storage_url=storage,
+            db_pool_size=_int(env, "DB_POOL_SIZE", 10, minimum=1),
             max_upload_bytes=_int(env, "MAX_UPLOAD_BYTES", 50 * MIB, minimum=1),
             blob_chunk_bytes=_int(env, "BLOB_CHUNK_BYTES", MIB, minimum=4096),
             secret_key=env.get("SECRET_KEY", ""),

@@ -30,12 +30,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None
 
 
 class Database:
-    def __init__(self, url: str, **engine_options: Any) -> None:
+    def __init__(
+        self, url: str, *, pool_size: int = 10, pre_ping: bool = True, **engine_options: Any
+    ) -> None:
         if url.startswith("sqlite"):
             engine_options.setdefault("connect_args", {"timeout": 30})
         else:
-            engine_options.setdefault("pool_pre_ping", True)
-            engine_options.setdefault("pool_size", 5)
+            engine_options.setdefault("pool_pre_ping", pre_ping)
+            engine_options.setdefault("pool_size", pool_size)
             engine_options.setdefault("max_overflow", 10)
         self.engine: Engine = create_engine(url, **engine_options)
         if url.startswith("sqlite"):

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, exists, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.models import JOB_CATEGORIES, Job, ProcessingError, ShellFile
@@ -186,13 +186,13 @@ def run_jobs(session: Session, shell_file_id: uuid.UUID, run_number: int) -> lis
     )
 
 
-def chain_from(session: Session, job: Job) -> list[Job]:
-    """`job` and the stages after it in its run: what to publish to resume the chain."""
-    assert job.shell_file_id is not None
+def chain_from(session: Session, stage: Job | StageRef) -> list[Job]:
+    """`stage` and the stages after it in its run: what to publish to resume the chain."""
+    assert stage.shell_file_id is not None
     return [
         j
-        for j in run_jobs(session, job.shell_file_id, job.run_number)
-        if j.stage_index >= job.stage_index
+        for j in run_jobs(session, stage.shell_file_id, stage.run_number)
+        if j.stage_index >= stage.stage_index
     ]
 
 
@@ -222,10 +222,81 @@ class Claim:
     original_filename: str = ""
 
 
-def begin_stage(  # noqa: PLR0911 - a decision table reads best as early returns
+_NO_SYNC = {"synchronize_session": False}
+
+
+def begin_stage(
     session: Session, job_id: uuid.UUID, *, worker_id: str, stale_after: timedelta
 ) -> Claim:
-    """Decide what this delivery of a stage does, and mark the job running if it runs."""
+    """Decide what this delivery of a stage does, and mark the job running if it runs.
+
+    The common case, a stage that may run, is two UPDATE … RETURNING statements; any
+    other case (done, failed, held by another worker, out of attempts) is decided
+    under row locks by `_decide`.
+    """
+    current = now()
+    claimed = session.execute(
+        update(Job)
+        .where(
+            Job.id == job_id,
+            or_(
+                Job.status.in_(("queued", "retrying", "waiting")),
+                and_(Job.status == "running", Job.heartbeat_at < current - stale_after),
+            ),
+            Job.attempts < Job.max_retries + 1,
+            exists().where(
+                ShellFile.id == Job.shell_file_id,
+                ShellFile.status.in_(("uploaded", "processing")),
+                ShellFile.run_number == Job.run_number,
+            ),
+        )
+        .values(
+            status="running",
+            attempts=Job.attempts + 1,
+            started_at=func.coalesce(Job.started_at, current),
+            heartbeat_at=current,
+            retry_at=None,
+            worker_id=worker_id,
+        )
+        .returning(Job.shell_file_id, Job.job_type, Job.priority)
+        .execution_options(**_NO_SYNC)
+    ).one_or_none()
+    if claimed is None:
+        return _decide(session, job_id, worker_id=worker_id, stale_after=stale_after)
+    shell_file = session.execute(
+        update(ShellFile)
+        .where(ShellFile.id == claimed.shell_file_id)
+        .values(
+            status="processing",
+            current_stage=claimed.job_type,
+            processing_started_at=func.coalesce(ShellFile.processing_started_at, current),
+        )
+        .returning(
+            ShellFile.patient_id,
+            ShellFile.storage_key,
+            ShellFile.mime_type,
+            ShellFile.original_filename,
+        )
+        .execution_options(**_NO_SYNC)
+    ).one()
+    return Claim(
+        Action.RUN,
+        "claimed",
+        job_id,
+        stage=claimed.job_type,
+        shell_file_id=claimed.shell_file_id,
+        patient_id=shell_file.patient_id,
+        storage_key=shell_file.storage_key,
+        mime_type=shell_file.mime_type,
+        priority=claimed.priority,
+        original_filename=shell_file.original_filename,
+    )
+
+
+def _decide(  # noqa: PLR0911 - a decision table reads best as early returns
+    session: Session, job_id: uuid.UUID, *, worker_id: str, stale_after: timedelta
+) -> Claim:
+    """The uncommon cases of `begin_stage`, decided under row locks."""
     job = session.get(Job, job_id, with_for_update=True)
     if job is None or job.shell_file_id is None:
         return Claim(Action.STOP, "job no longer exists", job_id)
@@ -324,39 +395,59 @@ def heartbeat(session: Session, job_id: uuid.UUID) -> None:
             or_(Job.heartbeat_at.is_(None), Job.heartbeat_at < current),
         )
         .values(heartbeat_at=current)
+        .execution_options(**_NO_SYNC)
     )
+
+
+@dataclass(frozen=True)
+class StageRef:
+    """Where a stage sits in its run: enough to find the stages after it."""
+
+    shell_file_id: uuid.UUID
+    run_number: int
+    stage_index: int
 
 
 def complete_stage(
     session: Session, job_id: uuid.UUID, *, epoch: str | None, published: bool = True
-) -> Job | None:
+) -> StageRef | None:
     """Mark the stage done; queue the next one, or complete the shell file after the last.
 
-    Returns the next job, or None after the last stage. With `published` the caller's
+    Returns the next stage, or None after the last one. With `published` the caller's
     chain carries the next stage on; without it the next job waits for the caller (or
     the outbox relay) to publish it.
     """
-    job = session.get(Job, job_id, with_for_update=True)
-    if job is None or job.shell_file_id is None:
-        return None
     current = now()
-    job.status = "completed"
-    job.completed_at = current
-    job.heartbeat_at = None
-    jobs = run_jobs(session, job.shell_file_id, job.run_number)
-    following = [j for j in jobs if j.stage_index > job.stage_index]
-    shell_file = session.get(ShellFile, job.shell_file_id, with_for_update=True)
-    assert shell_file is not None
-    if following:
-        upcoming = following[0]
-        if upcoming.status == "waiting":
-            upcoming.status = "queued"
-            upcoming.published_at = current if published else None
-            upcoming.broker_epoch = epoch
-        return upcoming
-    advance_status(shell_file, "completed")
-    shell_file.current_stage = None
-    shell_file.processing_completed_at = current
+    done = session.execute(
+        update(Job)
+        .where(Job.id == job_id)
+        .values(status="completed", completed_at=current, heartbeat_at=None)
+        .returning(Job.shell_file_id, Job.run_number, Job.stage_index)
+        .execution_options(**_NO_SYNC)
+    ).one_or_none()
+    if done is None or done.shell_file_id is None:
+        return None
+    following = StageRef(done.shell_file_id, done.run_number, done.stage_index + 1)
+    in_run = and_(
+        Job.shell_file_id == following.shell_file_id,
+        Job.run_number == following.run_number,
+        Job.stage_index == following.stage_index,
+    )
+    queued = session.execute(
+        update(Job)
+        .where(in_run, Job.status == "waiting")
+        .values(status="queued", published_at=current if published else None, broker_epoch=epoch)
+        .returning(Job.id)
+        .execution_options(**_NO_SYNC)
+    ).one_or_none()
+    if queued is not None or session.scalar(select(Job.id).where(in_run)) is not None:
+        return following
+    session.execute(
+        update(ShellFile)
+        .where(ShellFile.id == done.shell_file_id, ShellFile.status == "processing")
+        .values(status="completed", current_stage=None, processing_completed_at=current)
+        .execution_options(**_NO_SYNC)
+    )
     return None
 
 

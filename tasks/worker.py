@@ -2,4 +2,5 @@
 
 from app import create_app
 
-celery_app = create_app().extensions["celery"]
+# Workers retry a stage whose database connection died, so they skip the pre-ping.
+celery_app = create_app({"db_pre_ping": False}).extensions["celery"]
