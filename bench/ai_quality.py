@@ -1,0 +1,109 @@
+"""Precision, recall and F1 of the local AI provider, per entity type, on a known corpus.
+
+    .venv/bin/python bench/ai_quality.py                  # the synthetic corpus + held-out set
+    .venv/bin/python bench/ai_quality.py FOLDER           # corpus files in FOLDER (*.json)
+    .venv/bin/python bench/ai_quality.py --write-corpus FOLDER   # save the corpus, then stop
+    .venv/bin/python bench/ai_quality.py --misses 30      # also list 30 of the errors
+
+A corpus file is one JSON document (the format is documented at the top of
+tests/support/clinical_corpus.py):
+
+    {"id": "...", "kind": "lab_report", "document_date": "2024-03-12",
+     "pages": [["line", "", "line"], ...],
+     "entities": [{"type", "text", "page", "line", "column",
+                   "negated", "historical", "family", "hypothetical"}],
+     "records": {"lab_results": [{"test", "value", "unit", "abnormal_flag"}], ...}}
+
+Matching rule: a predicted entity matches a gold one when the types are equal and
+the spans overlap (one to one, largest overlap first). Record scores compare the
+gold record's fields with a predicted record of the same kind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from app.pipeline.ai.local import LocalProvider
+from app.pipeline.layout import DocumentText
+from tests.support.clinical_corpus import (
+    CorpusDocument,
+    Evaluation,
+    corpus,
+    evaluate,
+    handwritten,
+    load,
+    save,
+    table,
+)
+
+FLOORS = {"medication": 0.90, "lab_result": 0.90, "vital_sign": 0.90}
+DEFAULT_FLOOR = 0.80
+
+
+def run_local(text: DocumentText) -> tuple[list, object]:
+    provider = LocalProvider()
+    entities, _ = provider.detect_entities(text)
+    records, _ = provider.enrich(text, entities)
+    return entities, records
+
+
+def report(title: str, documents: list[CorpusDocument], misses: int) -> Evaluation:
+    started = time.perf_counter()
+    evaluation = evaluate(documents, run_local)
+    elapsed = time.perf_counter() - started
+    pages = sum(len(doc.pages) for doc in documents)
+    print(f"\n## {title}: {len(documents)} documents, {pages} pages ({elapsed:.2f} s)\n")
+    print(table(evaluation))
+    print(f"\nnegation right on {evaluation.negation_accuracy():.3f} of negated mentions")
+    for line in evaluation.misses[:misses]:
+        print(f"  - {line}")
+    return evaluation
+
+
+def below_floor(evaluation: Evaluation) -> list[str]:
+    failures = []
+    for kind, score in evaluation.entities.items():
+        floor = FLOORS.get(kind, DEFAULT_FLOOR)
+        if score.f1 < floor:
+            failures.append(f"{kind} F1 {score.f1:.3f} < {floor}")
+    if evaluation.negation_accuracy() < 0.90:
+        failures.append(f"negation {evaluation.negation_accuracy():.3f} < 0.90")
+    return failures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folder", nargs="?", type=Path, help="a folder of corpus JSON files")
+    parser.add_argument("--write-corpus", type=Path, metavar="FOLDER")
+    parser.add_argument("--seed", type=int, default=20240312)
+    parser.add_argument("--per-kind", type=int, default=10)
+    parser.add_argument("--misses", type=int, default=0, help="list this many errors")
+    args = parser.parse_args(argv)
+
+    generated = corpus(args.seed, args.per_kind)
+    if args.write_corpus:
+        paths = save([*generated, *handwritten()], args.write_corpus)
+        print(f"wrote {len(paths)} corpus files to {args.write_corpus}")
+        return 0
+    if args.folder:
+        documents = load(args.folder)
+        if not documents:
+            print(f"no *.json corpus files in {args.folder}", file=sys.stderr)
+            return 2
+        evaluation = report(f"corpus in {args.folder}", documents, args.misses)
+    else:
+        evaluation = report(f"synthetic corpus (seed {args.seed})", generated, args.misses)
+        report("held-out hand-written documents", handwritten(), args.misses)
+    failures = below_floor(evaluation)
+    print("\nfloors: " + ("all met" if not failures else "; ".join(failures)))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

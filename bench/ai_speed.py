@@ -1,0 +1,179 @@
+"""How fast the local AI provider runs its three passes, per page, against a baseline.
+
+    .venv/bin/python bench/ai_speed.py [--rounds 5] [--long-pages 100]
+
+Documents: the synthetic corpus (tests/support/clinical_corpus.py), laid out as the
+fast lane would hand them over. Each round runs Pass 1 (entities), Pass 2 (records)
+and Pass 3 (narrative) over every document; the figure is the median round's time
+divided by the number of pages. A long document (the corpus's pages joined into
+one, `--long-pages` pages) checks that time grows with the length, not faster.
+
+Baselines, measured on the same texts in the same run:
+- *word scan*: one `re.finditer(r"\\S+")` pass over the text, the least any reader
+  of the text must do;
+- *lexicon scan*: the lexicon's compiled term patterns alone (what a plain
+  dictionary matcher costs, without context, values or records).
+
+Dense pages: the same lines refilled into pages of about 3,000 characters (a full
+page of a typed letter), since the corpus's pages are lighter than most.
+
+Peak RSS is the process's maximum resident set size (`resource.getrusage`).
+Floor: 200 ms per page for all three passes, on every one of these measures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import resource
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from app.pipeline.ai.lexicon import default_lexicon
+from app.pipeline.ai.local import LocalProvider
+from app.pipeline.layout import DocumentText, PageLayout
+from app.pipeline.layout import document_text as join_pages
+from tests.support.clinical_corpus import CorpusDocument, corpus, layouts
+
+FLOOR_MS_PER_PAGE = 200.0
+WORDS = re.compile(r"\S+")
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def timed(work: Callable[[], object], rounds: int) -> float:
+    """The median of `rounds` runs of `work`, in seconds."""
+    times = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def three_passes(provider: LocalProvider, texts: Sequence[DocumentText]) -> Callable[[], None]:
+    def run() -> None:
+        for text in texts:
+            entities, _ = provider.detect_entities(text)
+            records, _ = provider.enrich(text, entities)
+            provider.narrate(records, entities)
+
+    return run
+
+
+def pass_by_pass(provider: LocalProvider, texts: Sequence[DocumentText], rounds: int) -> dict:
+    entities = [provider.detect_entities(t)[0] for t in texts]
+    records = [provider.enrich(t, e)[0] for t, e in zip(texts, entities, strict=True)]
+    return {
+        "pass 1 (entities)": timed(lambda: [provider.detect_entities(t) for t in texts], rounds),
+        "pass 2 (records)": timed(
+            lambda: [provider.enrich(t, e) for t, e in zip(texts, entities, strict=True)], rounds
+        ),
+        "pass 3 (narrative)": timed(
+            lambda: [provider.narrate(r, e) for r, e in zip(records, entities, strict=True)],
+            rounds,
+        ),
+    }
+
+
+def dense_document(documents: Sequence[CorpusDocument], characters: int) -> CorpusDocument:
+    """The corpus's lines refilled into pages of about `characters` characters each."""
+    pages: list[tuple[str, ...]] = []
+    page: list[str] = []
+    for doc in documents:
+        for raw in doc.pages:
+            for line in raw:
+                page.append(line)
+                if sum(len(text) + 1 for text in page) >= characters:
+                    pages.append(tuple(page))
+                    page = []
+    return CorpusDocument("dense", "other", None, tuple(pages), ())
+
+
+def long_document(pages: list[PageLayout], count: int) -> DocumentText:
+    renumbered = [
+        PageLayout(n, p.width, p.height, p.lines, p.blocks, p.columns)
+        for n, p in enumerate((pages * (count // len(pages) + 1))[:count], start=1)
+    ]
+    return join_pages(renumbered)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--long-pages", type=int, default=100)
+    parser.add_argument("--dense-characters", type=int, default=3000)
+    args = parser.parse_args(argv)
+
+    rss_start = peak_rss_mib()
+    started = time.perf_counter()
+    lexicon = default_lexicon()
+    provider = LocalProvider(lexicon=lexicon)
+    provider.detect_entities(DocumentText("warm up: Hb 135 g/L"))
+    load_ms = (time.perf_counter() - started) * 1000
+
+    documents = corpus()
+    page_layouts = [layouts(doc) for doc in documents]
+    texts = [join_pages(pages) for pages in page_layouts]
+    pages = sum(len(p) for p in page_layouts)
+    characters = sum(len(t.text) for t in texts)
+
+    total = timed(three_passes(provider, texts), args.rounds)
+    word_scan = timed(lambda: [sum(1 for _ in WORDS.finditer(t.text)) for t in texts], args.rounds)
+    lexicon_scan = timed(lambda: [lexicon.scan(t.text) for t in texts], args.rounds)
+    passes = pass_by_pass(provider, texts, args.rounds)
+
+    flat = [page for doc_pages in page_layouts for page in doc_pages]
+    long_text = long_document(flat, args.long_pages)
+    long_total = timed(three_passes(provider, [long_text]), max(1, args.rounds // 2))
+
+    dense = layouts(dense_document(documents, args.dense_characters))
+    dense_text = join_pages(dense)
+    dense_total = timed(three_passes(provider, [dense_text]), args.rounds)
+    dense_words = timed(lambda: sum(1 for _ in WORDS.finditer(dense_text.text)), args.rounds)
+
+    per_page = total * 1000 / pages
+    dense_per_page = dense_total * 1000 / len(dense)
+    print(
+        f"## Local AI provider speed ({len(texts)} documents, {pages} pages, "
+        f"{characters / pages:.0f} characters a page, median of {args.rounds} rounds)\n"
+    )
+    print(f"lexicon and rules loaded (once per process): {load_ms:.0f} ms")
+    print(f"all three passes:   {per_page:8.2f} ms/page")
+    for name, seconds in passes.items():
+        print(f"  {name:<18} {seconds * 1000 / pages:8.2f} ms/page")
+    print(
+        f"baseline word scan: {word_scan * 1000 / pages:8.3f} ms/page   "
+        f"ratio {total / word_scan:7.0f}x"
+    )
+    print(
+        f"baseline lexicon scan: {lexicon_scan * 1000 / pages:5.3f} ms/page   "
+        f"ratio {total / lexicon_scan:7.1f}x"
+    )
+    print(
+        f"one {args.long_pages}-page document: {long_total * 1000 / args.long_pages:8.2f} ms/page "
+        f"({long_total:.2f} s in all; ratio to the corpus per page "
+        f"{long_total / args.long_pages / (total / pages):.2f})"
+    )
+    print(
+        f"dense pages ({len(dense)} pages of ~{args.dense_characters} characters): "
+        f"{dense_per_page:.2f} ms/page; word scan {dense_words * 1000 / len(dense):.3f} ms/page, "
+        f"ratio {dense_total / dense_words:.0f}x"
+    )
+    print(f"peak RSS: {peak_rss_mib():.0f} MiB (at start {rss_start:.0f} MiB)")
+    worst = max(per_page, long_total * 1000 / args.long_pages, dense_per_page)
+    met = worst <= FLOOR_MS_PER_PAGE
+    print(f"floor {FLOOR_MS_PER_PAGE:.0f} ms/page: {'met' if met else 'NOT met'}")
+    return 0 if met else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
