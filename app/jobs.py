@@ -384,13 +384,13 @@ def lock_running(session: Session, job_id: uuid.UUID) -> bool:
     return job is not None and job.status == "running"
 
 
-def heartbeat(session: Session, job_id: uuid.UUID) -> None:
-    """Refresh a running job's heartbeat (never pulling back a lease set further ahead)."""
+def heartbeat(session: Session, job_ids: list[uuid.UUID]) -> None:
+    """Refresh running jobs' heartbeats (never pulling back a lease set further ahead)."""
     current = now()
     session.execute(
         update(Job)
         .where(
-            Job.id == job_id,
+            Job.id.in_(job_ids),
             Job.status == "running",
             or_(Job.heartbeat_at.is_(None), Job.heartbeat_at < current),
         )

@@ -21,7 +21,8 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -172,29 +173,62 @@ def worker_id(task: Any) -> str:
     return f"{task.request.hostname or 'local'}:{os.getpid()}"
 
 
-class Heartbeat:
-    """Keeps a running job's `heartbeat_at` fresh from a background thread."""
+class Heartbeats:
+    """One thread per worker process keeps every running job's `heartbeat_at` fresh.
 
-    def __init__(self, db: Database, job_id: uuid.UUID, interval: float) -> None:
-        self.db, self.job_id, self.interval = db, job_id, interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{job_id}", daemon=True)
+    `track(job_id)` registers a job for as long as its stage runs; the thread refreshes
+    all tracked jobs every `interval` seconds in one UPDATE. Starting a thread per stage
+    would cost more than a short stage itself.
+    """
 
-    def __enter__(self) -> Heartbeat:
-        self._thread.start()
-        return self
+    def __init__(self, db: Database, interval: float) -> None:
+        self.db, self.interval = db, interval
+        self._jobs: dict[uuid.UUID, int] = {}
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
 
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=self.interval + 5)
+    @contextmanager
+    def track(self, job_id: uuid.UUID) -> Iterator[None]:
+        with self._lock:
+            self._jobs[job_id] = self._jobs.get(job_id, 0) + 1
+            if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
+                self._pid = os.getpid()  # a forked pool child starts its own thread
+                self._thread = threading.Thread(target=self._run, name="heartbeats", daemon=True)
+                self._thread.start()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._jobs[job_id] -= 1
+                if not self._jobs[job_id]:
+                    del self._jobs[job_id]
 
     def _run(self) -> None:
-        while not self._stop.wait(self.interval):
+        while True:
+            time.sleep(self.interval)
+            with self._lock:
+                tracked = list(self._jobs)
+            if not tracked:
+                continue
             try:
                 with self.db.session() as session:
-                    jobs.heartbeat(session, self.job_id)
+                    jobs.heartbeat(session, tracked)
             except Exception:  # noqa: BLE001 - a missed beat is tolerable; reclaim has slack
-                log.warning("heartbeat for job %s failed", self.job_id)
+                log.warning("heartbeat for %d job(s) failed", len(tracked))
+
+
+_heartbeats: dict[int, Heartbeats] = {}
+
+
+def heartbeats() -> Heartbeats:
+    """This process's heartbeat keeper for the current app's database."""
+    db = get_db()
+    keeper = _heartbeats.get(id(db))
+    if keeper is None:
+        interval = current_app.config["SETTINGS"].heartbeat_interval_s
+        keeper = _heartbeats[id(db)] = Heartbeats(db, interval)
+    return keeper
 
 
 def _context(task: Any, claim: jobs.Claim) -> StageContext:
@@ -228,7 +262,7 @@ def run_stage(task: Any, job_id: str, work: Work) -> str | None:
         log.info("job %s: %s", job_id, claim.reason)
         return str(claim.shell_file_id)
     context = _context(task, claim)
-    with Heartbeat(db, job_uuid, settings.heartbeat_interval_s):
+    with heartbeats().track(job_uuid):
         outcome = work(context)
         if isinstance(outcome, Handoff):
             with db.session() as session:
@@ -250,7 +284,6 @@ complete (every batch's part is saved), False while other batches are still work
 
 def run_batch(task: Any, job_id: str, work: BatchWork, finish: Finish) -> None:
     """Run one batch of a handed-off stage; the batch that finds the stage whole completes it."""
-    settings: Settings = current_app.config["SETTINGS"]
     db = get_db()
     job_uuid = uuid.UUID(job_id)
     with db.session() as session:
@@ -259,7 +292,7 @@ def run_batch(task: Any, job_id: str, work: BatchWork, finish: Finish) -> None:
         log.info("batch of job %s: %s", job_id, claim.reason)
         return
     context = _context(task, claim)
-    with Heartbeat(db, job_uuid, settings.heartbeat_interval_s):
+    with heartbeats().track(job_uuid):
         work(context)
     next_jobs: list[Job] = []
     with db.session() as session:
