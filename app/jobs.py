@@ -16,9 +16,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import Enum
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, exists, func, insert, or_, select, update
+from sqlalchemy import Table, and_, bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.models import JOB_CATEGORIES, Job, ProcessingError, ShellFile
@@ -222,7 +222,84 @@ class Claim:
     original_filename: str = ""
 
 
-_NO_SYNC = {"synchronize_session": False}
+# The hot path of every stage, as Core statements built once (SQLAlchemy caches their
+# compiled form): claiming a job, and completing it.
+_jobs = cast(Table, Job.__table__)
+_files = cast(Table, ShellFile.__table__)
+_CLAIM_JOB = (
+    update(_jobs)
+    .where(
+        _jobs.c.id == bindparam("p_job_id"),
+        or_(
+            _jobs.c.status.in_(("queued", "retrying", "waiting")),
+            and_(_jobs.c.status == "running", _jobs.c.heartbeat_at < bindparam("p_stale_before")),
+        ),
+        _jobs.c.attempts < _jobs.c.max_retries + 1,
+        exists().where(
+            _files.c.id == _jobs.c.shell_file_id,
+            _files.c.status.in_(("uploaded", "processing")),
+            _files.c.run_number == _jobs.c.run_number,
+        ),
+    )
+    .values(
+        status="running",
+        attempts=_jobs.c.attempts + 1,
+        started_at=func.coalesce(_jobs.c.started_at, bindparam("p_now")),
+        heartbeat_at=bindparam("p_now"),
+        retry_at=None,
+        worker_id=bindparam("p_worker_id"),
+    )
+    .returning(_jobs.c.shell_file_id, _jobs.c.job_type, _jobs.c.priority)
+)
+_START_FILE = (
+    update(_files)
+    .where(_files.c.id == bindparam("p_shell_file_id"))
+    .values(
+        status="processing",
+        current_stage=bindparam("p_stage"),
+        processing_started_at=func.coalesce(_files.c.processing_started_at, bindparam("p_now")),
+    )
+    .returning(
+        _files.c.patient_id,
+        _files.c.storage_key,
+        _files.c.mime_type,
+        _files.c.original_filename,
+    )
+)
+_COMPLETE_JOB = (
+    update(_jobs)
+    .where(_jobs.c.id == bindparam("p_job_id"))
+    .values(status="completed", completed_at=bindparam("p_now"), heartbeat_at=None)
+    .returning(_jobs.c.shell_file_id, _jobs.c.run_number, _jobs.c.stage_index)
+)
+_IN_NEXT_STAGE = and_(
+    _jobs.c.shell_file_id == bindparam("p_shell_file_id"),
+    _jobs.c.run_number == bindparam("p_run_number"),
+    _jobs.c.stage_index == bindparam("p_stage_index"),
+)
+_QUEUE_NEXT = (
+    update(_jobs)
+    .where(_IN_NEXT_STAGE, _jobs.c.status == "waiting")
+    .values(
+        status="queued", published_at=bindparam("p_published_at"), broker_epoch=bindparam("p_epoch")
+    )
+    .returning(_jobs.c.id)
+)
+_NEXT_EXISTS = select(_jobs.c.id).where(_IN_NEXT_STAGE)
+_COMPLETE_FILE = (
+    update(_files)
+    .where(_files.c.id == bindparam("p_shell_file_id"), _files.c.status == "processing")
+    .values(status="completed", current_stage=None, processing_completed_at=bindparam("p_now"))
+)
+_HEARTBEAT = (
+    update(_jobs)
+    .where(
+        _jobs.c.id.in_(bindparam("p_job_ids", expanding=True)),
+        _jobs.c.status == "running",
+        or_(_jobs.c.heartbeat_at.is_(None), _jobs.c.heartbeat_at < bindparam("p_now")),
+    )
+    .values(heartbeat_at=bindparam("p_now"))
+)
 
 
 def begin_stage(
@@ -235,49 +312,21 @@ def begin_stage(
     under row locks by `_decide`.
     """
     current = now()
-    claimed = session.execute(
-        update(Job)
-        .where(
-            Job.id == job_id,
-            or_(
-                Job.status.in_(("queued", "retrying", "waiting")),
-                and_(Job.status == "running", Job.heartbeat_at < current - stale_after),
-            ),
-            Job.attempts < Job.max_retries + 1,
-            exists().where(
-                ShellFile.id == Job.shell_file_id,
-                ShellFile.status.in_(("uploaded", "processing")),
-                ShellFile.run_number == Job.run_number,
-            ),
-        )
-        .values(
-            status="running",
-            attempts=Job.attempts + 1,
-            started_at=func.coalesce(Job.started_at, current),
-            heartbeat_at=current,
-            retry_at=None,
-            worker_id=worker_id,
-        )
-        .returning(Job.shell_file_id, Job.job_type, Job.priority)
-        .execution_options(**_NO_SYNC)
+    connection = session.connection()
+    claimed = connection.execute(
+        _CLAIM_JOB,
+        {
+            "p_job_id": job_id,
+            "p_stale_before": current - stale_after,
+            "p_now": current,
+            "p_worker_id": worker_id,
+        },
     ).one_or_none()
     if claimed is None:
         return _decide(session, job_id, worker_id=worker_id, stale_after=stale_after)
-    shell_file = session.execute(
-        update(ShellFile)
-        .where(ShellFile.id == claimed.shell_file_id)
-        .values(
-            status="processing",
-            current_stage=claimed.job_type,
-            processing_started_at=func.coalesce(ShellFile.processing_started_at, current),
-        )
-        .returning(
-            ShellFile.patient_id,
-            ShellFile.storage_key,
-            ShellFile.mime_type,
-            ShellFile.original_filename,
-        )
-        .execution_options(**_NO_SYNC)
+    shell_file = connection.execute(
+        _START_FILE,
+        {"p_shell_file_id": claimed.shell_file_id, "p_stage": claimed.job_type, "p_now": current},
     ).one()
     return Claim(
         Action.RUN,
@@ -386,17 +435,7 @@ def lock_running(session: Session, job_id: uuid.UUID) -> bool:
 
 def heartbeat(session: Session, job_ids: list[uuid.UUID]) -> None:
     """Refresh running jobs' heartbeats (never pulling back a lease set further ahead)."""
-    current = now()
-    session.execute(
-        update(Job)
-        .where(
-            Job.id.in_(job_ids),
-            Job.status == "running",
-            or_(Job.heartbeat_at.is_(None), Job.heartbeat_at < current),
-        )
-        .values(heartbeat_at=current)
-        .execution_options(**_NO_SYNC)
-    )
+    session.connection().execute(_HEARTBEAT, {"p_job_ids": job_ids, "p_now": now()})
 
 
 @dataclass(frozen=True)
@@ -418,36 +457,22 @@ def complete_stage(
     the outbox relay) to publish it.
     """
     current = now()
-    done = session.execute(
-        update(Job)
-        .where(Job.id == job_id)
-        .values(status="completed", completed_at=current, heartbeat_at=None)
-        .returning(Job.shell_file_id, Job.run_number, Job.stage_index)
-        .execution_options(**_NO_SYNC)
-    ).one_or_none()
+    connection = session.connection()
+    done = connection.execute(_COMPLETE_JOB, {"p_job_id": job_id, "p_now": current}).one_or_none()
     if done is None or done.shell_file_id is None:
         return None
     following = StageRef(done.shell_file_id, done.run_number, done.stage_index + 1)
-    in_run = and_(
-        Job.shell_file_id == following.shell_file_id,
-        Job.run_number == following.run_number,
-        Job.stage_index == following.stage_index,
-    )
-    queued = session.execute(
-        update(Job)
-        .where(in_run, Job.status == "waiting")
-        .values(status="queued", published_at=current if published else None, broker_epoch=epoch)
-        .returning(Job.id)
-        .execution_options(**_NO_SYNC)
+    where = {
+        "p_shell_file_id": following.shell_file_id,
+        "p_run_number": following.run_number,
+        "p_stage_index": following.stage_index,
+    }
+    queued = connection.execute(
+        _QUEUE_NEXT, where | {"p_published_at": current if published else None, "p_epoch": epoch}
     ).one_or_none()
-    if queued is not None or session.scalar(select(Job.id).where(in_run)) is not None:
+    if queued is not None or connection.execute(_NEXT_EXISTS, where).first() is not None:
         return following
-    session.execute(
-        update(ShellFile)
-        .where(ShellFile.id == done.shell_file_id, ShellFile.status == "processing")
-        .values(status="completed", current_stage=None, processing_completed_at=current)
-        .execution_options(**_NO_SYNC)
-    )
+    connection.execute(_COMPLETE_FILE, {"p_shell_file_id": done.shell_file_id, "p_now": current})
     return None
 
 

@@ -31,16 +31,14 @@ def committed_chain(session: Session) -> list[jobs.ChainLink]:
     return jobs.enqueue_pipeline(session, shell_file)
 
 
-def test_marks_under_load_are_written_together(app, db_session: Session, broker_client) -> None:
+def test_marks_under_load_are_written_together(app, db_session: Session) -> None:
     dispatcher = Dispatcher(app.extensions["celery"], app.extensions["db"], mark_interval=30)
     chains = [committed_chain(db_session) for _ in range(3)]
     db_session.commit()
-    before = broker_client.llen("fast:4")
 
     for chain in chains:
         assert dispatcher.publish_after_commit(chain)
 
-    assert broker_client.llen("fast:4") == before + 3  # priority 5 is the broker's 4
     heads = [db_session.get(Job, chain[0].id) for chain in chains]
     for head in heads:
         db_session.refresh(head)
