@@ -251,21 +251,20 @@ _CLAIM_JOB = (
     )
     .returning(_jobs.c.shell_file_id, _jobs.c.job_type, _jobs.c.priority)
 )
+_FILE_FIELDS = (
+    _files.c.patient_id,
+    _files.c.storage_key,
+    _files.c.mime_type,
+    _files.c.original_filename,
+)
+# Only the first stage writes the shell file (uploaded -> processing); the others read it.
 _START_FILE = (
     update(_files)
-    .where(_files.c.id == bindparam("p_shell_file_id"))
-    .values(
-        status="processing",
-        current_stage=bindparam("p_stage"),
-        processing_started_at=func.coalesce(_files.c.processing_started_at, bindparam("p_now")),
-    )
-    .returning(
-        _files.c.patient_id,
-        _files.c.storage_key,
-        _files.c.mime_type,
-        _files.c.original_filename,
-    )
+    .where(_files.c.id == bindparam("p_shell_file_id"), _files.c.status == "uploaded")
+    .values(status="processing", processing_started_at=bindparam("p_now"))
+    .returning(*_FILE_FIELDS)
 )
+_READ_FILE = select(*_FILE_FIELDS).where(_files.c.id == bindparam("p_shell_file_id"))
 _COMPLETE_JOB = (
     update(_jobs)
     .where(_jobs.c.id == bindparam("p_job_id"))
@@ -289,7 +288,7 @@ _NEXT_EXISTS = select(_jobs.c.id).where(_IN_NEXT_STAGE)
 _COMPLETE_FILE = (
     update(_files)
     .where(_files.c.id == bindparam("p_shell_file_id"), _files.c.status == "processing")
-    .values(status="completed", current_stage=None, processing_completed_at=bindparam("p_now"))
+    .values(status="completed", processing_completed_at=bindparam("p_now"))
 )
 _HEARTBEAT = (
     update(_jobs)
@@ -324,10 +323,12 @@ def begin_stage(
     ).one_or_none()
     if claimed is None:
         return _decide(session, job_id, worker_id=worker_id, stale_after=stale_after)
-    shell_file = connection.execute(
-        _START_FILE,
-        {"p_shell_file_id": claimed.shell_file_id, "p_stage": claimed.job_type, "p_now": current},
-    ).one()
+    shell_file = (
+        connection.execute(
+            _START_FILE, {"p_shell_file_id": claimed.shell_file_id, "p_now": current}
+        ).one_or_none()
+        or connection.execute(_READ_FILE, {"p_shell_file_id": claimed.shell_file_id}).one()
+    )
     return Claim(
         Action.RUN,
         "claimed",
@@ -376,7 +377,6 @@ def _decide(  # noqa: PLR0911 - a decision table reads best as early returns
     job.retry_at = None
     job.worker_id = worker_id
     advance_status(shell_file, "processing")
-    shell_file.current_stage = job.job_type
     shell_file.processing_started_at = shell_file.processing_started_at or current
     return claim(Action.RUN, "claimed")
 
@@ -431,6 +431,27 @@ def lock_running(session: Session, job_id: uuid.UUID) -> bool:
     """Lock the job row; True if it is still running (its batches may complete it)."""
     job = session.get(Job, job_id, with_for_update=True)
     return job is not None and job.status == "running"
+
+
+ACTIVE_JOB_STATUSES = ("queued", "running", "retrying")
+
+
+def current_stages(session: Session, shell_file_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """The stage each shell file is at: its earliest job still queued, running or retrying.
+
+    Derived from the job rows rather than kept on the shell file, so a stage's claim and
+    completion never write the shell file's row.
+    """
+    rows = session.execute(
+        select(Job.shell_file_id, Job.job_type)
+        .where(Job.shell_file_id.in_(shell_file_ids), Job.status.in_(ACTIVE_JOB_STATUSES))
+        .order_by(Job.shell_file_id, Job.run_number.desc(), Job.stage_index)
+    ).all()
+    stages: dict[uuid.UUID, str] = {}
+    for shell_file_id, stage in rows:
+        if shell_file_id is not None:
+            stages.setdefault(shell_file_id, stage)
+    return stages
 
 
 def heartbeat(session: Session, job_ids: list[uuid.UUID]) -> None:

@@ -195,7 +195,6 @@ class ShellFile(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     storage_key: Mapped[str] = mapped_column(String(255))
     status: Mapped[str] = mapped_column(String(16), default="uploaded")
-    current_stage: Mapped[str | None] = mapped_column(String(32))
     run_number: Mapped[int] = mapped_column(Integer, default=1)
     page_count: Mapped[int | None] = mapped_column(Integer)
     extracted_text: Mapped[str | None] = mapped_column(Text)

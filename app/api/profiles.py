@@ -9,6 +9,7 @@ from flask import g, jsonify, request
 from sqlalchemy import func, or_, select
 from werkzeug.exceptions import BadRequest, NotFound
 
+from app import jobs
 from app.api import api
 from app.api.shell_files import shell_file_view
 from app.audit import audit_read, commit_audited, log_audit_event
@@ -98,7 +99,8 @@ def list_profile_shell_files(profile_id: str) -> Any:
         .limit(per_page)
         .offset((page - 1) * per_page)
     ).all()
-    items = [shell_file_view(row) for row in rows]
+    stages = jobs.current_stages(session, [row.id for row in rows])
+    items = [shell_file_view(row, stages.get(row.id)) for row in rows]
     audit_read(
         session,
         table_name="shell_files",

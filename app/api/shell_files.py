@@ -64,7 +64,9 @@ def stage_view(job: Job) -> dict[str, Any]:
     }
 
 
-def shell_file_view(shell_file: ShellFile, run: list[Job] | None = None) -> dict[str, Any]:
+def shell_file_view(
+    shell_file: ShellFile, current_stage: str | None, run: list[Job] | None = None
+) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": str(shell_file.id),
         "patient_id": str(shell_file.patient_id),
@@ -73,7 +75,7 @@ def shell_file_view(shell_file: ShellFile, run: list[Job] | None = None) -> dict
         "file_size_bytes": shell_file.file_size_bytes,
         "sha256": shell_file.sha256,
         "status": shell_file.status,
-        "current_stage": shell_file.current_stage,
+        "current_stage": current_stage,
         "run_number": shell_file.run_number,
         "processing_priority": shell_file.processing_priority,
         "page_count": shell_file.page_count,
@@ -176,7 +178,8 @@ def get_shell_file(shell_file_id: str) -> Any:
     shell_file = readable_shell_file(shell_file_id)
     session = request_session()
     run = jobs.run_jobs(session, shell_file.id, shell_file.run_number)
-    body = shell_file_view(shell_file, run)
+    current = next((job.job_type for job in run if job.status in jobs.ACTIVE_JOB_STATUSES), None)
+    body = shell_file_view(shell_file, current, run)
     audit_read(
         session,
         table_name="shell_files",

@@ -75,8 +75,7 @@ def wait_for_status(
                 return shell_file
         if time.monotonic() > deadline:
             raise AssertionError(
-                f"shell file stayed {shell_file.status} (stage {shell_file.current_stage}) "
-                f"for {timeout}s; wanted {statuses}"
+                f"shell file stayed {shell_file.status} for {timeout}s; wanted {statuses}"
             )
         time.sleep(0.1)
 
