@@ -39,6 +39,9 @@ class Database:
             engine_options.setdefault("pool_pre_ping", pre_ping)
             engine_options.setdefault("pool_size", pool_size)
             engine_options.setdefault("max_overflow", 10)
+        # Statement parameters carry document text and names: keep them out of exception
+        # messages and logs.
+        engine_options.setdefault("hide_parameters", True)
         self.engine: Engine = create_engine(url, **engine_options)
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
