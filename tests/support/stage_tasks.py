@@ -5,11 +5,13 @@ What each does is read from a plan in Redis (`plan:<job_id>`), and where it ran
 is written back (`ran:<job_id>`), so a test can script failures and check routing.
 
 Plans: "ok", "transient N" (fail with a transient error on the first N attempts),
-"permanent", "quarantine", "sleep S".
+"permanent", "quarantine", "sleep S", "sleep-once S" (only on the first attempt); a
+sleeping stage leaves its process id at `pid:<job_id>`, for a test to kill.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -36,7 +38,8 @@ def scripted(task: Any, job_id: str) -> Any:
             raise PermanentError("scripted permanent failure")
         if plan[0] == "quarantine":
             raise SecurityRejected("scripted rejection")
-        if plan[0] == "sleep":
+        if plan[0] == "sleep" or (plan[0] == "sleep-once" and attempt == 1):
+            client.set(f"pid:{job_id}", os.getpid())
             time.sleep(float(plan[1]))
         return lambda session: None
 
