@@ -151,9 +151,16 @@ def enqueue_pipeline(
     *,
     stages: tuple[StageSpec, ...] = STAGES,
     max_retries: int = 6,
+    start_index: int = 0,
 ) -> list[ChainLink]:
-    """Add one job per stage for the shell file's current run, in one statement;
-    return them in chain order."""
+    """Add one job per stage for the shell file's current run, in one statement; return
+    the chain to publish, from `start_index` on (earlier stages are carried over as done)."""
+
+    def status(index: int) -> str:
+        if index < start_index:
+            return "completed"
+        return "queued" if index == start_index else "waiting"
+
     rows = [
         _job_row(
             job_type=stage.name,
@@ -167,13 +174,51 @@ def enqueue_pipeline(
             job_category="standard",
             priority=shell_file.processing_priority,
             scheduled_at=None,
-            status="queued" if index == 0 else "waiting",
+            status=status(index),
             max_retries=max_retries,
         )
         for index, stage in enumerate(stages)
     ]
     session.execute(insert(Job), rows)
-    return [ChainLink(r["id"], r["job_name"], r["shell_file_id"], r["priority"]) for r in rows]
+    return [
+        ChainLink(r["id"], r["job_name"], r["shell_file_id"], r["priority"])
+        for r in rows[start_index:]
+    ]
+
+
+REPROCESSABLE_STATUSES = frozenset({"completed", "failed"})
+
+
+class CannotReprocess(Exception):
+    """The shell file is not in a state a new run can start from."""
+
+
+def start_new_run(
+    session: Session, shell_file: ShellFile, *, from_stage: str | None = None
+) -> list[ChainLink]:
+    """Begin an explicit new run of the pipeline (a reprocess); return the chain to publish.
+
+    This is the one place a shell file's status goes back: a finished or failed document
+    starts over as a new run, numbered after the last. With `from_stage`, the stages
+    before it keep their output and are carried over as done; they must have completed
+    in the previous run.
+    """
+    if shell_file.status not in REPROCESSABLE_STATUSES:
+        raise CannotReprocess(f"a {shell_file.status} document cannot be reprocessed")
+    names = [stage.name for stage in STAGES]
+    if from_stage is not None and from_stage not in names:
+        raise CannotReprocess(f"from_stage must be one of {', '.join(names)}")
+    start = names.index(from_stage) if from_stage else 0
+    previous = {
+        job.job_type: job.status for job in run_jobs(session, shell_file.id, shell_file.run_number)
+    }
+    if any(previous.get(name) != "completed" for name in names[:start]):
+        raise CannotReprocess("the stages before from_stage did not all complete")
+    shell_file.run_number += 1
+    shell_file.status = "uploaded" if start == 0 else "processing"
+    shell_file.processing_completed_at = None
+    session.flush()
+    return enqueue_pipeline(session, shell_file, start_index=start)
 
 
 def run_jobs(session: Session, shell_file_id: uuid.UUID, run_number: int) -> list[Job]:

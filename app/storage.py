@@ -104,7 +104,11 @@ class FileBlobStore:
                 yield chunk
 
     def delete(self, session: Session, key: str) -> None:
-        self._path(key).unlink(missing_ok=True)
+        """Remove the file once the session's transaction commits (not before: a rollback
+        must leave the row and its bytes together)."""
+        path = self._path(key)
+        session.connection()
+        event.listen(session, "after_commit", lambda _s: path.unlink(missing_ok=True), once=True)
 
 
 def _remove_unless_committed(session: Session, path: Path) -> None:

@@ -40,4 +40,4 @@ def _audit_unavailable(_exc: AuditUnavailable) -> Any:
     return error_response(503, "audit_unavailable", "the access could not be audited; try again")
 
 
-from app.api import clinical, openapi, pages, profiles, shell_files  # noqa: E402,F401 - registers the routes
+from app.api import clinical, controls, openapi, pages, profiles, shell_files  # noqa: E402, F401 - registers the routes

@@ -299,13 +299,95 @@ SPEC: dict[str, Any] = {
                 },
             }
         },
+        "/api/v1/shell-files/{shell_file_id}/reprocess": {
+            "post": {
+                "operationId": "reprocess_shell_file",
+                "summary": "Start a new run, from the start or from a stage (needs read_write)",
+                "parameters": [ID_PARAM],
+                "requestBody": {
+                    "required": False,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "from_stage": {
+                                        "type": "string",
+                                        "enum": [
+                                            "security_scan",
+                                            "ocr",
+                                            "spatial_mapping",
+                                            "pass1",
+                                            "pass2",
+                                            "pass3",
+                                        ],
+                                    }
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "202": {
+                        "description": "The new run is queued",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "shell_file_id": UUID,
+                                        "run_number": {"type": "integer"},
+                                        "status": {"type": "string"},
+                                        "job_id": UUID,
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "400": _error("from_stage is not a string"),
+                    "409": _error("Not finished or failed, or earlier stages did not complete"),
+                    **COMMON_ERRORS,
+                },
+            }
+        },
         "/api/v1/shell-files/{shell_file_id}": {
+            "delete": {
+                "operationId": "delete_shell_file",
+                "summary": "Archive (read_write); with hard=true delete it all (full_access)",
+                "parameters": [
+                    ID_PARAM,
+                    {
+                        "name": "hard",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "boolean"},
+                    },
+                ],
+                "responses": {
+                    "200": {
+                        "description": "Archived",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "shell_file_id": UUID,
+                                        "status": {"const": "archived"},
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "204": {"description": "Deleted with its bytes and every derived row"},
+                    **COMMON_ERRORS,
+                },
+            },
             "get": {
                 "operationId": "get_shell_file",
                 "summary": "Status of a document and of each stage",
                 "parameters": [ID_PARAM],
                 "responses": {"200": _json("ShellFile", "The document"), **COMMON_ERRORS},
-            }
+            },
         },
         "/api/v1/shell-files/{shell_file_id}/errors": {
             "get": {

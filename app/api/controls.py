@@ -1,0 +1,88 @@
+"""Controls on a document: reprocess it, archive it, or delete it with everything derived."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app, jsonify, request
+from sqlalchemy import select
+
+from app import jobs
+from app.api import api, error_response
+from app.api.shell_files import readable_shell_file
+from app.audit import log_audit_event
+from app.db import request_session
+from app.models import SecurityScan
+
+
+@api.post("/shell-files/<shell_file_id>/reprocess")
+def reprocess_shell_file(shell_file_id: str) -> Any:
+    """Start a new run, from the first stage or from `{"from_stage": …}`."""
+    shell_file = readable_shell_file(shell_file_id, level="read_write")
+    body = request.get_json(silent=True) or {}
+    from_stage = body.get("from_stage") if isinstance(body, dict) else None
+    if from_stage is not None and not isinstance(from_stage, str):
+        return error_response(400, "bad_request", "from_stage must be a stage name")
+    session = request_session()
+    try:
+        chain = jobs.start_new_run(session, shell_file, from_stage=from_stage)
+    except jobs.CannotReprocess as refused:
+        session.rollback()
+        return error_response(409, "cannot_reprocess", str(refused))
+    log_audit_event(
+        session,
+        operation="update",
+        table_name="shell_files",
+        record_id=shell_file.id,
+        patient_id=shell_file.patient_id,
+        reason=f"reprocess from {from_stage or 'the start'}",
+    )
+    session.commit()
+    current_app.extensions["dispatcher"].publish_after_commit(chain)
+    response = jsonify(
+        shell_file_id=str(shell_file.id),
+        run_number=shell_file.run_number,
+        status=shell_file.status,
+        job_id=str(chain[0].id),
+    )
+    response.status_code = 202
+    return response
+
+
+@api.delete("/shell-files/<shell_file_id>")
+def delete_shell_file(shell_file_id: str) -> Any:
+    """Archive the document (default), or with `?hard=true` remove its bytes and every
+    row derived from it. Hard deletion needs full access; both are audited."""
+    hard = request.args.get("hard", "false").lower() in ("1", "true", "yes")
+    shell_file = readable_shell_file(shell_file_id, level="full_access" if hard else "read_write")
+    session = request_session()
+    if not hard:
+        jobs.advance_status(shell_file, "archived")
+        log_audit_event(
+            session,
+            operation="update",
+            table_name="shell_files",
+            record_id=shell_file.id,
+            patient_id=shell_file.patient_id,
+            reason="archive document",
+        )
+        session.commit()
+        return jsonify(shell_file_id=str(shell_file.id), status=shell_file.status)
+    blobs = current_app.extensions["blobs"]
+    repaired = session.scalar(
+        select(SecurityScan.repaired_storage_key).where(SecurityScan.shell_file_id == shell_file.id)
+    )
+    for key in (shell_file.storage_key, repaired):
+        if key:
+            blobs.delete(session, key)
+    log_audit_event(
+        session,
+        operation="delete",
+        table_name="shell_files",
+        record_id=shell_file.id,
+        patient_id=shell_file.patient_id,
+        reason="hard delete of the document and everything derived from it",
+    )
+    session.delete(shell_file)  # ON DELETE CASCADE removes jobs, errors, pages and records
+    session.commit()
+    return "", 204

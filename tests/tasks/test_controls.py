@@ -1,0 +1,93 @@
+"""Reprocessing, archiving and deleting a document, on the session's real worker."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy import func, select
+
+from app.models import AuditLog, BlobChunk, ClinicalEntity, Job, ShellFile
+from tests.support.api import upload
+from tests.support.factories import bearer, grant, make_account, make_profile
+from tests.support.pipeline import jobs_of, wait_for_status
+
+pytestmark = pytest.mark.usefixtures("worker")
+
+
+@pytest.fixture
+def world(app, samples):
+    with app.extensions["db"].session() as session:
+        owner, token = make_account(session)
+        reader, reader_token = make_account(session)
+        profile = make_profile(session, owner)
+        grant(session, profile, reader, "read_only")
+    response = upload(app.test_client(), token, profile.id, samples.read("clinical.pdf"))
+    shell_file_id = uuid.UUID(response.json["shell_file_id"])
+    assert wait_for_status(app, shell_file_id).status == "completed"
+    return {"token": token, "reader": reader_token, "id": shell_file_id}
+
+
+def post(app, token, path, json=None):
+    return app.test_client().post(path, headers=bearer(token), json=json)
+
+
+def test_reprocess_from_a_stage_reruns_only_that_stage_and_after(app, world) -> None:
+    path = f"/api/v1/shell-files/{world['id']}"
+
+    response = post(app, world["token"], f"{path}/reprocess", {"from_stage": "pass1"})
+
+    assert response.status_code == 202, response.json
+    assert response.json["run_number"] == 2
+    shell_file = wait_for_status(app, world["id"])
+    assert (shell_file.status, shell_file.run_number) == ("completed", 2)
+    second_run = [job for job in jobs_of(app, world["id"]) if job.run_number == 2]
+    assert [(job.job_type, job.status, job.attempts) for job in second_run] == [
+        ("security_scan", "completed", 0),
+        ("ocr", "completed", 0),
+        ("spatial_mapping", "completed", 0),
+        ("pass1", "completed", 1),
+        ("pass2", "completed", 1),
+        ("pass3", "completed", 1),
+    ]
+    with app.extensions["db"].session() as session:
+        entities = session.scalar(
+            select(func.count()).where(ClinicalEntity.shell_file_id == world["id"])
+        )
+    assert entities > 0  # replaced by the new run, not added to
+
+    again = post(app, world["token"], f"{path}/reprocess")
+    assert again.status_code == 202
+    assert wait_for_status(app, world["id"]).run_number == 3
+
+
+def test_reprocess_is_refused_while_running_and_for_readers(app, world) -> None:
+    path = f"/api/v1/shell-files/{world['id']}/reprocess"
+    assert post(app, world["reader"], path).status_code == 404
+    assert post(app, world["token"], path, {"from_stage": "nope"}).status_code == 409
+    assert post(app, world["token"], path).status_code == 202
+    assert post(app, world["token"], path).status_code == 409  # the new run is under way
+    wait_for_status(app, world["id"])
+
+
+def test_archive_then_hard_delete(app, world) -> None:
+    client = app.test_client()
+    path = f"/api/v1/shell-files/{world['id']}"
+    assert client.delete(path, headers=bearer(world["reader"])).status_code == 404
+
+    archived = client.delete(path, headers=bearer(world["token"]))
+    assert archived.status_code == 200 and archived.json["status"] == "archived"
+    assert client.get(path, headers=bearer(world["token"])).json["status"] == "archived"
+
+    with app.extensions["db"].session() as session:
+        key = session.get(ShellFile, world["id"]).storage_key
+    assert client.delete(f"{path}?hard=true", headers=bearer(world["token"])).status_code == 204
+
+    assert client.get(path, headers=bearer(world["token"])).status_code == 404
+    with app.extensions["db"].session() as session:
+        assert session.scalar(select(func.count()).where(BlobChunk.storage_key == key)) == 0
+        assert session.scalar(select(func.count()).where(Job.shell_file_id == world["id"])) == 0
+        deleted = session.scalars(
+            select(AuditLog.operation).where(AuditLog.record_id == str(world["id"]))
+        ).all()
+    assert "delete" in deleted
