@@ -15,7 +15,7 @@ from sqlalchemy import insert
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from app.models import AuditLog
+from app.models import AuditLog, table_of
 
 OPERATIONS = ("create", "read", "update", "delete")
 
@@ -48,7 +48,7 @@ def log_audit_event(
         account_id = account_id or getattr(g, "account_id", None)
         request_id = getattr(g, "request_id", None)
         client_address = request.remote_addr
-    statement = insert(AuditLog).values(
+    statement = insert(table_of(AuditLog)).values(
         actor_type="account" if account_id else "system",
         account_id=account_id,
         patient_id=patient_id,
@@ -61,7 +61,7 @@ def log_audit_event(
         client_address=client_address,
     )
     try:
-        session.execute(statement)
+        session.connection().execute(statement)
     except SQLAlchemyError as exc:
         raise AuditUnavailable("the access could not be audited") from exc
 

@@ -16,12 +16,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import Enum
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, exists, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from app.models import JOB_CATEGORIES, Job, ProcessingError, ShellFile
+from app.models import JOB_CATEGORIES, Job, ProcessingError, ShellFile, table_of
 from app.pipeline import STAGES, StageSpec
 from app.pipeline.errors import describe
 
@@ -136,7 +136,7 @@ def enqueue_job_v3(  # noqa: PLR0917 - the positional signature is the documente
         status=status,
         max_retries=max_retries,
     )
-    session.execute(insert(Job), [row])
+    session.connection().execute(insert(table_of(Job)), [row])
     job_id: uuid.UUID = row["id"]
     return job_id
 
@@ -179,7 +179,7 @@ def enqueue_pipeline(
         )
         for index, stage in enumerate(stages)
     ]
-    session.execute(insert(Job), rows)
+    session.connection().execute(insert(table_of(Job)), rows)
     return [
         ChainLink(r["id"], r["job_name"], r["shell_file_id"], r["priority"])
         for r in rows[start_index:]
@@ -269,8 +269,8 @@ class Claim:
 
 # The hot path of every stage, as Core statements built once (SQLAlchemy caches their
 # compiled form): claiming a job, and completing it.
-_jobs = cast(Table, Job.__table__)
-_files = cast(Table, ShellFile.__table__)
+_jobs = table_of(Job)
+_files = table_of(ShellFile)
 _CLAIM_JOB = (
     update(_jobs)
     .where(

@@ -26,7 +26,7 @@ from typing import Protocol
 from sqlalchemy import delete, event, insert, select
 from sqlalchemy.orm import Session, SessionTransaction
 
-from app.models import BlobChunk
+from app.models import BlobChunk, table_of
 
 
 class StorageError(Exception):
@@ -47,7 +47,9 @@ class DatabaseBlobStore:
     def put(self, session: Session, blob_id: uuid.UUID, chunks: Iterable[bytes]) -> str:
         key = f"db:{blob_id}"
         for seq, chunk in enumerate(chunks):
-            session.execute(insert(BlobChunk).values(storage_key=key, seq=seq, data=chunk))
+            session.connection().execute(
+                insert(table_of(BlobChunk)).values(storage_key=key, seq=seq, data=chunk)
+            )
         return key
 
     def read(self, session: Session, key: str) -> Iterator[bytes]:
