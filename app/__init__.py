@@ -58,8 +58,10 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
 
     from app.api import api
     from app.cli import register_commands
+    from app.health import health
 
     app.register_blueprint(api)
+    app.register_blueprint(health)
     register_commands(app)
     return app
 
