@@ -36,6 +36,8 @@ def scripted(task: Any, job_id: str) -> Any:
             raise ApiError("scripted transient failure")
         if plan[0] == "permanent":
             raise PermanentError("scripted permanent failure")
+        if plan[0] == "foreign":  # a library's error quoting what it choked on
+            raise ValueError(f"could not parse {' '.join(plan[1:])!r}")
         if plan[0] == "quarantine":
             raise SecurityRejected("scripted rejection")
         if plan[0] == "sleep" or (plan[0] == "sleep-once" and attempt == 1):

@@ -44,3 +44,19 @@ def test_a_marker_in_documents_reaches_no_log_and_no_error_row(app, worker) -> N
     log = worker.log.read_text(errors="replace")
     assert "Task fast.scan_shell_file" in log  # the log is the worker's, and it is written
     assert MARKER not in log
+
+
+def test_a_library_error_quoting_document_text_is_logged_without_it(
+    app, worker, broker_client
+) -> None:
+    from tests.support.pipeline import errors_of, start_scripted_run
+
+    run = start_scripted_run(app, broker_client, [("fast", f"foreign {MARKER} 1970-01-01")])
+    assert wait_for_status(app, run.shell_file_id).status == "failed"
+
+    (error,) = errors_of(app, run.shell_file_id)
+    assert error.error_type == "internal_error" and MARKER not in error.error_message
+    log = worker.log.read_text(errors="replace")
+    assert f"{run.job_ids[0]}] raised unexpected" in log  # the failure itself is logged
+    assert "builtins.ValueError (details withheld" in log
+    assert MARKER not in log
