@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
+from app import jobs
 from app.audit import log_audit_event
 from app.auth import issue_token
 from app.config import PROJECT_ROOT
@@ -34,7 +35,7 @@ def emit(payload: dict[str, Any]) -> None:
     click.echo(json.dumps(payload, default=str))
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     raise click.ClickException(message)
 
 
@@ -200,6 +201,92 @@ def db_downgrade(revision: str) -> None:
     emit({"downgraded_to": revision})
 
 
+jobs_group = AppGroup("jobs", help="Dead letters, stuck jobs and old job rows.")
+
+
+def _job_json(job: Any) -> dict[str, Any]:
+    return {
+        "job_id": job.id,
+        "shell_file_id": job.shell_file_id,
+        "stage": job.job_type,
+        "status": job.status,
+        "attempts": job.attempts,
+        "last_error": job.last_error,
+        "dead_letter_at": job.dead_letter_at,
+        "heartbeat_at": job.heartbeat_at,
+    }
+
+
+@jobs_group.command("dead")
+def list_dead_letters() -> None:
+    """List the stages that exhausted their attempts."""
+    with get_db().session() as session:
+        emit({"jobs": [_job_json(job) for job in jobs.dead_letters(session)]})
+
+
+@jobs_group.command("requeue")
+@click.option("--job-id", type=click.UUID, default=None, help="One dead-lettered job.")
+@click.option("--all-dead", is_flag=True, help="Every dead-lettered job.")
+def requeue_dead(job_id: uuid.UUID | None, all_dead: bool) -> None:
+    """Run a dead-lettered stage again: a new run of its document from that stage."""
+    if (job_id is None) == (not all_dead):
+        fail("give --job-id or --all-dead")
+    from app.models import Job, ShellFile
+
+    requeued, chains = [], []
+    with get_db().session() as session:
+        targets = jobs.dead_letters(session) if all_dead else [session.get(Job, job_id)]
+        for job in targets:
+            if job is None or job.status != "dead_letter" or job.shell_file_id is None:
+                fail("no such dead-lettered job")
+            shell_file = session.get(ShellFile, job.shell_file_id)
+            if shell_file is None or shell_file.run_number != job.run_number:
+                continue  # its document has been reprocessed or deleted since
+            chains.append(jobs.start_new_run(session, shell_file, from_stage=job.job_type))
+            log_audit_event(
+                session,
+                operation="update",
+                table_name="shell_files",
+                record_id=shell_file.id,
+                patient_id=shell_file.patient_id,
+                reason=f"admin: requeue dead-lettered {job.job_type}",
+                compliance_category="administration",
+            )
+            requeued.append(shell_file.id)
+    dispatcher = current_app.extensions["dispatcher"]
+    published = sum(1 for chain in chains if dispatcher.publish_after_commit(chain))
+    emit({"requeued": requeued, "published": published})
+
+
+@jobs_group.command("requeue-stuck")
+@click.option(
+    "--older-than",
+    type=click.IntRange(min=1),
+    default=600,
+    show_default=True,
+    help="Seconds without a heartbeat or publish.",
+)
+def requeue_stuck(older_than: int) -> None:
+    """Publish again every job queued, running or retrying with no sign of life."""
+    dispatcher = current_app.extensions["dispatcher"]
+    epoch = dispatcher.epoch()
+    with get_db().session() as session:
+        stuck = jobs.stuck_jobs(session, older_than=timedelta(seconds=older_than))
+        for job in stuck:
+            dispatcher.republish(session, job, epoch)
+        ids = [job.id for job in stuck]
+    emit({"requeued": ids})
+
+
+@jobs_group.command("prune")
+@click.option("--older-than-days", type=click.IntRange(min=1), default=90, show_default=True)
+def prune_jobs(older_than_days: int) -> None:
+    """Delete job rows that completed (or were cancelled) long ago."""
+    with get_db().session() as session:
+        pruned = jobs.prune_completed(session, older_than=timedelta(days=older_than_days))
+    emit({"pruned": pruned})
+
+
 def register_commands(app: Flask) -> None:
-    for group in (accounts, tokens, profiles, database):
+    for group in (accounts, tokens, profiles, database, jobs_group):
         app.cli.add_command(group)

@@ -168,11 +168,12 @@ class Dispatcher:
             for job in jobs.jobs_to_publish(
                 session, current_epoch=epoch, grace=grace, stale_after=stale_after
             ):
-                self._republish(session, job, epoch)
+                self.republish(session, job, epoch)
                 published += 1
         return published
 
-    def _republish(self, session: Session, job: Job, epoch: str) -> None:
+    def republish(self, session: Session, job: Job, epoch: str) -> None:
+        """Send `job`'s chain again from `job` on, and record that it went."""
         build_chain(self.celery, jobs.chain_from(session, job)).apply_async(retry=False)
         if job.status == "retrying":
             job.status = "queued"
@@ -185,6 +186,6 @@ class Dispatcher:
         with self.db.session() as session:
             for job in jobs.stale_running_jobs(session, stale_after=stale_after):
                 if jobs.reclaim_or_dead_letter(session, job):
-                    self._republish(session, job, epoch)
+                    self.republish(session, job, epoch)
                     reclaimed += 1
         return reclaimed

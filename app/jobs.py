@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, exists, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.models import JOB_CATEGORIES, Job, ProcessingError, ShellFile, table_of
@@ -701,3 +701,35 @@ def stale_running_jobs(session: Session, *, stale_after: timedelta) -> list[Job]
             .with_for_update(skip_locked=True)
         )
     )
+
+
+def dead_letters(session: Session) -> list[Job]:
+    """Stages that exhausted their attempts (their documents ended failed)."""
+    return list(
+        session.scalars(select(Job).where(Job.status == "dead_letter").order_by(Job.dead_letter_at))
+    )
+
+
+def stuck_jobs(session: Session, *, older_than: timedelta) -> list[Job]:
+    """Jobs queued, running or retrying with no sign of life for longer than `older_than`."""
+    cutoff = now() - older_than
+    return list(
+        session.scalars(
+            select(Job)
+            .where(
+                Job.status.in_(ACTIVE_JOB_STATUSES),
+                func.coalesce(Job.heartbeat_at, Job.published_at, Job.created_at) < cutoff,
+            )
+            .order_by(Job.priority, Job.created_at)
+            .with_for_update(skip_locked=True)
+        )
+    )
+
+
+def prune_completed(session: Session, *, older_than: timedelta) -> int:
+    """Delete job rows completed (or cancelled) before `older_than` ago; return how many."""
+    cutoff = now() - older_than
+    result = session.execute(
+        delete(Job).where(Job.status.in_(("completed", "cancelled")), Job.completed_at < cutoff)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
