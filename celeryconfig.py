@@ -88,4 +88,9 @@ beat_schedule = {
         "options": {"expires": reclaim_interval * 3},
     },
 }
+beat_schedule["seal-audit-log"] = {
+    "task": "maintenance.seal_audit_log",
+    "schedule": _number("AUDIT_SEAL_INTERVAL", 30.0),
+    "options": {"expires": 60},
+}
 beat_schedule_filename = str(_data_dir / "celerybeat-schedule")

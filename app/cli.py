@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from app import jobs
-from app.audit import log_audit_event
+from app.audit import log_audit_event, seal_pending, verify_chain
 from app.auth import issue_token
 from app.config import PROJECT_ROOT
 from app.db import get_db
@@ -287,6 +287,36 @@ def prune_jobs(older_than_days: int) -> None:
     emit({"pruned": pruned})
 
 
+audit_group = AppGroup("audit", help="The audit log's hash chain.")
+
+
+@audit_group.command("seal")
+@click.option("--settle", type=float, default=None, help="Seconds; default AUDIT_SETTLE.")
+def audit_seal(settle: float | None) -> None:
+    """Seal settled audit rows into the hash chain now (beat does this every 30 s)."""
+    seconds = current_app.config["SETTINGS"].audit_settle_s if settle is None else settle
+    with get_db().session() as session:
+        sealed = seal_pending(session, settle=timedelta(seconds=seconds))
+    emit({"sealed": sealed})
+
+
+@audit_group.command("verify")
+def audit_verify() -> None:
+    """Check the chain; name the first row that was edited, deleted or slipped in."""
+    with get_db().session() as session:
+        report = verify_chain(session)
+    emit(
+        {
+            "ok": report.ok,
+            "checked": report.checked,
+            "first_broken": report.first_broken,
+            "reason": report.reason,
+        }
+    )
+    if not report.ok:
+        raise SystemExit(1)
+
+
 def register_commands(app: Flask) -> None:
-    for group in (accounts, tokens, profiles, database, jobs_group):
+    for group in (accounts, tokens, profiles, database, jobs_group, audit_group):
         app.cli.add_command(group)

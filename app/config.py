@@ -103,6 +103,8 @@ class Settings:
     stale_after_s: float = 30.0
     # A committed job still unpublished after this long is published by the relay.
     outbox_grace_s: float = 5.0
+    # Audit rows are sealed into the hash chain once this old (their transactions are over).
+    audit_settle_s: float = 60.0
     # Published marks are written together at most this often (0: at once, as tests want).
     publish_mark_interval_s: float = 0.05
     # Security scan limits and the optional ClamAV daemon ("host:port" or a unix socket path).
@@ -154,6 +156,7 @@ class Settings:
             heartbeat_interval_s=_float(env, "HEARTBEAT_INTERVAL", 5.0, minimum=0.1),
             stale_after_s=_float(env, "STALE_AFTER", 30.0, minimum=1.0),
             outbox_grace_s=_float(env, "OUTBOX_GRACE", 5.0, minimum=0.0),
+            audit_settle_s=_float(env, "AUDIT_SETTLE", 60.0, minimum=0.0),
             publish_mark_interval_s=_float(env, "PUBLISH_MARK_INTERVAL", 0.05, minimum=0.0),
             max_pdf_pages=_int(env, "MAX_PDF_PAGES", 500, minimum=1),
             max_image_pixels=_int(env, "MAX_IMAGE_PIXELS", 60_000_000, minimum=1),

@@ -487,3 +487,18 @@ class AiUsage(Base):
     completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
     cost_usd: Mapped[float] = mapped_column(default=0.0)
     created_at: Mapped[datetime] = mapped_column(server_default=utcnow_sql())
+
+
+class AuditSeal(Base):
+    """The audit log's hash chain: each sealed audit row's SHA-256, chained to the one
+    before it. Kept beside `audit_log` (which stays untouched and append-only); rows are
+    sealed by beat a minute after they are written, in id order."""
+
+    __tablename__ = "audit_chain"
+
+    audit_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    )
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    row_hash: Mapped[str] = mapped_column(String(64))
+    sealed_at: Mapped[datetime] = mapped_column(server_default=utcnow_sql())

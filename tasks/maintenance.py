@@ -8,6 +8,9 @@ from typing import Any
 from celery import shared_task
 from flask import current_app
 
+from app.audit import seal_pending
+from app.db import get_db
+
 
 def _settings_and_dispatcher() -> tuple[Any, Any]:
     return current_app.config["SETTINGS"], current_app.extensions["dispatcher"]
@@ -23,6 +26,14 @@ def relay_outbox() -> int:
             stale_after=timedelta(seconds=settings.stale_after_s),
         )
     )
+
+
+@shared_task(name="maintenance.seal_audit_log", acks_late=False, ignore_result=True)
+def seal_audit_log() -> int:
+    """Add settled audit rows to the hash chain. Returns how many were sealed."""
+    settings = current_app.config["SETTINGS"]
+    with get_db().session() as session:
+        return seal_pending(session, settle=timedelta(seconds=settings.audit_settle_s))
 
 
 @shared_task(name="maintenance.reclaim_stale_jobs", acks_late=False, ignore_result=True)
