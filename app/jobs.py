@@ -27,14 +27,15 @@ from app.pipeline.errors import describe
 
 # Status only moves forward; a reprocess is an explicit new run.
 _NEXT_STATUSES: dict[str, frozenset[str]] = {
-    "uploaded": frozenset({"processing", "failed", "quarantined", "archived"}),
-    "processing": frozenset({"completed", "failed", "quarantined", "archived"}),
+    "uploaded": frozenset({"processing", "failed", "quarantined", "cancelled", "archived"}),
+    "processing": frozenset({"completed", "failed", "quarantined", "cancelled", "archived"}),
     "completed": frozenset({"archived"}),
     "failed": frozenset({"archived"}),
     "quarantined": frozenset({"archived"}),
+    "cancelled": frozenset({"archived"}),
     "archived": frozenset(),
 }
-TERMINAL_SHELL_FILE_STATUSES = frozenset({"failed", "quarantined", "archived"})
+TERMINAL_SHELL_FILE_STATUSES = frozenset({"failed", "quarantined", "cancelled", "archived"})
 
 
 class IllegalTransition(Exception):
@@ -186,7 +187,7 @@ def enqueue_pipeline(
     ]
 
 
-REPROCESSABLE_STATUSES = frozenset({"completed", "failed"})
+REPROCESSABLE_STATUSES = frozenset({"completed", "failed", "cancelled"})
 
 
 class CannotReprocess(Exception):
@@ -312,7 +313,7 @@ _START_FILE = (
 _READ_FILE = select(*_FILE_FIELDS).where(_files.c.id == bindparam("p_shell_file_id"))
 _COMPLETE_JOB = (
     update(_jobs)
-    .where(_jobs.c.id == bindparam("p_job_id"))
+    .where(_jobs.c.id == bindparam("p_job_id"), _jobs.c.status == "running")
     .values(status="completed", completed_at=bindparam("p_now"), heartbeat_at=None)
     .returning(_jobs.c.shell_file_id, _jobs.c.run_number, _jobs.c.stage_index)
 )
@@ -701,6 +702,30 @@ def stale_running_jobs(session: Session, *, stale_after: timedelta) -> list[Job]
             .with_for_update(skip_locked=True)
         )
     )
+
+
+class CannotCancel(Exception):
+    """The shell file has no run under way to cancel."""
+
+
+def cancel_run(session: Session, shell_file: ShellFile) -> int:
+    """Stop the current run: every stage not yet done is cancelled (a stage running now
+    finishes its work, but its completion no longer counts and nothing after it runs).
+    Returns how many jobs were cancelled."""
+    if shell_file.status not in ("uploaded", "processing"):
+        raise CannotCancel(f"a {shell_file.status} document has no run to cancel")
+    result = session.execute(
+        update(Job)
+        .where(
+            Job.shell_file_id == shell_file.id,
+            Job.run_number == shell_file.run_number,
+            Job.status.in_(("waiting", *ACTIVE_JOB_STATUSES)),
+        )
+        .values(status="cancelled", completed_at=now(), heartbeat_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    advance_status(shell_file, "cancelled")
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def dead_letters(session: Session) -> list[Job]:

@@ -48,7 +48,15 @@ NAMING = {
 PROFILE_TYPES = ("self", "child", "pet", "dependent")
 # Ordered weakest to strongest: a check for a level accepts any level after it.
 PERMISSION_LEVELS = ("read_only", "read_write", "full_access", "owner")
-SHELL_FILE_STATUSES = ("uploaded", "processing", "completed", "failed", "quarantined", "archived")
+SHELL_FILE_STATUSES = (
+    "uploaded",
+    "processing",
+    "completed",
+    "failed",
+    "quarantined",
+    "cancelled",
+    "archived",
+)
 JOB_STATUSES = (
     "waiting",  # a later stage of a chain: the earlier stage publishes it
     "queued",  # to be published, or published and not yet started

@@ -86,3 +86,27 @@ def delete_shell_file(shell_file_id: str) -> Any:
     session.delete(shell_file)  # ON DELETE CASCADE removes jobs, errors, pages and records
     session.commit()
     return "", 204
+
+
+@api.post("/shell-files/<shell_file_id>/cancel")
+def cancel_shell_file(shell_file_id: str) -> Any:
+    """Stop the document's run; nothing more is processed (reprocess starts a new run)."""
+    shell_file = readable_shell_file(shell_file_id, level="read_write")
+    session = request_session()
+    try:
+        cancelled = jobs.cancel_run(session, shell_file)
+    except jobs.CannotCancel as refused:
+        session.rollback()
+        return error_response(409, "cannot_cancel", str(refused))
+    log_audit_event(
+        session,
+        operation="update",
+        table_name="shell_files",
+        record_id=shell_file.id,
+        patient_id=shell_file.patient_id,
+        reason="cancel processing",
+    )
+    session.commit()
+    return jsonify(
+        shell_file_id=str(shell_file.id), status=shell_file.status, cancelled_jobs=cancelled
+    )

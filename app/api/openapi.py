@@ -299,6 +299,32 @@ SPEC: dict[str, Any] = {
                 },
             }
         },
+        "/api/v1/shell-files/{shell_file_id}/cancel": {
+            "post": {
+                "operationId": "cancel_shell_file",
+                "summary": "Stop the document's run (needs read_write)",
+                "parameters": [ID_PARAM],
+                "responses": {
+                    "200": {
+                        "description": "Cancelled",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "shell_file_id": UUID,
+                                        "status": {"const": "cancelled"},
+                                        "cancelled_jobs": {"type": "integer"},
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "409": _error("No run under way"),
+                    **COMMON_ERRORS,
+                },
+            }
+        },
         "/api/v1/shell-files/{shell_file_id}/reprocess": {
             "post": {
                 "operationId": "reprocess_shell_file",

@@ -15,7 +15,7 @@ from app.models import Job, ProcessingError, ShellFile
 from app.pipeline import StageSpec
 from tests.support.factories import make_account, make_profile
 
-TERMINAL = ("completed", "failed", "quarantined", "archived")
+TERMINAL = ("completed", "failed", "quarantined", "cancelled", "archived")
 
 
 def scripted_stages(lanes: Sequence[str]) -> tuple[StageSpec, ...]:
@@ -29,6 +29,7 @@ def scripted_stages(lanes: Sequence[str]) -> tuple[StageSpec, ...]:
 class Run:
     shell_file_id: uuid.UUID
     job_ids: list[uuid.UUID]
+    token: str = ""
 
 
 def start_scripted_run(
@@ -37,7 +38,7 @@ def start_scripted_run(
     """Commit a shell file whose run is the scripted stages [(lane, plan), …]; publish it."""
     db = app.extensions["db"]
     with db.session() as session:
-        account, _ = make_account(session)
+        account, token = make_account(session)
         profile = make_profile(session, account)
         shell_file = ShellFile(
             id=uuid.uuid4(),
@@ -59,7 +60,7 @@ def start_scripted_run(
     for job_id, (_, plan) in zip(job_ids, plans, strict=True):
         redis_client.set(f"plan:{job_id}", plan)  # type: ignore[attr-defined]
     assert app.extensions["dispatcher"].publish_after_commit(chain)
-    return Run(shell_file.id, job_ids)
+    return Run(shell_file.id, job_ids, token)
 
 
 def wait_for_status(

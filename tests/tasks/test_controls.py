@@ -91,3 +91,26 @@ def test_archive_then_hard_delete(app, world) -> None:
             select(AuditLog.operation).where(AuditLog.record_id == str(world["id"]))
         ).all()
     assert "delete" in deleted
+
+
+def test_cancel_stops_a_run_and_nothing_after_it_runs(app, broker_client) -> None:
+    import time
+
+    from tests.support.pipeline import start_scripted_run
+
+    run = start_scripted_run(app, broker_client, [("fast", "sleep 2"), ("ai", "ok")])
+    deadline = time.monotonic() + 20
+    while not broker_client.get(f"pid:{run.job_ids[0]}"):
+        assert time.monotonic() < deadline, "the first stage never started"
+        time.sleep(0.05)
+    path = f"/api/v1/shell-files/{run.shell_file_id}/cancel"
+
+    response = post(app, run.token, path)
+
+    assert response.status_code == 200, response.json
+    assert response.json["status"] == "cancelled" and response.json["cancelled_jobs"] == 2
+    time.sleep(3)  # the running stage finishes its work meanwhile
+    assert [job.status for job in jobs_of(app, run.shell_file_id)] == ["cancelled", "cancelled"]
+    assert broker_client.llen(f"ran:{run.job_ids[1]}") == 0
+    assert wait_for_status(app, run.shell_file_id).status == "cancelled"
+    assert post(app, run.token, path).status_code == 409
