@@ -185,11 +185,12 @@ def worker(
             pytest.fail(f"the Celery worker did not start:\n{handle.log_tail()}")
         time.sleep(0.2)
     yield handle
-    process.terminate()
+    process.terminate()  # a warm shutdown: running tasks finish first
     try:
         process.wait(timeout=30)
     except subprocess.TimeoutExpired:
         process.kill()
+        process.wait(timeout=30)
 
 
 @pytest.fixture

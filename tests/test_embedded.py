@@ -136,6 +136,7 @@ def test_embedded_service_runs_an_upload_end_to_end(tmp_path: Path, samples) -> 
             launcher.wait(timeout=30)
         except subprocess.TimeoutExpired:
             launcher.kill()
+            launcher.wait(timeout=30)
             raise
     _, alive = psutil.wait_procs(children, timeout=15)
     assert alive == [], f"left running after Ctrl-C: {[p.name() for p in alive]}"
