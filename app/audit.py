@@ -13,6 +13,7 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from flask import g, has_request_context, request
 from sqlalchemy import insert, select, text
@@ -68,6 +69,26 @@ def log_audit_event(
         session.connection().execute(statement)
     except SQLAlchemyError as exc:
         raise AuditUnavailable("the access could not be audited") from exc
+
+
+def audit_document(
+    session: Session,
+    shell_file: Any,
+    *,
+    operation: str,
+    reason: str,
+    compliance_category: str = "phi_access",
+) -> None:
+    """Record an access to one shell file (a document) in the caller's transaction."""
+    log_audit_event(
+        session,
+        operation=operation,
+        table_name="shell_files",
+        record_id=shell_file.id,
+        patient_id=shell_file.patient_id,
+        reason=reason,
+        compliance_category=compliance_category,
+    )
 
 
 def commit_audited(session: Session) -> None:

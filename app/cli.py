@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from app import jobs
-from app.audit import log_audit_event, seal_pending, verify_chain
+from app.audit import audit_document, log_audit_event, seal_pending, verify_chain
 from app.auth import issue_token
 from app.config import PROJECT_ROOT
 from app.db import get_db
@@ -243,12 +243,10 @@ def requeue_dead(job_id: uuid.UUID | None, all_dead: bool) -> None:
             if shell_file is None or shell_file.run_number != job.run_number:
                 continue  # its document has been reprocessed or deleted since
             chains.append(jobs.start_new_run(session, shell_file, from_stage=job.job_type))
-            log_audit_event(
+            audit_document(
                 session,
+                shell_file,
                 operation="update",
-                table_name="shell_files",
-                record_id=shell_file.id,
-                patient_id=shell_file.patient_id,
                 reason=f"admin: requeue dead-lettered {job.job_type}",
                 compliance_category="administration",
             )

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app import jobs
-from app.audit import log_audit_event
+from app.audit import audit_document
 from app.filetypes import SNIFF_BYTES, is_allowed, sniff_mime
 from app.models import Job, ShellFile, UserProfile, table_of
 from app.storage import Blobs
@@ -112,14 +112,7 @@ def accept_upload(
             session.connection().execute(insert(table_of(ShellFile)), [values])
             shell_file = ShellFile(**values)
             chain = jobs.enqueue_pipeline(session, shell_file)
-            log_audit_event(
-                session,
-                operation="create",
-                table_name="shell_files",
-                record_id=shell_file.id,
-                patient_id=profile.id,
-                reason="document upload",
-            )
+            audit_document(session, shell_file, operation="create", reason="document upload")
             session.commit()
         except IntegrityError:
             # A concurrent upload of the same bytes or key won the race: answer as it did.

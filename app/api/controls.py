@@ -10,7 +10,7 @@ from sqlalchemy import select
 from app import jobs
 from app.api import api, error_response
 from app.api.shell_files import readable_shell_file
-from app.audit import log_audit_event
+from app.audit import audit_document
 from app.db import request_session
 from app.models import SecurityScan
 
@@ -29,12 +29,10 @@ def reprocess_shell_file(shell_file_id: str) -> Any:
     except jobs.CannotReprocess as refused:
         session.rollback()
         return error_response(409, "cannot_reprocess", str(refused))
-    log_audit_event(
+    audit_document(
         session,
+        shell_file,
         operation="update",
-        table_name="shell_files",
-        record_id=shell_file.id,
-        patient_id=shell_file.patient_id,
         reason=f"reprocess from {from_stage or 'the start'}",
     )
     session.commit()
@@ -58,14 +56,7 @@ def delete_shell_file(shell_file_id: str) -> Any:
     session = request_session()
     if not hard:
         jobs.advance_status(shell_file, "archived")
-        log_audit_event(
-            session,
-            operation="update",
-            table_name="shell_files",
-            record_id=shell_file.id,
-            patient_id=shell_file.patient_id,
-            reason="archive document",
-        )
+        audit_document(session, shell_file, operation="update", reason="archive document")
         session.commit()
         return jsonify(shell_file_id=str(shell_file.id), status=shell_file.status)
     blobs = current_app.extensions["blobs"]
@@ -75,12 +66,10 @@ def delete_shell_file(shell_file_id: str) -> Any:
     for key in (shell_file.storage_key, repaired):
         if key:
             blobs.delete(session, key)
-    log_audit_event(
+    audit_document(
         session,
+        shell_file,
         operation="delete",
-        table_name="shell_files",
-        record_id=shell_file.id,
-        patient_id=shell_file.patient_id,
         reason="hard delete of the document and everything derived from it",
     )
     session.delete(shell_file)  # ON DELETE CASCADE removes jobs, errors, pages and records
@@ -98,14 +87,7 @@ def cancel_shell_file(shell_file_id: str) -> Any:
     except jobs.CannotCancel as refused:
         session.rollback()
         return error_response(409, "cannot_cancel", str(refused))
-    log_audit_event(
-        session,
-        operation="update",
-        table_name="shell_files",
-        record_id=shell_file.id,
-        patient_id=shell_file.patient_id,
-        reason="cancel processing",
-    )
+    audit_document(session, shell_file, operation="update", reason="cancel processing")
     session.commit()
     return jsonify(
         shell_file_id=str(shell_file.id), status=shell_file.status, cancelled_jobs=cancelled
