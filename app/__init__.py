@@ -59,9 +59,11 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     from app.api import api
     from app.cli import register_commands
     from app.health import health
+    from app.metrics import metrics
 
     app.register_blueprint(api)
     app.register_blueprint(health)
+    app.register_blueprint(metrics)
     register_commands(app)
     return app
 

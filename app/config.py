@@ -124,6 +124,8 @@ class Settings:
     ai_completion_price_per_1k: float = 0.0
     ai_requests_per_minute: int = 0  # 0: no limit
     ai_tokens_per_minute: int = 0
+    # /metrics: with a token, callers must present it; without one, only loopback may ask.
+    metrics_token: str = field(default="", repr=False)
     testing: bool = False
 
     @property
@@ -162,6 +164,7 @@ class Settings:
             max_image_pixels=_int(env, "MAX_IMAGE_PIXELS", 60_000_000, minimum=1),
             clamd_address=env.get("CLAMD_ADDRESS") or None,
             ocr_batch_pages=_int(env, "OCR_BATCH_PAGES", 4, minimum=1),
+            metrics_token=env.get("METRICS_TOKEN", ""),
             **_ai_settings(env),
         )
 

@@ -96,12 +96,12 @@ class Dispatcher:
         with self._lock:
             if self._epoch is not None and time.monotonic() - self._epoch_read_at < self.epoch_ttl:
                 return self._epoch
-        epoch = str(self._broker_client().info("server")["run_id"])
+        epoch = str(self.broker_client().info("server")["run_id"])
         with self._lock:
             self._epoch, self._epoch_read_at = epoch, time.monotonic()
         return epoch
 
-    def _broker_client(self) -> redis.Redis:
+    def broker_client(self) -> redis.Redis:
         """A plain client for the broker with short timeouts, so a broker that is down
         fails this check at once instead of after kombu's connection retries."""
         if self._client is None:
