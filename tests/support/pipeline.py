@@ -19,9 +19,11 @@ TERMINAL = ("completed", "failed", "quarantined", "cancelled", "archived")
 
 
 def scripted_stages(lanes: Sequence[str]) -> tuple[StageSpec, ...]:
-    """Scripted stages (tests.support.stage_tasks) on the given lanes, in order."""
+    """Scripted stages (tests.support.stage_tasks) in order: a lane ("fast", "ai") runs
+    `<lane>.test_stage`; a task name ("fast.test_slow_stage") runs that task."""
     return tuple(
-        StageSpec(f"step{index}", lane, f"{lane}.test_stage") for index, lane in enumerate(lanes)
+        StageSpec(f"step{index}", lane.split(".")[0], lane if "." in lane else f"{lane}.test_stage")
+        for index, lane in enumerate(lanes)
     )
 
 

@@ -52,6 +52,7 @@ def test_every_stage_task_uses_the_shared_policy(app) -> None:
         assert task.retry_jitter is False and task.retry_backoff_max == 64
         assert task.acks_late and task.reject_on_worker_lost
         assert PermanentError in task.dont_autoretry_for
+        assert 0 < task.soft_time_limit < task.time_limit  # a hanging file cannot hold a worker
     routes = celery_app.conf.task_routes
     assert {stage.lane for stage in STAGES} == {"fast", "ai"}
     for stage in STAGES:
