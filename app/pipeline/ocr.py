@@ -176,14 +176,6 @@ def read_image_page(
     return words, mean, 0, gray
 
 
-def pdf_page_count(path: Path) -> int:
-    pdf = pdfium.PdfDocument(path)
-    try:
-        return len(pdf)
-    finally:
-        pdf.close()
-
-
 def _pdf_text_layer(page: pdfium.PdfPage, height: float) -> list[Word]:
     textpage = page.get_textpage()
     try:
@@ -270,11 +262,6 @@ def iter_pdf_pages(
                 page.close()
     finally:
         pdf.close()
-
-
-def image_frame_count(path: Path) -> int:
-    with imaging.open_image(path) as image:
-        return int(getattr(image, "n_frames", 1))
 
 
 def iter_image_pages(
