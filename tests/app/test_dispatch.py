@@ -66,3 +66,18 @@ def test_a_broker_outage_leaves_jobs_to_the_relay(app, db_session: Session, redi
     head = db_session.get(Job, chain[0].id)
     db_session.refresh(head)
     assert head.published_at is None and head.status == "queued"
+
+
+def test_enqueue_job_v3_joins_the_callers_transaction(app, db_session: Session) -> None:
+    chain = committed_chain(db_session)
+    db_session.commit()
+    payload = {"shell_file_id": str(chain[0].shell_file_id), "stage_index": 0, "run": 9}
+
+    job_id = jobs.enqueue_job_v3(
+        "security_scan", "fast.scan_shell_file", payload, priority=2, session=db_session
+    )
+
+    job = db_session.get(Job, job_id)
+    assert (job.job_lane, job.status, job.priority, job.run_number) == ("fast", "queued", 2, 9)
+    db_session.rollback()  # the caller's transaction decides: rolled back, the job is gone
+    assert db_session.get(Job, job_id) is None
