@@ -6,8 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # libmagic1: file types from bytes. tesseract-ocr*: OCR language data (English and
-# orientation detection). redis-server: the tests' own private broker.
-SYSTEM_PACKAGES=(libmagic1 tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd redis-server)
+# orientation detection). redis-server: the tests' own private broker. chromium and
+# chromium-driver: the browser the web front end's end-to-end tests drive.
+SYSTEM_PACKAGES=(libmagic1 tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd redis-server
+                 chromium chromium-driver)
 
 missing=()
 for package in "${SYSTEM_PACKAGES[@]}"; do
