@@ -7,8 +7,9 @@ cd "$(dirname "$0")/.."
 
 # libmagic1: file types from bytes. tesseract-ocr*: OCR language data (English and
 # orientation detection). redis-server: the tests' own private broker. chromium and
-# chromium-driver: the browser the web front end's end-to-end tests drive.
-SYSTEM_PACKAGES=(libmagic1 tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd redis-server
+# chromium-driver: the browser the web front end's end-to-end tests drive. wrk: the upload
+# benchmark's load generator.
+SYSTEM_PACKAGES=(libmagic1 tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd redis-server wrk
                  chromium chromium-driver)
 
 missing=()
