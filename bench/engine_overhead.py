@@ -32,6 +32,7 @@ import os
 import sys
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -329,7 +330,7 @@ def measure(
     return runs, engine_latency, raw_latency
 
 
-def main() -> None:
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--docs", type=int, default=200, help="documents per throughput run")
     parser.add_argument("--reps", type=int, default=2, help="throughput runs per side")
@@ -353,8 +354,14 @@ def main() -> None:
         help="first wait up to this long for the machine to be under 10%% busy",
     )
     parser.add_argument("--keep-db", action="store_true")
-    args = parser.parse_args()
-    common.install_signal_handlers()
+    return parser.parse_args(argv)
+
+
+def run(argv: Sequence[str] = ()) -> dict[str, Any]:
+    """Measure with the options `argv` (as on the command line), print the tables, and
+    return the figures written to bench/results/engine_overhead.json. Raises RuntimeError
+    if a worker does not start or documents do not complete in time."""
+    args = parse_args(argv)
     common.wait_for_quiet(args.wait_quiet)
     background = common.background_load()
 
@@ -411,7 +418,12 @@ def main() -> None:
                 phases = breakdown(ctx)
         flask_app.extensions["db"].engine.dispose()
 
-    report(args, runs, engine_latency, raw_latency, background, phases)
+    return report(args, runs, engine_latency, raw_latency, background, phases)
+
+
+def main() -> None:
+    common.install_signal_handlers()
+    run(sys.argv[1:])
 
 
 def report(
@@ -421,7 +433,7 @@ def report(
     raw_latency: list[float],
     background: dict[str, Any],
     phases: dict[str, Any],
-) -> None:
+) -> dict[str, Any]:
     tput = {label: median([r["docs_per_s"] for r in rs]) for label, rs in runs.items()}
     cpu = {
         label: {k: median([r["cpu_ms_per_doc"][k] for r in rs]) for k in rs[0]["cpu_ms_per_doc"]}
@@ -542,33 +554,32 @@ def report(
 
         print_breakdown(phases)
     print(f"\nMachine busy before the benchmark started: {background['busy_percent']:.0f}%.")
-    path = common.write_results(
-        NAME,
-        {
-            "background_load": background,
-            "parameters": {
-                "documents": args.docs,
-                "repetitions": args.reps,
-                "sequential": args.sequential,
-                "concurrency": args.concurrency,
-                "stages": list(LANES),
-            },
-            "throughput_docs_per_s": tput,
-            "throughput_ratio": throughput_ratio,
-            "latency_ms": lat,
-            "added_latency_ms": {"p50": added_p50, "p95": added_p95},
-            "cpu_ms_per_doc": cpu,
-            "runs": runs,
-            "latency_samples_ms": {
-                "engine": eng_created,
-                "engine_from_publish": eng_published,
-                "raw": raw_latency,
-            },
-            "floors": {f: {"met": ok, "measured": v} for f, ok, v in floors},
-            "phases": phases,
+    payload: dict[str, Any] = {
+        "background_load": background,
+        "parameters": {
+            "documents": args.docs,
+            "repetitions": args.reps,
+            "sequential": args.sequential,
+            "concurrency": args.concurrency,
+            "stages": list(LANES),
         },
-    )
+        "throughput_docs_per_s": tput,
+        "throughput_ratio": throughput_ratio,
+        "latency_ms": lat,
+        "added_latency_ms": {"p50": added_p50, "p95": added_p95},
+        "cpu_ms_per_doc": cpu,
+        "runs": runs,
+        "latency_samples_ms": {
+            "engine": eng_created,
+            "engine_from_publish": eng_published,
+            "raw": raw_latency,
+        },
+        "floors": {f: {"met": ok, "measured": v} for f, ok, v in floors},
+        "phases": phases,
+    }
+    path = common.write_results(NAME, payload)
     print(f"\nresults: {path.relative_to(common.PROJECT_ROOT)}")
+    return payload
 
 
 if __name__ == "__main__":

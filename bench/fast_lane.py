@@ -45,7 +45,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -453,7 +453,7 @@ def scanned(  # noqa: PLR0915 - set-up, warm-up and the measured loop
 # --------------------------------------------------------------------------- main
 
 
-def main() -> None:
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--pages", type=int, default=20, help="born-digital pages")
     parser.add_argument("--reps", type=int, default=7, help="born-digital passes per side")
@@ -474,8 +474,14 @@ def main() -> None:
         metavar="SECONDS",
         help="first wait up to this long for the machine to be under 10%% busy",
     )
-    args = parser.parse_args()
-    common.install_signal_handlers()
+    return parser.parse_args(argv)
+
+
+def run(argv: Sequence[str] = ()) -> dict[str, Any]:
+    """Measure with the options `argv` (as on the command line), print the tables, and
+    return the figures written to bench/results/fast_lane.json. Raises SystemExit
+    without the tesseract CLI."""
+    args = parse_args(argv)
     common.wait_for_quiet(args.wait_quiet)
     background = common.background_load()
 
@@ -492,7 +498,12 @@ def main() -> None:
             scan = scanned(workdir, args.scan_pages, args.scan_reps, retries)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    report(args, digital, scan, background, retries.used)
+    return report(args, digital, scan, background, retries.used)
+
+
+def main() -> None:
+    common.install_signal_handlers()
+    run(sys.argv[1:])
 
 
 def report(
@@ -501,7 +512,7 @@ def report(
     scan: dict[str, Any],
     background: dict[str, Any],
     retried: int,
-) -> None:
+) -> dict[str, Any]:
     d = digital["figures"]
     print(
         f"\n## Fast lane, born-digital: {digital['pages']} dense pages "
@@ -668,25 +679,24 @@ def report(
             f"the {' and '.join(noisy)} measurements even after retries: wall figures are "
             "inflated (compare the CPU columns). Re-run on a quiet machine (--wait-quiet)."
         )
-    path = common.write_results(
-        NAME,
-        {
-            "background_load": background,
-            "parameters": {
-                "pages": args.pages,
-                "reps": args.reps,
-                "scan_pages": args.scan_pages,
-                "scan_reps": args.scan_reps,
-                "noisy_retries": args.noisy_retries,
-                "retries_used": retried,
-                "omp_thread_limit": os.environ.get("OMP_THREAD_LIMIT"),
-            },
-            "born_digital": digital,
-            "scanned": scan,
-            "floors": {f: {"met": ok, "measured": v} for f, ok, v in floors},
+    payload: dict[str, Any] = {
+        "background_load": background,
+        "parameters": {
+            "pages": args.pages,
+            "reps": args.reps,
+            "scan_pages": args.scan_pages,
+            "scan_reps": args.scan_reps,
+            "noisy_retries": args.noisy_retries,
+            "retries_used": retried,
+            "omp_thread_limit": os.environ.get("OMP_THREAD_LIMIT"),
         },
-    )
+        "born_digital": digital,
+        "scanned": scan,
+        "floors": {f: {"met": ok, "measured": v} for f, ok, v in floors},
+    }
+    path = common.write_results(NAME, payload)
     print(f"\nresults: {path.relative_to(common.PROJECT_ROOT)}")
+    return payload
 
 
 if __name__ == "__main__":

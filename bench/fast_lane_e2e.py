@@ -56,6 +56,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
@@ -639,7 +640,7 @@ def document(args: Any, scratch: Path) -> tuple[Path, dict[str, Any]]:
     return path, {**made, "cached": False}
 
 
-def main() -> None:
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--pages", type=int, default=100)
     parser.add_argument(
@@ -677,8 +678,14 @@ def main() -> None:
         f"more than {NOISE_LIMIT:.0%} of the machine; the quietest run is reported",
     )
     parser.add_argument("--keep-db", action="store_true")
-    args = parser.parse_args()
-    common.install_signal_handlers()
+    return parser.parse_args(argv)
+
+
+def run(argv: Sequence[str] = ()) -> dict[str, Any]:
+    """Measure with the options `argv` (as on the command line), print the tables, and
+    return the figures written to bench/results/fast_lane_e2e.json. Raises RuntimeError
+    if the upload is refused or the document does not get through in time."""
+    args = parse_args(argv)
 
     scratch = Path(tempfile.mkdtemp(prefix="sfp-fast_lane_e2e-doc-"))
     try:
@@ -725,7 +732,12 @@ def main() -> None:
                 )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    report(args, made, run, baseline, background)
+    return report(args, made, run, baseline, background)
+
+
+def main() -> None:
+    common.install_signal_handlers()
+    run(sys.argv[1:])
 
 
 def _rel(at: float | None, origin: float) -> str:
@@ -738,7 +750,7 @@ def report(  # noqa: PLR0915 - one table after another
     run: dict[str, Any],
     baseline: dict[str, Any],
     background: dict[str, Any],
-) -> None:
+) -> dict[str, Any]:
     pages = args.pages
     wall = run["wall_s"]
     jobs = run["jobs"]
@@ -1030,27 +1042,26 @@ def report(  # noqa: PLR0915 - one table after another
             "the run: the wall time is inflated by them. Re-run on a quiet machine "
             "(--wait-quiet, --noisy-retries)."
         )
-    path = common.write_results(
-        NAME,
-        {
-            "background_load": background,
-            "parameters": {
-                "pages": pages,
-                "concurrency": args.concurrency,
-                "ocr_batch_pages": args.batch_pages or None,
-                "baseline_pages": args.baseline_pages,
-                "omp_thread_limit": "1",
-            },
-            "document": made,
-            "wall_s": wall,
-            "speedup_over_sequential": speedup,
-            "run": run,
-            "baseline": baseline,
-            "floors": {f: {"met": ok, "measured": v} for f, ok, v in floors},
-            "recorded_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    payload: dict[str, Any] = {
+        "background_load": background,
+        "parameters": {
+            "pages": pages,
+            "concurrency": args.concurrency,
+            "ocr_batch_pages": args.batch_pages or None,
+            "baseline_pages": args.baseline_pages,
+            "omp_thread_limit": "1",
         },
-    )
+        "document": made,
+        "wall_s": wall,
+        "speedup_over_sequential": speedup,
+        "run": run,
+        "baseline": baseline,
+        "floors": {f: {"met": ok, "measured": v} for f, ok, v in floors},
+        "recorded_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    path = common.write_results(NAME, payload)
     print(f"\nresults: {path.relative_to(common.PROJECT_ROOT)}")
+    return payload
 
 
 if __name__ == "__main__":

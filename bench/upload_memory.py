@@ -26,6 +26,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -187,7 +188,7 @@ def post_file(port: int, token: str, profile_id: str, path: Path, *, name: str) 
     }
 
 
-def main() -> None:
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--size-mb", type=float, default=49.0, help="file size in MB (10^6)")
     parser.add_argument("--uploads", type=int, default=2)
@@ -201,8 +202,13 @@ def main() -> None:
         help="first wait up to this long for the machine to be under 10%% busy",
     )
     parser.add_argument("--keep-db", action="store_true")
-    args = parser.parse_args()
-    common.install_signal_handlers()
+    return parser.parse_args(argv)
+
+
+def run(argv: Sequence[str] = ()) -> dict[str, Any]:
+    """Measure with the options `argv`, print the table, and return the figures written to
+    bench/results/upload_memory.json. Raises RuntimeError if an upload is refused."""
+    args = parse_args(argv)
     settings = GunicornSettings(args.workers, args.threads)
     common.wait_for_quiet(args.wait_quiet)
     background = common.background_load()
@@ -279,7 +285,12 @@ def main() -> None:
             ).fetchone()
         procs.stop(child)
 
-    report(args, settings, idle, uploads, stored, background)
+    return report(args, settings, idle, uploads, stored, background)
+
+
+def main() -> None:
+    common.install_signal_handlers()
+    run(sys.argv[1:])
 
 
 def report(
@@ -289,7 +300,7 @@ def report(
     uploads: list[dict[str, Any]],
     stored: Any,
     background: dict[str, Any],
-) -> None:
+) -> dict[str, Any]:
     print(
         f"\n## Upload memory: ~{args.size_mb:.0f} MB PDF streamed to gunicorn "
         f"({settings.label}), worker RSS sampled every {SAMPLE_EVERY_S * 1000:.0f} ms\n"
@@ -352,23 +363,23 @@ def report(
     )
     print(f"\n({stored[0]} large shell files stored in PostgreSQL, largest {stored[1]} bytes.)")
     print(f"\nMachine busy before the benchmark started: {background['busy_percent']:.0f}%.")
-    path = common.write_results(
-        NAME,
-        {
-            "background_load": background,
-            "parameters": {
-                "size_mb": args.size_mb,
-                "uploads": args.uploads,
-                "gunicorn": settings.as_dict(),
-                "sample_every_s": SAMPLE_EVERY_S,
-                "blob_storage": "db",
-            },
-            "idle_rss_bytes": {str(k): v for k, v in idle.items()},
-            "uploads": uploads,
-            "worst_growth_over_file": worst,
+    payload: dict[str, Any] = {
+        "background_load": background,
+        "parameters": {
+            "size_mb": args.size_mb,
+            "uploads": args.uploads,
+            "gunicorn": settings.as_dict(),
+            "sample_every_s": SAMPLE_EVERY_S,
+            "blob_storage": "db",
         },
-    )
+        "idle_rss_bytes": {str(k): v for k, v in idle.items()},
+        "uploads": uploads,
+        "worst_growth_over_file": worst,
+    }
+    path = common.write_results(NAME, payload)
     print(f"\nresults: {path.relative_to(common.PROJECT_ROOT)}")
+
+    return payload
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -631,7 +632,7 @@ def print_profile(prof: dict[str, Any]) -> None:
 # --------------------------------------------------------------------------- main
 
 
-def main() -> None:
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--threads", type=int, default=None)
@@ -679,8 +680,14 @@ def main() -> None:
         help="first wait up to this long for the machine to be under 10%% busy",
     )
     parser.add_argument("--keep-db", action="store_true")
-    args = parser.parse_args()
-    common.install_signal_handlers()
+    return parser.parse_args(argv)
+
+
+def run(argv: Sequence[str] = ()) -> dict[str, Any]:
+    """Measure with the options `argv` (as on the command line), print the tables, and
+    return the figures written to bench/results/upload_throughput.json. Raises
+    SystemExit when wrk, PostgreSQL or Redis is missing."""
+    args = parse_args(argv)
     wrk = require_wrk()
     access_log = not args.no_access_log
     settings = GunicornSettings(
@@ -704,7 +711,12 @@ def main() -> None:
             procs.stop_all()
             if not args.keep_db:
                 common.drop_database(BARE_DB_NAME)
-    report(args, **outcome)
+    return report(args, **outcome)
+
+
+def main() -> None:
+    common.install_signal_handlers()
+    run(sys.argv[1:])
 
 
 def measure_repetitions(
@@ -895,7 +907,7 @@ def report(
     database: dict[str, dict[str, float]],
     phases: dict[str, Any],
     background: dict[str, Any],
-) -> None:
+) -> dict[str, Any]:
     ours, bare = summarise(runs["ours"]), summarise(runs["bare"])
     throughput_ratio = common.ratio(ours["uploads_per_s"], bare["uploads_per_s"])
     print(
@@ -1060,32 +1072,31 @@ def report(
         f"\n({stored} shell files stored; {queued} chain messages were left in Redis and flushed.)"
     )
 
-    path = common.write_results(
-        NAME,
-        {
-            "parameters": {
-                "file_bytes": body.file_size,
-                "body_bytes": body.size,
-                "connections": args.connections,
-                "client": "wrk -t1 + bench/wrk_upload.lua",
-                "duration_s": args.duration,
-                "warmup_s": args.warmup,
-                "repetitions": args.reps,
-                "gunicorn": settings.as_dict(),
-            },
-            "ours": ours,
-            "bare": bare,
-            "ratio_uploads_per_s": throughput_ratio,
-            "postgres_per_upload": database,
-            "runs": runs,
-            "sweep": sweep_rows,
-            "profile": prof,
-            "phases": phases,
-            "background_load": background,
-            "floors": {f: {"met": ok, "measured": v} for f, ok, v in floors},
+    payload: dict[str, Any] = {
+        "parameters": {
+            "file_bytes": body.file_size,
+            "body_bytes": body.size,
+            "connections": args.connections,
+            "client": "wrk -t1 + bench/wrk_upload.lua",
+            "duration_s": args.duration,
+            "warmup_s": args.warmup,
+            "repetitions": args.reps,
+            "gunicorn": settings.as_dict(),
         },
-    )
+        "ours": ours,
+        "bare": bare,
+        "ratio_uploads_per_s": throughput_ratio,
+        "postgres_per_upload": database,
+        "runs": runs,
+        "sweep": sweep_rows,
+        "profile": prof,
+        "phases": phases,
+        "background_load": background,
+        "floors": {f: {"met": ok, "measured": v} for f, ok, v in floors},
+    }
+    path = common.write_results(NAME, payload)
     print(f"\nresults: {path.relative_to(common.PROJECT_ROOT)}")
+    return payload
 
 
 if __name__ == "__main__":
