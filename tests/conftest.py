@@ -8,11 +8,7 @@ its own account and profile, so they do not see each other's rows.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import redis
@@ -20,11 +16,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.config import PROJECT_ROOT
 from tests.support.clamd import FakeClamd
 from tests.support.documents import Corpus
 from tests.support.samples import Samples, generate
 from tests.support.services import RedisServer, drop_database, fresh_database, migrate
+from tests.support.workers import WorkerProcess, start_worker
 
 TEST_DATABASE = "sfp_test"
 
@@ -129,68 +125,17 @@ def samples(tmp_path_factory: pytest.TempPathFactory) -> Samples:
     return generate(tmp_path_factory.mktemp("samples"))
 
 
-class WorkerProcess:
-    def __init__(self, process: subprocess.Popen[bytes], log: Path) -> None:
-        self.process, self.log = process, log
-
-    def log_tail(self, lines: int = 60) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-
-
 @pytest.fixture(scope="session")
 def worker(
     service_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[WorkerProcess]:
     """The session's one Celery worker: both queues, prefork, with beat embedded (-B)."""
-    workdir = tmp_path_factory.mktemp("worker")
-    log = workdir / "worker.log"
-    command = [
-        sys.executable,
-        "-m",
-        "celery",
-        "--app",
-        "tasks.worker",
-        "worker",
-        "--queues",
-        "fast,ai",
-        "--concurrency",
-        "2",
-        "--pool",
-        "prefork",
-        "--beat",
-        "--schedule",
-        str(workdir / "beat-schedule"),
-        "--include",
-        "tests.support.stage_tasks",
-        "--hostname",
-        "test@%h",
-        "--without-mingle",
-        "--without-gossip",
-        "--loglevel",
-        "INFO",
-    ]
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            command,
-            env=os.environ | service_env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=PROJECT_ROOT,
-        )
-    handle = WorkerProcess(process, log)
-    deadline = time.monotonic() + 60
-    while "ready." not in log.read_text(errors="replace"):
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"the Celery worker did not start:\n{handle.log_tail()}")
-        time.sleep(0.2)
-    yield handle
-    process.terminate()  # a warm shutdown: running tasks finish first
     try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=30)
+        handle = start_worker(service_env, tmp_path_factory.mktemp("worker"), beat=True)
+    except AssertionError as exc:
+        pytest.fail(f"the Celery worker did not start: {exc}")
+    yield handle
+    handle.stop()  # a warm shutdown: running tasks finish first
 
 
 @pytest.fixture
