@@ -153,9 +153,15 @@ def enqueue_pipeline(
     stages: tuple[StageSpec, ...] = STAGES,
     max_retries: int = 6,
     start_index: int = 0,
+    job_category: str = "standard",
 ) -> list[ChainLink]:
     """Add one job per stage for the shell file's current run, in one statement; return
-    the chain to publish, from `start_index` on (earlier stages are carried over as done)."""
+    the chain to publish, from `start_index` on (earlier stages are carried over as done).
+
+    The jobs' priority is the document's, lowered by `fair_share_priority` when its
+    profile already has many documents in flight.
+    """
+    priority = fair_share_priority(session, shell_file)
 
     def status(index: int) -> str:
         if index < start_index:
@@ -172,8 +178,8 @@ def enqueue_pipeline(
                 "run": shell_file.run_number,
                 "stage_index": index,
             },
-            job_category="standard",
-            priority=shell_file.processing_priority,
+            job_category=job_category,
+            priority=priority,
             scheduled_at=None,
             status=status(index),
             max_retries=max_retries,
@@ -185,6 +191,37 @@ def enqueue_pipeline(
         ChainLink(r["id"], r["job_name"], r["shell_file_id"], r["priority"])
         for r in rows[start_index:]
     ]
+
+
+#: A profile's documents in flight beyond every multiple of this lower its next
+#: document's priority one step (up to 10, the least urgent).
+FAIR_SHARE_STEP = 10
+_in_flight_files = table_of(ShellFile)
+_IN_FLIGHT_OF_PROFILE = select(func.count()).select_from(
+    select(_in_flight_files.c.id)
+    .where(
+        _in_flight_files.c.patient_id == bindparam("p_patient_id"),
+        _in_flight_files.c.status.in_(("uploaded", "processing")),
+        _in_flight_files.c.id != bindparam("p_shell_file_id"),
+    )
+    .limit(FAIR_SHARE_STEP * 10)
+    .subquery()
+)
+
+
+def fair_share_priority(session: Session, shell_file: ShellFile) -> int:
+    """The broker priority of a new run: fair share between profiles.
+
+    One profile uploading a thousand documents must not starve the others. Each
+    `FAIR_SHARE_STEP` of its documents already in flight lowers its next one a step, so a
+    flood queues behind everyone else's work at the same requested priority, while its
+    first documents go at once. The stored `processing_priority` stays as requested.
+    """
+    in_flight = session.connection().execute(
+        _IN_FLIGHT_OF_PROFILE,
+        {"p_patient_id": shell_file.patient_id, "p_shell_file_id": shell_file.id},
+    )
+    return min(10, shell_file.processing_priority + int(in_flight.scalar_one()) // FAIR_SHARE_STEP)
 
 
 REPROCESSABLE_STATUSES = frozenset({"completed", "failed", "cancelled"})

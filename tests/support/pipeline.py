@@ -32,20 +32,32 @@ class Run:
     shell_file_id: uuid.UUID
     job_ids: list[uuid.UUID]
     token: str = ""
+    patient_id: uuid.UUID | None = None
+    account_id: uuid.UUID | None = None
 
 
 def start_scripted_run(
-    app: Flask, redis_client: object, plans: Sequence[tuple[str, str]], *, priority: int = 5
+    app: Flask,
+    redis_client: object,
+    plans: Sequence[tuple[str, str]],
+    *,
+    priority: int = 5,
+    same_profile_as: Run | None = None,
 ) -> Run:
-    """Commit a shell file whose run is the scripted stages [(lane, plan), …]; publish it."""
+    """Commit a shell file whose run is the scripted stages [(lane, plan), …]; publish it.
+    It goes into a new profile, or into the profile of `same_profile_as`."""
     db = app.extensions["db"]
     with db.session() as session:
-        account, token = make_account(session)
-        profile = make_profile(session, account)
+        if same_profile_as is None:
+            account, token = make_account(session)
+            patient_id, account_id = make_profile(session, account).id, account.id
+        else:
+            token = same_profile_as.token
+            patient_id, account_id = same_profile_as.patient_id, same_profile_as.account_id
         shell_file = ShellFile(
             id=uuid.uuid4(),
-            patient_id=profile.id,
-            uploaded_by=account.id,
+            patient_id=patient_id,
+            uploaded_by=account_id,
             original_filename="scripted.txt",
             mime_type="text/plain",
             file_size_bytes=1,
@@ -62,7 +74,7 @@ def start_scripted_run(
     for job_id, (_, plan) in zip(job_ids, plans, strict=True):
         redis_client.set(f"plan:{job_id}", plan)  # type: ignore[attr-defined]
     assert app.extensions["dispatcher"].publish_after_commit(chain)
-    return Run(shell_file.id, job_ids, token)
+    return Run(shell_file.id, job_ids, token, patient_id, account_id)
 
 
 def wait_for_status(
