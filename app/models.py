@@ -510,3 +510,23 @@ class AuditSeal(Base):
     prev_hash: Mapped[str] = mapped_column(String(64))
     row_hash: Mapped[str] = mapped_column(String(64))
     sealed_at: Mapped[datetime] = mapped_column(server_default=utcnow_sql())
+
+
+class LegacyDocumentImport(Base):
+    """Where one row of the legacy `documents` table went (`app.legacy`): the import's
+    idempotency key, one row per legacy id. `duplicate` marks a legacy document whose bytes
+    were already in the profile, so it maps onto that shell file. The row outlives its
+    shell file (SET NULL), so a document its owner deleted is never imported again."""
+
+    __tablename__ = "legacy_document_imports"
+
+    legacy_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    shell_file_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("shell_files.id", ondelete="SET NULL"), index=True
+    )
+    account_id: Mapped[uuid.UUID]
+    patient_id: Mapped[uuid.UUID]
+    sha256: Mapped[str] = mapped_column(String(64))
+    file_size_bytes: Mapped[int] = mapped_column(BigInteger)
+    duplicate: Mapped[bool] = mapped_column(Boolean, default=False)
+    imported_at: Mapped[datetime] = mapped_column(server_default=utcnow_sql())
