@@ -3,7 +3,7 @@
 `create_app(config)` layers the embedded defaults, then the environment
 (`Settings.from_env`), then `config` (tests pass overrides here). It wires the
 database, the blob store, the Celery app and the dispatcher into
-`app.extensions`, and registers the API and the admin commands.
+`app.extensions`, and registers the API, the web app and the admin commands.
 """
 
 from __future__ import annotations
@@ -60,10 +60,12 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     from app.cli import register_commands
     from app.health import health
     from app.metrics import metrics
+    from app.web import init_web
 
     app.register_blueprint(api)
     app.register_blueprint(health)
     app.register_blueprint(metrics)
+    init_web(app, api)
     register_commands(app)
     return app
 

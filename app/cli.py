@@ -54,6 +54,36 @@ def create_account(email: str) -> None:
     emit({"account_id": account.id, "token": token})
 
 
+@accounts.command("set-password")
+@click.option("--email", required=True)
+@click.password_option(
+    "--password", prompt="Password", help="Read from stdin or a prompt when not given."
+)
+def set_password(email: str, password: str) -> None:
+    """Set the password an account signs in to the web app with (Argon2id hash)."""
+    from app.web.passwords import WeakPassword, hash_password
+
+    try:
+        password_hash = hash_password(password)
+    except WeakPassword as weak:
+        fail(str(weak))
+    with get_db().session() as session:
+        account = session.scalar(select(Account).where(Account.email == email.strip().lower()))
+        if account is None:
+            fail("no such account")
+        account.password_hash = password_hash
+        log_audit_event(
+            session,
+            operation="update",
+            table_name="accounts",
+            record_id=account.id,
+            patient_id=None,
+            reason="admin: set password",
+            compliance_category="administration",
+        )
+    emit({"account_id": account.id, "password_set": True})
+
+
 @tokens.command("create")
 @click.option("--account-id", required=True, type=click.UUID)
 def create_token(account_id: uuid.UUID) -> None:
@@ -316,5 +346,7 @@ def audit_verify() -> None:
 
 
 def register_commands(app: Flask) -> None:
-    for group in (accounts, tokens, profiles, database, jobs_group, audit_group):
+    from app.legacy import legacy_group
+
+    for group in (accounts, tokens, profiles, database, jobs_group, audit_group, legacy_group):
         app.cli.add_command(group)

@@ -49,6 +49,17 @@ def _float(env: Mapping[str, str], name: str, default: float, *, minimum: float 
     return value
 
 
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
 def normalise_database_url(url: str) -> str:
     """Accept the `postgres://` and `postgresql://` forms hosting platforms hand out.
 
@@ -126,6 +137,11 @@ class Settings:
     ai_tokens_per_minute: int = 0
     # /metrics: with a token, callers must present it; without one, only loopback may ask.
     metrics_token: str = field(default="", repr=False)
+    # The web app: its session cookie is sent over HTTPS only unless this is off (plain
+    # http on a developer's machine); sign-in attempts per client address and email.
+    session_cookie_secure: bool = True
+    session_lifetime_s: int = 12 * 3600
+    signin_rate_limit: str = "5 per minute"
     testing: bool = False
 
     @property
@@ -165,6 +181,11 @@ class Settings:
             clamd_address=env.get("CLAMD_ADDRESS") or None,
             ocr_batch_pages=_int(env, "OCR_BATCH_PAGES", 4, minimum=1),
             metrics_token=env.get("METRICS_TOKEN", ""),
+            # The embedded default serves plain http on this machine; anything else is
+            # expected behind TLS.
+            session_cookie_secure=_bool(env, "SESSION_COOKIE_SECURE", bool(raw_db)),
+            session_lifetime_s=_int(env, "SESSION_LIFETIME", 12 * 3600, minimum=60),
+            signin_rate_limit=env.get("SIGNIN_RATE_LIMIT") or "5 per minute",
             **_ai_settings(env),
         )
 

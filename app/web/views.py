@@ -1,0 +1,250 @@
+"""Signing in and out, the profiles an account reaches, and each profile's documents."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from typing import Any
+
+from flask import (
+    current_app,
+    flash,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from sqlalchemy import func, or_, select
+from werkzeug.exceptions import BadRequest, NotFound
+
+from app.audit import audit_read, commit_audited, log_audit_event
+from app.auth import accessible_profile
+from app.db import request_session
+from app.jobs import now
+from app.models import SHELL_FILE_STATUSES, Account, ProfilePermission, ShellFile, UserProfile
+from app.web import progress, sign_in_account, web, wording
+from app.web.forms import SignInForm
+from app.web.passwords import hash_password, needs_rehash, verify_password
+
+PER_PAGE = 25
+MAX_PROGRESS_IDS = 100
+SIGN_IN_FAILED = "That email and password do not match an account."
+
+
+@web.get("/")
+def home() -> Any:
+    return redirect(url_for("web.profiles"))
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path on this site (never `//host` or a scheme) is followed after sign-in."""
+    if target and target.startswith("/") and not target.startswith(("//", "/\\")):
+        return target
+    return url_for("web.profiles")
+
+
+def _sign_in_key(email: str) -> str:
+    # The email is hashed: rate-limit keys in Redis carry no address.
+    digest = hashlib.sha256(email.encode()).hexdigest()[:24]
+    return f"{request.remote_addr}|{digest}"
+
+
+def _check_password(email: str, password: str) -> Account | None:
+    """The active account with this email and password; None for any mismatch."""
+    db = request_session()
+    account = db.scalar(select(Account).where(Account.email == email))
+    if not verify_password(account.password_hash if account else None, password):
+        return None
+    if account is None or not account.is_active:
+        return None
+    if account.password_hash and needs_rehash(account.password_hash):
+        account.password_hash = hash_password(password)
+    return account
+
+
+@web.route("/sign-in", methods=["GET", "POST"])
+def sign_in() -> Any:
+    form = SignInForm()
+    if request.method == "GET":
+        if g.account is not None:
+            return redirect(_safe_next(request.args.get("next")))
+        return render_template("sign_in.html", form=form, error=None)
+    email = (form.email.data or "").strip().lower()
+    limiter = current_app.extensions["web_limiter"]
+    settings = current_app.config["SETTINGS"]
+    with limiter.limit(settings.signin_rate_limit, key_func=lambda: _sign_in_key(email)):
+        account = _check_password(email, form.password.data or "") if form.validate() else None
+    if account is None:
+        return render_template("sign_in.html", form=form, error=SIGN_IN_FAILED), 401
+    db = request_session()
+    log_audit_event(
+        db,
+        operation="read",
+        table_name="accounts",
+        record_id=account.id,
+        patient_id=None,
+        account_id=account.id,
+        reason="web sign-in",
+        compliance_category="authentication",
+    )
+    db.commit()
+    sign_in_account(account)
+    return redirect(_safe_next(request.args.get("next")))
+
+
+@web.post("/sign-out")
+def sign_out() -> Any:
+    db = request_session()
+    log_audit_event(
+        db,
+        operation="read",
+        table_name="accounts",
+        record_id=g.account.id,
+        patient_id=None,
+        reason="web sign-out",
+        compliance_category="authentication",
+    )
+    db.commit()
+    session.clear()
+    flash("You are signed out.")
+    return redirect(url_for("web.sign_in"))
+
+
+def _reachable_profiles() -> list[tuple[UserProfile, str]]:
+    """Profiles the account owns or holds a live grant to, with its access level."""
+    grants = (
+        select(ProfilePermission.profile_id, ProfilePermission.permission_level)
+        .where(
+            ProfilePermission.account_id == g.account_id,
+            ProfilePermission.revoked_at.is_(None),
+            or_(ProfilePermission.expires_at.is_(None), ProfilePermission.expires_at > now()),
+        )
+        .subquery()
+    )
+    rows = (
+        request_session()
+        .execute(
+            select(UserProfile, grants.c.permission_level)
+            .outerjoin(grants, grants.c.profile_id == UserProfile.id)
+            .where(
+                or_(UserProfile.account_owner_id == g.account_id, grants.c.profile_id.is_not(None))
+            )
+            .order_by(UserProfile.created_at, UserProfile.id)
+        )
+        .all()
+    )
+    return [
+        (profile, "owner" if profile.account_owner_id == g.account_id else level)
+        for profile, level in rows
+    ]
+
+
+@web.get("/profiles")
+def profiles() -> Any:
+    items = _reachable_profiles()
+    db = request_session()
+    for profile, _ in items:
+        log_audit_event(
+            db,
+            operation="read",
+            table_name="user_profiles",
+            record_id=profile.id,
+            patient_id=profile.id,
+            reason="web: list profiles",
+        )
+    commit_audited(db)
+    return render_template("profiles.html", items=items)
+
+
+def profile_for(profile_id: str, level: str = "read_only") -> UserProfile:
+    try:
+        pid = uuid.UUID(profile_id)
+    except ValueError:
+        raise NotFound("no such profile") from None
+    return accessible_profile(request_session(), g.account_id, pid, level)
+
+
+def can_write(profile: UserProfile) -> bool:
+    if profile.archived:
+        return False
+    try:
+        accessible_profile(request_session(), g.account_id, profile.id, "read_write")
+    except NotFound:
+        return False
+    return True
+
+
+def _page_number() -> int:
+    raw = request.args.get("page", "1")
+    if not raw.isdigit() or int(raw) < 1:
+        raise BadRequest("page must be a whole number from 1")
+    return int(raw)
+
+
+@web.get("/profiles/<profile_id>")
+def documents(profile_id: str) -> Any:
+    profile = profile_for(profile_id)
+    status = request.args.get("status") or None
+    if status is not None and status not in SHELL_FILE_STATUSES:
+        raise BadRequest("unknown status")
+    page = _page_number()
+    db = request_session()
+    query = select(ShellFile).where(ShellFile.patient_id == profile.id)
+    if status:
+        query = query.where(ShellFile.status == status)
+    total = db.scalar(select(func.count()).select_from(query.subquery())) or 0
+    files = db.scalars(
+        query.order_by(ShellFile.created_at.desc(), ShellFile.id)
+        .limit(PER_PAGE)
+        .offset((page - 1) * PER_PAGE)
+    ).all()
+    writable = can_write(profile)
+    items = progress.summaries(db, list(files), can_write=writable)
+    audit_read(
+        db,
+        table_name="shell_files",
+        record_id=None,
+        patient_id=profile.id,
+        reason="web: list documents",
+    )
+    return render_template(
+        "documents.html",
+        profile=profile,
+        items=items,
+        blank_row=progress.blank(),
+        status=status,
+        statuses=[(s, wording.status_label(s)) for s in SHELL_FILE_STATUSES],
+        page=page,
+        pages=max(1, -(-total // PER_PAGE)),
+        total=total,
+        can_write=writable,
+        max_upload_bytes=current_app.config["SETTINGS"].max_upload_bytes,
+    )
+
+
+@web.get("/profiles/<profile_id>/progress")
+def documents_progress(profile_id: str) -> Any:
+    """The status and stages of some of the profile's documents, for the page to poll."""
+    profile = profile_for(profile_id)
+    ids = []
+    for raw in request.args.get("ids", "").split(",")[:MAX_PROGRESS_IDS]:
+        try:
+            ids.append(uuid.UUID(raw))
+        except ValueError:
+            continue
+    db = request_session()
+    files = db.scalars(
+        select(ShellFile).where(ShellFile.patient_id == profile.id, ShellFile.id.in_(ids))
+    ).all()
+    items = progress.summaries(db, list(files), can_write=can_write(profile))
+    audit_read(
+        db,
+        table_name="shell_files",
+        record_id=None,
+        patient_id=profile.id,
+        reason="web: watch document progress",
+    )
+    return jsonify(items=items)
