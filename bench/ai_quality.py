@@ -33,6 +33,7 @@ if __package__ in (None, ""):
 
 from app.pipeline.ai.local import LocalProvider
 from app.pipeline.layout import DocumentText
+from bench import common
 from tests.support.clinical_corpus import (
     CorpusDocument,
     Evaluation,
@@ -116,7 +117,7 @@ def run(argv: Sequence[str] = ()) -> dict[str, Any]:
         held_out = report("held-out hand-written documents", handwritten(), args.misses)
     failures = below_floor(evaluation)
     print("\nfloors: " + ("all met" if not failures else "; ".join(failures)))
-    return {
+    payload: dict[str, Any] = {
         "parameters": {"seed": args.seed, "per_kind": args.per_kind, "folder": args.folder},
         "corpus": figures(evaluation),
         "held_out": figures(held_out) if held_out else None,
@@ -124,6 +125,9 @@ def run(argv: Sequence[str] = ()) -> dict[str, Any]:
         "negation_floor": 0.90,
         "below_floor": failures,
     }
+    path = common.write_results("ai_quality", payload)
+    print(f"\nresults: {path.relative_to(common.PROJECT_ROOT)}")
+    return payload
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -40,6 +40,7 @@ from app.pipeline.ai.lexicon import default_lexicon
 from app.pipeline.ai.local import LocalProvider
 from app.pipeline.layout import DocumentText, PageLayout
 from app.pipeline.layout import document_text as join_pages
+from bench import common
 from tests.support.clinical_corpus import CorpusDocument, corpus, layouts
 
 FLOOR_MS_PER_PAGE = 200.0
@@ -178,7 +179,7 @@ def run(argv: Sequence[str] = ()) -> dict[str, Any]:
     worst = max(per_page, long_total * 1000 / args.long_pages, dense_per_page)
     met = worst <= FLOOR_MS_PER_PAGE
     print(f"floor {FLOOR_MS_PER_PAGE:.0f} ms/page: {'met' if met else 'NOT met'}")
-    return {
+    payload: dict[str, Any] = {
         "parameters": {"rounds": args.rounds, "long_pages": args.long_pages},
         "documents": len(texts),
         "pages": pages,
@@ -194,6 +195,9 @@ def run(argv: Sequence[str] = ()) -> dict[str, Any]:
         "worst_ms_per_page": worst,
         "floor_met": met,
     }
+    path = common.write_results("ai_speed", payload)
+    print(f"\nresults: {path.relative_to(common.PROJECT_ROOT)}")
+    return payload
 
 
 def main(argv: list[str] | None = None) -> int:
