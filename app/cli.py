@@ -346,7 +346,9 @@ def audit_verify() -> None:
 
 
 def register_commands(app: Flask) -> None:
+    from app.deploy import deploy_command
     from app.legacy import legacy_group
 
     for group in (accounts, tokens, profiles, database, jobs_group, audit_group, legacy_group):
         app.cli.add_command(group)
+    app.cli.add_command(deploy_command)
