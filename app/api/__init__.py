@@ -30,6 +30,11 @@ def error_response(status: int, code: str, message: str) -> tuple[Response, int]
 def _http_error(exc: HTTPException) -> Any:
     code = (exc.name or "error").lower().replace(" ", "_")
     response, status = error_response(exc.code or 500, code, exc.description or "")
+    # Keep the headers the exception carries (405's Allow, 429's Retry-After); only
+    # the body is ours.
+    for name, value in exc.get_headers():
+        if name.lower() != "content-type":
+            response.headers[name] = value
     if exc.code == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="api"'
     return response, status

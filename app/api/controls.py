@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import current_app, jsonify, request
 from sqlalchemy import select
+from werkzeug.exceptions import BadRequest
 
 from app import jobs
 from app.api import api, error_response
@@ -15,14 +16,39 @@ from app.db import request_session
 from app.models import SecurityScan
 
 
+def _from_stage() -> str | None:
+    """The optional `from_stage` of a reprocess request: no body, or a JSON object whose
+    `from_stage`, if present, is a string. Raises BadRequest (400) for anything else, so
+    a malformed body is never read as "from the start"."""
+    if not request.get_data():
+        return None
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object")
+    if "from_stage" not in body:
+        return None
+    from_stage = body["from_stage"]
+    if not isinstance(from_stage, str):
+        raise BadRequest("from_stage must be a stage name")
+    return from_stage
+
+
+_BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
+def _hard_flag() -> bool:
+    """`?hard=` as a boolean; BadRequest (400) for a value that is not one."""
+    raw = request.args.get("hard", "false").lower()
+    if raw not in _BOOLEANS:
+        raise BadRequest("hard must be true or false")
+    return _BOOLEANS[raw]
+
+
 @api.post("/shell-files/<shell_file_id>/reprocess")
 def reprocess_shell_file(shell_file_id: str) -> Any:
     """Start a new run, from the first stage or from `{"from_stage": …}`."""
     shell_file = readable_shell_file(shell_file_id, level="read_write")
-    body = request.get_json(silent=True) or {}
-    from_stage = body.get("from_stage") if isinstance(body, dict) else None
-    if from_stage is not None and not isinstance(from_stage, str):
-        return error_response(400, "bad_request", "from_stage must be a stage name")
+    from_stage = _from_stage()
     session = request_session()
     try:
         chain = jobs.start_new_run(session, shell_file, from_stage=from_stage)
@@ -51,7 +77,7 @@ def reprocess_shell_file(shell_file_id: str) -> Any:
 def delete_shell_file(shell_file_id: str) -> Any:
     """Archive the document (default), or with `?hard=true` remove its bytes and every
     row derived from it. Hard deletion needs full access; both are audited."""
-    hard = request.args.get("hard", "false").lower() in ("1", "true", "yes")
+    hard = _hard_flag()
     shell_file = readable_shell_file(shell_file_id, level="full_access" if hard else "read_write")
     session = request_session()
     if not hard:

@@ -11,6 +11,7 @@ from typing import Any
 from flask import Response, jsonify
 
 from app.api import api
+from app.api.profiles import MAX_PAGE
 from app.models import SHELL_FILE_STATUSES
 
 UUID = {"type": "string", "format": "uuid"}
@@ -278,7 +279,7 @@ SPEC: dict[str, Any] = {
                                 "type": "object",
                                 "required": ["file", "patient_id"],
                                 "properties": {
-                                    "file": {"type": "string", "format": "binary"},
+                                    "file": {"type": "string", "format": "binary", "minLength": 1},
                                     "patient_id": UUID,
                                     "priority": {"type": "integer", "minimum": 1, "maximum": 10},
                                 },
@@ -370,8 +371,11 @@ SPEC: dict[str, Any] = {
                             }
                         },
                     },
-                    "400": _error("from_stage is not a string"),
-                    "409": _error("Not finished or failed, or earlier stages did not complete"),
+                    "400": _error("The body is not a JSON object, or from_stage not a string"),
+                    "409": _error(
+                        "Not finished or failed, from_stage names no stage, "
+                        "or the stages before it did not complete"
+                    ),
                     **COMMON_ERRORS,
                 },
             }
@@ -405,6 +409,7 @@ SPEC: dict[str, Any] = {
                         },
                     },
                     "204": {"description": "Deleted with its bytes and every derived row"},
+                    "400": _error("hard is not true or false"),
                     **COMMON_ERRORS,
                 },
             },
@@ -688,7 +693,7 @@ SPEC: dict[str, Any] = {
                         "name": "page",
                         "in": "query",
                         "required": False,
-                        "schema": {"type": "integer", "minimum": 1},
+                        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE},
                     },
                     {
                         "name": "per_page",

@@ -14,6 +14,8 @@ from app.audit import audit_read
 from app.db import request_session
 from app.models import OcrPage, PageLayoutRow
 
+MAX_PAGE_NUMBER = 2**31 - 1  # ocr_pages.page_number is a 32-bit integer
+
 
 def _page_summary(ocr: OcrPage, layout: PageLayoutRow | None) -> dict[str, Any]:
     return {
@@ -58,6 +60,8 @@ def list_pages(shell_file_id: str) -> Any:
 @api.get("/shell-files/<shell_file_id>/pages/<int:page_number>")
 def get_page(shell_file_id: str, page_number: int) -> Any:
     shell_file = readable_shell_file(shell_file_id)
+    if page_number > MAX_PAGE_NUMBER:  # past the column's range: no such page, not a 500
+        raise NotFound("no such page")
     session = request_session()
     ocr = session.scalar(
         select(OcrPage).where(

@@ -19,6 +19,7 @@ from app.jobs import now
 from app.models import SHELL_FILE_STATUSES, ProfilePermission, ShellFile, UserProfile
 
 MAX_PER_PAGE = 100
+MAX_PAGE = 1_000_000  # keeps the row offset within PostgreSQL's range
 
 
 def _positive_int(name: str, default: int, maximum: int | None = None) -> int:
@@ -86,7 +87,7 @@ def list_profile_shell_files(profile_id: str) -> Any:
     status = request.args.get("status")
     if status is not None and status not in SHELL_FILE_STATUSES:
         raise BadRequest(f"status must be one of {', '.join(SHELL_FILE_STATUSES)}")
-    page = _positive_int("page", 1)
+    page = _positive_int("page", 1, MAX_PAGE)
     per_page = _positive_int("per_page", 20, MAX_PER_PAGE)
     session = request_session()
     profile = accessible_profile(session, g.account_id, pid, "read_only")
