@@ -103,9 +103,13 @@ def _local_secret_key(data_dir: Path) -> str:
         partial = path.with_name(f"secret_key.{uuid.uuid4().hex}")
         partial.write_text(secrets.token_urlsafe(48))
         partial.chmod(0o600)
-        if not path.exists():
-            partial.replace(path)
-        partial.unlink(missing_ok=True)
+        try:
+            # A hard link never replaces: when processes start together, the first wins.
+            path.hardlink_to(partial)
+        except FileExistsError:
+            pass
+        finally:
+            partial.unlink(missing_ok=True)
     return path.read_text().strip()
 
 

@@ -194,3 +194,13 @@ def test_the_admin_command_sets_a_password_that_signs_in(
 def test_session_lifetime_is_the_setting(app: Flask) -> None:
     lifetime = app.config["PERMANENT_SESSION_LIFETIME"]
     assert lifetime == timedelta(seconds=app.config["SETTINGS"].session_lifetime_s)
+
+
+def test_without_secret_key_one_is_kept_under_data_dir(tmp_path) -> None:
+    from app.web import _local_secret_key
+
+    first = _local_secret_key(tmp_path)
+    assert len(first) >= 48
+    assert _local_secret_key(tmp_path) == first  # every process signs alike
+    assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["secret_key"]

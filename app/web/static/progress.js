@@ -55,6 +55,8 @@ window.DocProgress = (function () {
     form.action = form.getAttribute("action").replace("__ID__", id);
     const empty = document.getElementById("no-documents");
     if (empty) empty.hidden = true;
+    const total = document.getElementById("documents-total");
+    if (total) total.textContent = String(Number(total.textContent) + 1);
     list.prepend(row);
     schedule(0);
     return row;
