@@ -87,7 +87,7 @@ def summary(
         "status": shell_file.status,
         "status_label": wording.status_label(shell_file.status),
         "in_flight": shell_file.status in IN_FLIGHT,
-        "uploaded_at": shell_file.created_at.strftime("%Y-%m-%d %H:%M"),
+        "uploaded_at": shell_file.created_at.strftime("%Y-%m-%d %H:%M UTC"),
         "type_label": wording.type_label(shell_file.mime_type, kind),
         "stages": stages,
         "stages_done": sum(1 for stage in stages if stage["status"] == "completed"),

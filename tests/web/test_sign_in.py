@@ -101,7 +101,9 @@ def test_a_post_without_the_csrf_token_is_refused(make_person) -> None:
     assert signed.client.get("/profiles").status_code == 200  # not signed out by a forgery
 
 
-def test_sign_in_is_rate_limited_per_address_and_email(app: Flask, make_person) -> None:
+def test_sign_in_is_rate_limited_per_address_and_email(
+    app: Flask, make_person, broker_client
+) -> None:
     person = make_person(signed_in=False)
     limit = int(app.config["SETTINGS"].signin_rate_limit.split()[0])
     for _ in range(limit):
@@ -111,6 +113,11 @@ def test_sign_in_is_rate_limited_per_address_and_email(app: Flask, make_person) 
     assert limited.headers["Retry-After"] == "60"
     assert "Too many sign-in attempts" in limited.get_data(as_text=True)
     assert person.client.get("/profiles").status_code == 302
+    # Counted in the broker's Redis, so every web process shares the limit; the key
+    # carries a hash of the email, not the email.
+    keys = broker_client.keys("*sfp-web*")
+    assert any(person.client.environ_base["REMOTE_ADDR"] in key for key in keys), keys
+    assert not any(person.account.email in key for key in keys)
     other = make_person(signed_in=False)
     other.client.environ_base["REMOTE_ADDR"] = person.client.environ_base["REMOTE_ADDR"]
     assert sign_in(other.client, other.account.email).status_code == 302  # another email
