@@ -49,6 +49,8 @@ task_acks_late = True
 task_reject_on_worker_lost = True
 worker_prefetch_multiplier = 1
 worker_cancel_long_running_tasks_on_connection_loss = False
+# Celery's consumer, kept alive through a second broker connection loss (tasks/consumer.py).
+worker_consumer = "tasks.consumer:Consumer"
 
 task_queues = (
     Queue("fast", routing_key="fast"),

@@ -27,8 +27,12 @@ class WorkerProcess:
         return "\n".join(self.log_text().splitlines()[-lines:])
 
     def wait_for_line(self, text: str, timeout: float = 60) -> None:
+        self.wait_for_count(text, 1, timeout)
+
+    def wait_for_count(self, text: str, count: int, timeout: float = 60) -> None:
+        """Wait until `text` appears `count` times in the log (or the process exits)."""
         deadline = time.monotonic() + timeout
-        while text not in self.log_text():
+        while self.log_text().count(text) < count:
             if self.process.poll() is not None or time.monotonic() > deadline:
                 raise AssertionError(f"{text!r} never appeared in the log:\n{self.log_tail()}")
             time.sleep(0.1)

@@ -1,0 +1,355 @@
+"""Chaos: upload N documents while workers are killed and Redis restarts; count what is lost.
+
+    python -m bench.chaos [--documents 500] [--rate 8] [--seed 1]
+
+A whole service of its own: a fresh PostgreSQL database, a Redis server this script
+owns (so it can restart it), gunicorn, beat, a `fast` worker (2 processes) and an `ai`
+worker, all as the Procfile runs them, with production's retry schedule. Clients upload
+small born-digital letters (each unique) with an `Idempotency-Key`, retrying any
+transport error or 5xx as a real client would. Meanwhile, every few seconds, one fault
+at random:
+
+- `kill-pool-child`: SIGKILL one pool process of a worker, mid-stage or not;
+- `kill-worker`: SIGKILL a whole worker (parent and pool), start a new one;
+- `term-worker`: SIGTERM a worker (warm shutdown), start a new one once it has gone;
+- `restart-redis`: stop Redis (it keeps nothing on disk: every queued message is lost),
+  start it again 1-4 s later.
+
+Then it waits for every accepted document to settle and reports: accepted, completed,
+failed, quarantined, lost (accepted, then missing), stuck (never settled), duplicated
+(two shell files for one upload), inconsistent (completed without all its outputs) and
+the longest recovery: for each fault, the time until a stage next completed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import random
+import signal
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import psutil
+
+from bench import common
+from bench.common import GunicornSettings, log
+from tests.support.services import RedisServer
+
+TERMINAL = ("completed", "failed", "quarantined", "cancelled", "archived")
+FAULTS = ("kill-pool-child", "kill-worker", "term-worker", "restart-redis")
+
+
+def letter(index: int) -> bytes:
+    """A one-page born-digital clinic letter, different for every index."""
+    from reportlab.lib.pagesizes import A4
+    from reportlab.pdfgen import canvas
+
+    out = io.BytesIO()
+    page = canvas.Canvas(out, pagesize=A4)
+    lines = [
+        f"Riverside Clinic - letter {index}",
+        "Diagnosis: type 2 diabetes mellitus.",
+        f"Medication: metformin {250 + index % 4 * 250} mg twice daily.",
+        f"HbA1c {5 + index % 30 / 10:.1f} % on review.",
+        "Allergy: penicillin (rash).",
+    ]
+    for row, text in enumerate(lines):
+        page.drawString(72, 770 - row * 18, text)
+    page.save()
+    return out.getvalue()
+
+
+@dataclass
+class Service:
+    """The processes under test, which the chaos thread kills and replaces."""
+
+    procs: common.Processes
+    env: dict[str, str]
+    redis: RedisServer
+    workers: dict[str, common.Child] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    crashes: int = 0
+
+    def supervise(self) -> None:
+        """Start a worker again if it died on its own, as a hosting platform would; count it."""
+        with self.lock:
+            for lane, worker in list(self.workers.items()):
+                if not worker.alive():
+                    self.crashes += 1
+                    log(f"the {lane} worker died on its own (exit {worker.process.returncode})")
+                    self.start_worker(lane)
+
+    def start_worker(self, lane: str) -> None:
+        argv = [
+            str(common.VENV_BIN / "celery"), "--app", "tasks.worker", "worker",
+            "--queues", lane, "--concurrency", "2" if lane == "fast" else "1",
+            "--hostname", f"{lane}-{uuid.uuid4().hex[:6]}@%h",
+            "--without-mingle", "--without-gossip", "--loglevel", "INFO",
+        ]  # fmt: skip
+        self.workers[lane] = self.procs.start(f"worker-{lane}-{time.time():.0f}", argv, self.env)
+
+    def fault(self, kind: str, rng: random.Random) -> None:
+        lane = rng.choice(("fast", "ai"))
+        with self.lock:
+            worker = self.workers[lane]
+            if kind == "kill-pool-child":
+                children = common.worker_pids(worker.pid)
+                if children:
+                    psutil.Process(rng.choice(children)).kill()
+            elif kind == "kill-worker":
+                self.procs.stop(worker, sig=signal.SIGKILL, timeout=10)
+                time.sleep(rng.uniform(0.5, 2))
+                self.start_worker(lane)
+            elif kind == "term-worker":
+                self.procs.stop(worker, sig=signal.SIGTERM, timeout=60)
+                self.start_worker(lane)
+            elif kind == "restart-redis":
+                self.redis.stop()
+                time.sleep(rng.uniform(1, 4))
+                self.redis.start()
+
+
+@dataclass
+class Uploads:
+    accepted: dict[int, str] = field(default_factory=dict)  # document index -> shell file id
+    refused: dict[int, int] = field(default_factory=dict)  # document index -> final status
+    retries: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def upload_one(client: httpx.Client, token: str, profile: str, index: int, run: str, up: Uploads):
+    body = letter(index)
+    headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": f"{run}-{index}"}
+    for _attempt in range(60):
+        try:
+            response = client.post(
+                "/api/v1/shell-files",
+                headers=headers,
+                data={"patient_id": profile},
+                files={"file": (f"letter-{index}.pdf", body, "application/pdf")},
+            )
+        except httpx.TransportError:
+            response = None
+        if response is not None and response.status_code < 500:
+            with up.lock:
+                if response.status_code in (200, 201):
+                    up.accepted[index] = response.json()["shell_file_id"]
+                else:
+                    up.refused[index] = response.status_code
+            return
+        with up.lock:
+            up.retries += 1
+        time.sleep(0.5)
+    with up.lock:
+        up.refused[index] = -1
+
+
+def settle(
+    env: common.BenchEnv, service: Service, ids: list[str], timeout: float
+) -> dict[str, str]:
+    deadline = time.monotonic() + timeout
+    while True:
+        service.supervise()
+        with env.psql() as db:
+            rows = db.execute(
+                "SELECT id::text, status FROM shell_files WHERE id = ANY(%s::uuid[])", (ids,)
+            ).fetchall()
+        statuses = dict(rows)
+        pending = [i for i in ids if statuses.get(i) not in TERMINAL]
+        if not pending or time.monotonic() > deadline:
+            return statuses
+        log(f"waiting for {len(pending)} document(s) to settle")
+        time.sleep(5)
+
+
+def audit(env: common.BenchEnv, ids: list[str]) -> dict[str, int]:
+    """Duplicates and completed documents missing an output, straight from PostgreSQL."""
+    with env.psql() as db:
+        duplicated = db.execute(
+            "SELECT count(*) FROM (SELECT idempotency_key FROM shell_files "
+            "WHERE idempotency_key IS NOT NULL GROUP BY uploaded_by, idempotency_key "
+            "HAVING count(*) > 1) d"
+        ).fetchone()[0]
+        duplicated += db.execute(
+            "SELECT count(*) FROM (SELECT sha256 FROM shell_files GROUP BY patient_id, sha256 "
+            "HAVING count(*) > 1) d"
+        ).fetchone()[0]
+        inconsistent = db.execute(
+            """
+            SELECT count(*) FROM shell_files f
+            WHERE f.id = ANY(%s::uuid[]) AND f.status = 'completed' AND (
+                (SELECT count(*) FROM ocr_pages o WHERE o.shell_file_id = f.id) <> f.page_count
+             OR (SELECT count(*) FROM page_layouts p WHERE p.shell_file_id = f.id) <> f.page_count
+             OR NOT EXISTS (SELECT 1 FROM narratives n WHERE n.shell_file_id = f.id)
+             OR EXISTS (SELECT 1 FROM job_queue j WHERE j.shell_file_id = f.id
+                        AND j.run_number = f.run_number AND j.status <> 'completed'))
+            """,
+            (ids,),
+        ).fetchone()[0]
+        rerun = db.execute(
+            "SELECT count(*) FROM job_queue WHERE attempts > 1 AND shell_file_id = ANY(%s::uuid[])",
+            (ids,),
+        ).fetchone()[0]
+        completions = [
+            row[0]
+            for row in db.execute(
+                "SELECT extract(epoch FROM completed_at) FROM job_queue "
+                "WHERE completed_at IS NOT NULL ORDER BY completed_at"
+            ).fetchall()
+        ]
+    return {
+        "duplicated": int(duplicated),
+        "inconsistent": int(inconsistent),
+        "stages_run_again": int(rerun),
+        "completions": completions,  # type: ignore[dict-item]
+    }
+
+
+def recovery_times(faults: list[tuple[float, str]], completions: list[float]) -> dict[str, float]:
+    """For each fault, seconds until the next stage completed after it had ended."""
+    longest: dict[str, float] = {}
+    for ended_at, kind in faults:
+        following = [c for c in completions if c > ended_at]
+        if following:
+            longest[kind] = max(longest.get(kind, 0.0), float(following[0]) - ended_at)
+    return longest
+
+
+def start_service(env: common.BenchEnv, procs: common.Processes, redis: RedisServer):
+    """gunicorn, beat and one worker per lane, as the Procfile runs them; returns the port."""
+    process_env = env.env(
+        CELERY_BROKER_URL=redis.url,
+        AI_PROVIDER="local",
+        OMP_THREAD_LIMIT="1",
+        HEARTBEAT_INTERVAL="1",
+        STALE_AFTER="10",
+        RECLAIM_INTERVAL="2",
+        OUTBOX_RELAY_INTERVAL="1",
+        OUTBOX_GRACE="2",
+    )
+    service = Service(procs, process_env, redis)
+    _, port = common.start_gunicorn(
+        procs, "web", "app:create_app()", GunicornSettings(2, 4, access_log=False),
+        process_env, "/healthz",
+    )  # fmt: skip
+    beat_argv = [
+        str(common.VENV_BIN / "celery"), "--app", "tasks.worker", "beat",
+        "--schedule", str(env.workdir / "beat-schedule"), "--loglevel", "INFO",
+    ]  # fmt: skip
+    procs.start("beat", beat_argv, process_env)
+    service.start_worker("fast")
+    service.start_worker("ai")
+    time.sleep(3)  # let the workers connect before the first upload
+    return service, port
+
+
+def drive(
+    service: Service, identity: common.Identity, port: int, args: argparse.Namespace
+) -> tuple[Uploads, list[tuple[float, str]], float]:
+    """Upload at the given rate while a thread injects faults; stop the faults when done."""
+    rng = random.Random(args.seed)
+    uploads, faults = Uploads(), []
+    uploading = threading.Event()
+    uploading.set()
+
+    def chaos() -> None:
+        order: list[str] = []
+        while uploading.is_set():
+            time.sleep(rng.expovariate(1 / args.fault_every))
+            service.supervise()
+            if not order:  # every kind once per round, in a random order
+                order = rng.sample(FAULTS, len(FAULTS))
+            kind = order.pop()
+            service.fault(kind, rng)
+            faults.append((time.time(), kind))
+            log(f"fault: {kind}")
+
+    chaos_thread = threading.Thread(target=chaos, daemon=True)
+    chaos_thread.start()
+    run_id = uuid.uuid4().hex[:8]
+    started = time.monotonic()
+    with (
+        httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client,
+        ThreadPoolExecutor(args.clients) as pool,
+    ):
+        for index in range(args.documents):
+            time.sleep(max(0.0, started + index / args.rate - time.monotonic()))
+            pool.submit(
+                upload_one, client, identity.token, identity.profile_id, index, run_id, uploads
+            )
+    upload_seconds = time.monotonic() - started
+    uploading.clear()
+    chaos_thread.join()
+    return uploads, faults, upload_seconds
+
+
+def run(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--documents", type=int, default=500)
+    parser.add_argument("--rate", type=float, default=8.0, help="uploads per second")
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--fault-every", type=float, default=4.0, help="mean seconds between")
+    parser.add_argument("--settle-timeout", type=float, default=900)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args(argv)
+    common.install_signal_handlers()
+
+    with common.bench_env("chaos", "sfp_bench_chaos", redis_db=14) as env:
+        redis = RedisServer(env.workdir / "redis")
+        redis.start()
+        identity = common.create_identity(env, "chaos")
+        with common.Processes(env.workdir) as procs:
+            service, port = start_service(env, procs, redis)
+            started = time.monotonic()
+            uploads, faults, upload_seconds = drive(service, identity, port, args)
+            log(f"{len(uploads.accepted)} accepted in {upload_seconds:.0f}s; faults stop")
+            ids = sorted(set(uploads.accepted.values()))
+            statuses = settle(env, service, ids, args.settle_timeout)
+            drained = time.monotonic() - started
+            checks = audit(env, ids)
+        redis.stop()
+
+    counts = {status: sum(1 for s in statuses.values() if s == status) for status in TERMINAL}
+    recovery = recovery_times(faults, checks.pop("completions"))  # type: ignore[arg-type]
+    return {
+        "documents": args.documents,
+        "accepted": len(ids),
+        "refused": len(uploads.refused),
+        "client_retries": uploads.retries,
+        "completed": counts["completed"],
+        "failed": counts["failed"],
+        "quarantined": counts["quarantined"],
+        "lost": sum(1 for i in ids if i not in statuses),
+        "stuck": sum(1 for i in ids if statuses.get(i, "completed") not in TERMINAL),
+        **checks,
+        "worker_crashes": service.crashes,
+        "faults": {kind: sum(1 for _, k in faults if k == kind) for kind in FAULTS},
+        "longest_recovery_s": round(max(recovery.values(), default=0.0), 2),
+        "longest_recovery_by_fault_s": {k: round(v, 2) for k, v in recovery.items()},
+        "upload_seconds": round(upload_seconds, 1),
+        "all_settled_after_s": round(drained, 1),
+        "seed": args.seed,
+    }
+
+
+def main() -> None:
+    result = run()
+    rows = [(key, value) for key, value in result.items() if not isinstance(value, dict)]
+    rows += [(f"faults: {k}", v) for k, v in result["faults"].items()]
+    rows += [(f"recovery: {k} (s)", v) for k, v in result["longest_recovery_by_fault_s"].items()]
+    print(common.markdown_table(["measure", "value"], rows))
+    path = common.write_results("chaos", {"machine": common.machine_info(), "result": result})
+    print(f"\nwritten to {path}")
+    bad = result["lost"] + result["stuck"] + result["duplicated"] + result["inconsistent"]
+    bad += result["worker_crashes"]
+    raise SystemExit(1 if bad else 0)
+
+
+if __name__ == "__main__":
+    main()
