@@ -123,6 +123,9 @@ def _upload_response(outcome: UploadOutcome) -> Response:
 @api.post("/shell-files")
 def upload_shell_file() -> Any:
     upload = request.files.get("file")
+    if upload is None and not request.form and request.content_length:
+        # werkzeug drops a body it cannot parse (a part header that is not UTF-8, say)
+        raise BadRequest("the multipart body could not be read")
     if upload is None:
         raise BadRequest("a multipart field named 'file' is required")
     patient_id = parse_uuid(request.form.get("patient_id"), "patient_id")

@@ -6,10 +6,13 @@ type with the library the later stages use, refusing what they must not touch:
 
 - a virus signature (the EICAR test file; ClamAV's verdict when `clamd` is given);
 - PDFs that need a password, carry executable content (JavaScript, launch
-  actions, embedded files), do not parse, have no pages or too many, or are also
-  a ZIP archive (a polyglot);
-- images beyond the pixel cap (decompression bombs), truncated or undecodable
-  images, and multi-frame images with too many frames;
+  actions, embedded files, rich media), do not parse, are truncated, have no
+  pages or too many, or are also a ZIP archive (a polyglot);
+- PDFs built to exhaust the reader (decompression bombs): a stream that inflates
+  past the cap, an image claiming more pixels than an accepted image may have, a
+  page that would render at the OCR's resolution to more pixels than that;
+- images beyond the pixel cap (decompression bombs), too small to hold a page,
+  truncated or undecodable, also a ZIP archive, or with too many frames;
 - "text" that is not text.
 
 A refusal raises `SecurityRejected` with an `error_type` saying why; the shell file
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,8 +50,10 @@ _ACTIVE_KEYS = {
     "/EmbeddedFiles": "an embedded file",
     "/EmbeddedFile": "an embedded file",
     "/RichMedia": "rich media",
+    "/RichMediaContent": "rich media",
     "/XFA": "an XFA form",
 }
+_ACTIVE_SUBTYPES = {"/RichMedia": "rich media"}
 _ACTIVE_ACTIONS = {
     "/JavaScript": "JavaScript",
     "/Launch": "a launch action",
@@ -61,6 +67,10 @@ class ScanLimits:
     max_pages: int = 500
     max_image_pixels: int = 60_000_000  # a 300 dpi A3 scan is 17 MP; a phone photo 12-50 MP
     max_pdf_objects: int = 2_000_000
+    min_image_side: int = 16  # pixels; smaller holds no readable text
+    max_stream_bytes: int = 256 * 1024 * 1024  # one PDF stream, inflated
+    max_total_stream_bytes: int = 1024 * 1024 * 1024  # every PDF stream, inflated
+    render_dpi: int = 300  # the OCR's, to size pages in pixels
 
 
 @dataclass(frozen=True)
@@ -151,17 +161,25 @@ def scan(
     if mime_type == "text/plain":
         _check_text(path)
         return ScanReport(mime_type, 1, checks=(*checks, "text"))
+    if _is_polyglot(path):
+        raise SecurityRejected("the image is also a ZIP archive", "polyglot_file")
     pages = _check_image(path, limits)
     return ScanReport(mime_type, pages, checks=(*checks, "image"))
 
 
 def _is_polyglot(path: Path) -> bool:
-    """A PDF that is also a ZIP archive: a ZIP end-of-central-directory near the end."""
+    """A file that is also a ZIP archive: a ZIP end-of-central-directory near the end."""
     size = path.stat().st_size
     with path.open("rb") as handle:
         handle.seek(max(0, size - 66_000))
         tail = handle.read()
     return b"PK\x05\x06" in tail and _contains(path, b"PK\x03\x04")
+
+
+# qpdf's words when its repair lost part of the file: the end of the file is gone
+# (truncated) or a stream's data could not be found. A broken cross-reference table
+# alone is rebuilt without them, and that repair is kept.
+_DATA_LOST = ("unable to find trailer dictionary", "unable to recover stream data")
 
 
 def _scan_pdf(path: Path, limits: ScanLimits, checks: tuple[str, ...]) -> ScanReport:
@@ -187,13 +205,18 @@ def _scan_pdf(path: Path, limits: ScanLimits, checks: tuple[str, ...]) -> ScanRe
                 f"the PDF has {page_count} pages; at most {limits.max_pages} are accepted",
                 "too_many_pages",
             )
+        qpdf_warnings = list(pdf.get_warnings())  # qpdf hands each warning over once
+        if any(marker in warning for warning in qpdf_warnings for marker in _DATA_LOST):
+            raise SecurityRejected("the PDF is truncated or lost data", "malformed_file")
+        _refuse_oversized_pages(pdf, limits)
         _refuse_active_content(pdf, limits)
-        repaired = bool(pdf.get_warnings())
+        qpdf_warnings += pdf.get_warnings()
+        repaired = bool(qpdf_warnings)
         repaired_path = None
         if repaired:
             repaired_path = path.with_name(path.name + ".repaired.pdf")
             pdf.save(repaired_path)
-            log.info("PDF repaired by qpdf (%d warnings)", len(pdf.get_warnings()))
+            log.info("PDF repaired by qpdf (%d warnings)", len(qpdf_warnings))
     return ScanReport(
         "application/pdf",
         page_count,
@@ -204,8 +227,9 @@ def _scan_pdf(path: Path, limits: ScanLimits, checks: tuple[str, ...]) -> ScanRe
 
 
 def _refuse_active_content(pdf: pikepdf.Pdf, limits: ScanLimits) -> None:
-    """Walk every object (and the direct objects nested in it) for active content."""
-    seen = 0
+    """Walk every object (and the direct objects nested in it) for active content;
+    check every stream's size (`_check_stream`)."""
+    seen = inflated = 0
     try:
         for obj in pdf.objects:
             stack = [(obj, 0)]
@@ -215,6 +239,9 @@ def _refuse_active_content(pdf: pikepdf.Pdf, limits: ScanLimits) -> None:
                 if seen > limits.max_pdf_objects or depth > 64:
                     raise SecurityRejected("the PDF is nested too deeply", "malformed_file")
                 if isinstance(item, pikepdf.Stream):
+                    inflated += _check_stream(
+                        item, limits, limits.max_total_stream_bytes - inflated
+                    )
                     item = item.stream_dict
                 if isinstance(item, pikepdf.Dictionary):
                     _refuse_active_keys(item)
@@ -229,7 +256,7 @@ def _refuse_active_content(pdf: pikepdf.Pdf, limits: ScanLimits) -> None:
                     if isinstance(child, (pikepdf.Dictionary, pikepdf.Array))
                     and not child.is_indirect
                 )
-    except (pikepdf.PdfError, RecursionError):
+    except (pikepdf.PdfError, RecursionError, ValueError, TypeError):
         raise SecurityRejected("the PDF's objects do not parse", "malformed_file") from None
 
 
@@ -238,11 +265,69 @@ def _refuse_active_keys(item: pikepdf.Dictionary) -> None:
     for key, what in _ACTIVE_KEYS.items():
         if key in keys:
             raise SecurityRejected(f"the PDF carries {what}", "executable_content")
+    subtype = item.get("/Subtype")
+    if isinstance(subtype, pikepdf.Name) and str(subtype) in _ACTIVE_SUBTYPES:
+        raise SecurityRejected(
+            f"the PDF carries {_ACTIVE_SUBTYPES[str(subtype)]}", "executable_content"
+        )
     action = item.get("/S")
     if isinstance(action, pikepdf.Name) and str(action) in _ACTIVE_ACTIONS:
         raise SecurityRejected(
             f"the PDF carries {_ACTIVE_ACTIONS[str(action)]}", "executable_content"
         )
+
+
+def _refuse_oversized_pages(pdf: pikepdf.Pdf, limits: ScanLimits) -> None:
+    """Refuse a page that the OCR, rendering it at `render_dpi`, would turn into more
+    pixels than an accepted image may have."""
+    for page in pdf.pages:
+        try:
+            x0, y0, x1, y1 = (float(v) for v in page.mediabox)
+            scale = float(page.obj.get("/UserUnit", 1)) * limits.render_dpi / 72
+        except (pikepdf.PdfError, ValueError, TypeError):
+            raise SecurityRejected("a page's size does not parse", "malformed_file") from None
+        pixels = abs(x1 - x0) * scale * abs(y1 - y0) * scale
+        if pixels > limits.max_image_pixels:
+            raise SecurityRejected(
+                f"a page would render to {pixels:.0f} pixels; at most "
+                f"{limits.max_image_pixels} are accepted",
+                "decompression_bomb",
+            )
+
+
+def _check_stream(stream: pikepdf.Stream, limits: ScanLimits, budget: int) -> int:
+    """Refuse an image stream claiming too many pixels, and a Flate stream inflating past
+    `max_stream_bytes` or past `budget` (what is left of the whole file's allowance).
+    Inflates in bounded steps and keeps nothing, so a bomb costs little to find.
+    Returns the inflated size (0 for a stream that is not Flate alone)."""
+    info = stream.stream_dict
+    if info.get("/Subtype") == pikepdf.Name.Image:
+        width, height = int(info.get("/Width", 0)), int(info.get("/Height", 0))
+        if width * height > limits.max_image_pixels:
+            raise SecurityRejected(
+                f"an image in the PDF has {width * height} pixels; at most "
+                f"{limits.max_image_pixels} are accepted",
+                "decompression_bomb",
+            )
+    filters = info.get("/Filter")
+    if isinstance(filters, pikepdf.Array) and len(filters) == 1:
+        filters = filters[0]
+    if filters not in (pikepdf.Name.FlateDecode, pikepdf.Name("/Fl")):
+        return 0
+    cap = min(limits.max_stream_bytes, budget)
+    inflater = zlib.decompressobj()
+    data, size = stream.read_raw_bytes(), 0
+    while data and not inflater.eof:
+        try:
+            size += len(inflater.decompress(data, _CHUNK))
+        except zlib.error:
+            return size  # damaged data: the readers will fail on it, not run out of memory
+        if size > cap:
+            raise SecurityRejected(
+                "a stream in the PDF inflates past the size cap", "decompression_bomb"
+            )
+        data = inflater.unconsumed_tail
+    return size
 
 
 def _check_image(path: Path, limits: ScanLimits) -> int:
@@ -263,8 +348,10 @@ def _check_image(path: Path, limits: ScanLimits) -> int:
                             f"{limits.max_image_pixels} are accepted",
                             "decompression_bomb",
                         )
-                    if width == 0 or height == 0:
-                        raise SecurityRejected("the image has no pixels", "malformed_file")
+                    if min(width, height) < limits.min_image_side:
+                        raise SecurityRejected(
+                            "the image is too small to hold a page", "malformed_file"
+                        )
                     frame.load()
     except SecurityRejected:
         raise
