@@ -465,7 +465,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         type=int,
         default=8,
         help=f"measurements (a born-digital pass, a scanned page pair) redone in all when "
-        f"other processes used more than {NOISE_LIMIT:.0%} of the machine meanwhile",
+        f"other processes used more than {NOISE_LIMIT:.0%}% of the machine meanwhile",
     )
     parser.add_argument(
         "--wait-quiet",

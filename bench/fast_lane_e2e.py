@@ -675,7 +675,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         type=int,
         default=0,
         help=f"run again (fresh database) up to this many times while other processes use "
-        f"more than {NOISE_LIMIT:.0%} of the machine; the quietest run is reported",
+        f"more than {NOISE_LIMIT:.0%}% of the machine; the quietest run is reported",
     )
     parser.add_argument("--keep-db", action="store_true")
     return parser.parse_args(argv)
