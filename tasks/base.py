@@ -28,7 +28,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from celery.exceptions import Ignore, Retry
+from celery.exceptions import Ignore, Reject, Retry
+from celery.utils.time import get_exponential_backoff_interval
 from flask import current_app
 from sqlalchemy.orm import Session
 
@@ -38,7 +39,7 @@ from app.celery_app import AppContextTask, flask_app_of
 from app.config import Settings
 from app.db import Database, get_db
 from app.models import Job
-from app.pipeline.errors import TRANSIENT_ERRORS, PermanentError
+from app.pipeline.errors import TRANSIENT_ERRORS, PermanentError, PipelineError
 from app.storage import Blobs
 
 log = logging.getLogger(__name__)
@@ -134,9 +135,27 @@ class StageTask(AppContextTask):
         except Retry as retry:
             self._file_failure(kwargs, retry.exc, final=False, when=retry.when)
             raise
+        except Reject as rejected:
+            # Celery raises Reject when it cannot publish a retry: the broker is down.
+            # The attempt is not final; the job waits as `retrying`, and the outbox relay
+            # sends it again once the broker is back.
+            original = _stage_error(rejected)
+            self._file_failure(kwargs, original, final=False, when=self._backoff())
+            raise
         except Exception as exc:
             self._file_failure(kwargs, exc, final=True, when=None)
             raise
+
+    def _backoff(self) -> float:
+        """The wait autoretry chose for this attempt's retry (2, 4, … 64 s)."""
+        return float(
+            get_exponential_backoff_interval(
+                factor=self.retry_backoff,
+                retries=self.request.retries,
+                maximum=self.retry_backoff_max,
+                full_jitter=False,
+            )
+        )
 
     def _file_failure(
         self, kwargs: dict[str, Any], exc: BaseException | None, *, final: bool, when: Any
@@ -162,6 +181,23 @@ class StageTask(AppContextTask):
                 )
         except Exception:  # bookkeeping must never mask the real failure
             log.exception("could not record the failure of job %s", kwargs.get("job_id"))
+
+
+def _stage_error(rejected: Reject) -> BaseException:
+    """The stage's own error behind a retry that could not be published.
+
+    Celery raises Reject while handling the publish error, which it raised while
+    handling the stage's error: the stage's error is further down the context chain.
+    """
+    chain: list[BaseException] = []
+    error: BaseException | None = rejected.__context__
+    while error is not None and error not in chain and len(chain) < 20:
+        chain.append(error)
+        error = error.__context__
+    ours = [error for error in chain if isinstance(error, PipelineError)]
+    if ours:
+        return ours[0]
+    return chain[-1] if chain else rejected
 
 
 class BatchTask(StageTask):

@@ -5,7 +5,8 @@ What each does is read from a plan in Redis (`plan:<job_id>`), and where it ran
 is written back (`ran:<job_id>`), so a test can script failures and check routing.
 
 Plans: "ok", "transient N" (fail with a transient error on the first N attempts),
-"permanent", "quarantine", "sleep S", "sleep-once S" (only on the first attempt); a
+"permanent", "quarantine", "sleep S", "sleep-once S" (only on the first attempt),
+"sleep-then-fail S" (a transient failure after S seconds, on the first attempt); a
 sleeping stage leaves its process id at `pid:<job_id>`, for a test to kill.
 """
 
@@ -40,9 +41,11 @@ def scripted(task: Any, job_id: str) -> Any:
             raise ValueError(f"could not parse {' '.join(plan[1:])!r}")
         if plan[0] == "quarantine":
             raise SecurityRejected("scripted rejection")
-        if plan[0] == "sleep" or (plan[0] == "sleep-once" and attempt == 1):
+        if plan[0] == "sleep" or (plan[0] in ("sleep-once", "sleep-then-fail") and attempt == 1):
             client.set(f"pid:{job_id}", os.getpid())
             time.sleep(float(plan[1]))
+            if plan[0] == "sleep-then-fail":
+                raise ApiError("scripted transient failure after a while")
         return lambda session: None
 
     return work

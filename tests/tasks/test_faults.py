@@ -86,6 +86,24 @@ def test_redis_restarted_mid_processing_every_document_completes(stack: Stack) -
     assert worker.process.poll() is None, f"the worker died:\n{worker.log_tail()}"
 
 
+def test_a_retry_that_cannot_reach_the_broker_waits_for_it(stack: Stack) -> None:
+    worker = stack.worker(concurrency=1)
+    run = stack.scripted_run([("fast", "sleep-then-fail 2"), ("ai", "ok")])
+    wait_for_key(stack, f"pid:{run.job_ids[0]}")
+
+    stack.redis_server.stop()  # the stage fails while Redis is down: its retry cannot be sent
+    worker.wait_for_line("celery.exceptions.Reject", timeout=30)
+    first = stack.jobs(run.shell_file_id)[0]
+    assert first.status == "retrying", "a retry the broker did not take is not a final failure"
+    stack.redis_server.start()
+
+    statuses = stack.wait_until_settled([run.shell_file_id], timeout=60)
+    assert statuses == {run.shell_file_id: "completed"}
+    first, _ = stack.jobs(run.shell_file_id)
+    assert first.attempts == 2
+    assert stack.error_types([run.shell_file_id]) == {"api_error": 1}
+
+
 def test_postgresql_restarted_under_running_workers_fails_no_document(tmp_path: Path) -> None:
     cluster = PostgresCluster()
     cluster.init()
