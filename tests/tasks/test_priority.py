@@ -10,8 +10,9 @@ pytestmark = [pytest.mark.usefixtures("worker"), pytest.mark.slow]
 
 
 def test_a_priority_1_document_finishes_before_a_priority_9_backlog(app, broker_client) -> None:
+    # Each backlog document holds the fast lane a moment, so the backlog outruns the worker.
     backlog = [
-        start_scripted_run(app, broker_client, [("fast", "ok"), ("ai", "ok")], priority=9)
+        start_scripted_run(app, broker_client, [("fast", "sleep 0.05"), ("ai", "ok")], priority=9)
         for _ in range(200)
     ]
     urgent = start_scripted_run(app, broker_client, [("fast", "ok"), ("ai", "ok")], priority=1)
