@@ -19,7 +19,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from tests.support.clamd import FakeClamd
 from tests.support.documents import Corpus
 from tests.support.samples import Samples, generate
-from tests.support.services import RedisServer, drop_database, fresh_database, migrate
+from tests.support.services import (
+    RedisServer,
+    drop_database,
+    fresh_database,
+    migrate,
+    service_environment,
+)
 from tests.support.workers import WorkerProcess, start_worker
 
 TEST_DATABASE = "sfp_test"
@@ -51,22 +57,7 @@ def service_env(
 
     Retries are shortened to a 1 s base and 3 retries; heartbeats to 0.5 s.
     """
-    env = {
-        "DATABASE_URL": database_url,
-        "CELERY_BROKER_URL": redis_server.url,
-        "DATA_DIR": str(tmp_path_factory.mktemp("data")),
-        "BLOB_STORAGE_URL": "db",
-        "STAGE_RETRY_BACKOFF": "1",
-        "STAGE_MAX_RETRIES": "3",
-        "HEARTBEAT_INTERVAL": "0.5",
-        "STALE_AFTER": "5",
-        "OUTBOX_GRACE": "0.5",
-        "OUTBOX_RELAY_INTERVAL": "0.5",
-        "RECLAIM_INTERVAL": "1",
-        "OCR_BATCH_PAGES": "4",
-        "OMP_THREAD_LIMIT": "1",
-        "PUBLISH_MARK_INTERVAL": "0",
-    }
+    env = service_environment(database_url, redis_server.url, tmp_path_factory.mktemp("data"))
     saved = {key: os.environ.get(key) for key in env}
     os.environ.update(env)
     yield env

@@ -23,7 +23,7 @@ from app.db import Database
 from app.models import Job, ProcessingError, ShellFile
 from tests.support.factories import make_account, make_profile
 from tests.support.pipeline import TERMINAL, Run, scripted_stages
-from tests.support.services import RedisServer, migrate
+from tests.support.services import RedisServer, migrate, service_environment
 from tests.support.workers import WorkerProcess, start_beat, start_worker
 
 
@@ -33,19 +33,7 @@ class Stack:
         self.database_url = database_url
         self.redis_server = RedisServer(workdir / "redis")
         self.env = {
-            "DATABASE_URL": database_url,
-            "CELERY_BROKER_URL": self.redis_server.url,
-            "DATA_DIR": str(workdir / "data"),
-            "BLOB_STORAGE_URL": "db",
-            "STAGE_RETRY_BACKOFF": "1",
-            "STAGE_MAX_RETRIES": "3",
-            "HEARTBEAT_INTERVAL": "0.5",
-            "STALE_AFTER": "5",
-            "OUTBOX_GRACE": "0.5",
-            "OUTBOX_RELAY_INTERVAL": "0.5",
-            "RECLAIM_INTERVAL": "1",
-            "OMP_THREAD_LIMIT": "1",
-            "PUBLISH_MARK_INTERVAL": "0",
+            **service_environment(database_url, self.redis_server.url, workdir / "data"),
             **settings,
         }
         self.db = Database(database_url, pool_size=2)
