@@ -19,6 +19,7 @@ from enum import Enum
 from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, exists, func, insert, or_, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from app.models import JOB_CATEGORIES, Job, ProcessingError, ShellFile, table_of
@@ -332,7 +333,7 @@ _CLAIM_JOB = (
         retry_at=None,
         worker_id=bindparam("p_worker_id"),
     )
-    .returning(_jobs.c.shell_file_id, _jobs.c.job_type, _jobs.c.priority)
+    .returning(_jobs.c.shell_file_id, _jobs.c.job_type, _jobs.c.priority, _jobs.c.stage_index)
 )
 _FILE_FIELDS = (
     _files.c.patient_id,
@@ -348,6 +349,32 @@ _START_FILE = (
     .returning(*_FILE_FIELDS)
 )
 _READ_FILE = select(*_FILE_FIELDS).where(_files.c.id == bindparam("p_shell_file_id"))
+# PostgreSQL does all three in one round trip: claim the job, start the shell file if
+# this is the first stage, and read what the stage needs of it.
+_claimed = _CLAIM_JOB.cte("claimed")
+_started = (
+    update(_files)
+    .where(
+        _files.c.id == _claimed.c.shell_file_id,
+        _claimed.c.stage_index == 0,
+        _files.c.status == "uploaded",
+    )
+    .values(status="processing", processing_started_at=bindparam("p_now"))
+    .returning(_files.c.id)
+    .cte("started")
+)
+_CLAIM_AND_READ = (
+    select(
+        _claimed.c.shell_file_id,
+        _claimed.c.job_type,
+        _claimed.c.priority,
+        _claimed.c.stage_index,
+        *_FILE_FIELDS,
+        select(func.count()).select_from(_started).scalar_subquery().label("started"),
+    )
+    .select_from(_claimed)
+    .join(_files, _files.c.id == _claimed.c.shell_file_id)
+)
 _COMPLETE_JOB = (
     update(_jobs)
     .where(_jobs.c.id == bindparam("p_job_id"), _jobs.c.status == "running")
@@ -368,6 +395,28 @@ _QUEUE_NEXT = (
     .returning(_jobs.c.id)
 )
 _NEXT_EXISTS = select(_jobs.c.id).where(_IN_NEXT_STAGE)
+# PostgreSQL does both in one round trip: complete this job and queue the next one.
+_done = _COMPLETE_JOB.cte("done")
+_queued = (
+    update(_jobs)
+    .where(
+        _jobs.c.shell_file_id == _done.c.shell_file_id,
+        _jobs.c.run_number == _done.c.run_number,
+        _jobs.c.stage_index == _done.c.stage_index + 1,
+        _jobs.c.status == "waiting",
+    )
+    .values(
+        status="queued", published_at=bindparam("p_published_at"), broker_epoch=bindparam("p_epoch")
+    )
+    .returning(_jobs.c.id)
+    .cte("queued")
+)
+_COMPLETE_AND_QUEUE_NEXT = select(
+    _done.c.shell_file_id,
+    _done.c.run_number,
+    _done.c.stage_index,
+    select(func.count()).select_from(_queued).scalar_subquery().label("queued"),
+)
 _COMPLETE_FILE = (
     update(_files)
     .where(_files.c.id == bindparam("p_shell_file_id"), _files.c.status == "processing")
@@ -389,29 +438,28 @@ def begin_stage(
 ) -> Claim:
     """Decide what this delivery of a stage does, and mark the job running if it runs.
 
-    The common case, a stage that may run, is two UPDATE … RETURNING statements; any
-    other case (done, failed, held by another worker, out of attempts) is decided
-    under row locks by `_decide`.
+    The common case, a stage that may run, claims the job with an UPDATE … RETURNING,
+    moves the shell file to `processing` if this is the first stage, and reads what the
+    stage needs of it: one statement on PostgreSQL, two or three on SQLite. Any other
+    case (done, failed, held by another worker, out of attempts) is decided under row
+    locks by `_decide`.
     """
     current = now()
     connection = session.connection()
-    claimed = connection.execute(
-        _CLAIM_JOB,
-        {
-            "p_job_id": job_id,
-            "p_stale_before": current - stale_after,
-            "p_now": current,
-            "p_worker_id": worker_id,
-        },
-    ).one_or_none()
+    claim = {
+        "p_job_id": job_id,
+        "p_stale_before": current - stale_after,
+        "p_now": current,
+        "p_worker_id": worker_id,
+    }
+    claimed: Any
+    shell_file: Any
+    if connection.dialect.name == "postgresql":
+        claimed = shell_file = connection.execute(_CLAIM_AND_READ, claim).one_or_none()
+    else:
+        claimed, shell_file = _claim_step_by_step(connection, claim)
     if claimed is None:
         return _decide(session, job_id, worker_id=worker_id, stale_after=stale_after)
-    shell_file = (
-        connection.execute(
-            _START_FILE, {"p_shell_file_id": claimed.shell_file_id, "p_now": current}
-        ).one_or_none()
-        or connection.execute(_READ_FILE, {"p_shell_file_id": claimed.shell_file_id}).one()
-    )
     return Claim(
         Action.RUN,
         "claimed",
@@ -424,6 +472,22 @@ def begin_stage(
         priority=claimed.priority,
         original_filename=shell_file.original_filename,
     )
+
+
+def _claim_step_by_step(connection: Connection, claim: dict[str, Any]) -> tuple[Any, Any]:
+    """`begin_stage`'s claim where an UPDATE cannot sit in a WITH clause (SQLite)."""
+    claimed = connection.execute(_CLAIM_JOB, claim).one_or_none()
+    if claimed is None:
+        return None, None
+    of_file = {"p_shell_file_id": claimed.shell_file_id}
+    shell_file = None
+    if claimed.stage_index == 0:
+        shell_file = connection.execute(
+            _START_FILE, of_file | {"p_now": claim["p_now"]}
+        ).one_or_none()
+    if shell_file is None:
+        shell_file = connection.execute(_READ_FILE, of_file).one()
+    return claimed, shell_file
 
 
 def _decide(  # noqa: PLR0911 - a decision table reads best as early returns
@@ -562,7 +626,17 @@ def complete_stage(
     """
     current = now()
     connection = session.connection()
-    done = connection.execute(_COMPLETE_JOB, {"p_job_id": job_id, "p_now": current}).one_or_none()
+    publish = {"p_published_at": current if published else None, "p_epoch": epoch}
+    if connection.dialect.name == "postgresql":
+        done = connection.execute(
+            _COMPLETE_AND_QUEUE_NEXT, {"p_job_id": job_id, "p_now": current} | publish
+        ).one_or_none()
+        queued = bool(done and done.queued)
+    else:
+        done = connection.execute(
+            _COMPLETE_JOB, {"p_job_id": job_id, "p_now": current}
+        ).one_or_none()
+        queued = False
     if done is None or done.shell_file_id is None:
         return None
     following = StageRef(done.shell_file_id, done.run_number, done.stage_index + 1)
@@ -571,10 +645,9 @@ def complete_stage(
         "p_run_number": following.run_number,
         "p_stage_index": following.stage_index,
     }
-    queued = connection.execute(
-        _QUEUE_NEXT, where | {"p_published_at": current if published else None, "p_epoch": epoch}
-    ).one_or_none()
-    if queued is not None or connection.execute(_NEXT_EXISTS, where).first() is not None:
+    if not queued and connection.dialect.name != "postgresql":
+        queued = connection.execute(_QUEUE_NEXT, where | publish).one_or_none() is not None
+    if queued or connection.execute(_NEXT_EXISTS, where).first() is not None:
         return following
     connection.execute(_COMPLETE_FILE, {"p_shell_file_id": done.shell_file_id, "p_now": current})
     return None
