@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from flask import current_app, g
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -52,6 +52,12 @@ class Database:
         """A session whose transaction commits on success and rolls back on error."""
         with self.sessionmaker() as session, session.begin():
             yield session
+
+    @contextmanager
+    def autocommit(self) -> Iterator[Connection]:
+        """A connection outside any transaction: each statement commits by itself."""
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            yield connection
 
     def dispose_after_fork(self) -> None:
         """Drop connections inherited from a parent process without closing them."""

@@ -22,6 +22,7 @@ from sqlalchemy import and_, bindparam, delete, exists, func, insert, or_, selec
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from app.db import Database
 from app.models import JOB_CATEGORIES, Job, ProcessingError, ShellFile, table_of
 from app.pipeline import STAGES, StageSpec
 from app.pipeline.errors import describe
@@ -444,8 +445,29 @@ def begin_stage(
     case (done, failed, held by another worker, out of attempts) is decided under row
     locks by `_decide`.
     """
+    claim = _try_claim(session.connection(), job_id, worker_id=worker_id, stale_after=stale_after)
+    return claim or _decide(session, job_id, worker_id=worker_id, stale_after=stale_after)
+
+
+def claim_at_once(
+    db: Database, job_id: uuid.UUID, *, worker_id: str, stale_after: timedelta
+) -> Claim | None:
+    """`begin_stage`'s common case outside any transaction, or None to go the full way.
+
+    On PostgreSQL the claim is one statement, atomic by itself: run in autocommit, it
+    saves the BEGIN and COMMIT round trips every stage would otherwise pay. Elsewhere,
+    and whenever the stage cannot simply be claimed, the caller runs `begin_stage`.
+    """
+    if db.engine.dialect.name != "postgresql":
+        return None
+    with db.autocommit() as connection:
+        return _try_claim(connection, job_id, worker_id=worker_id, stale_after=stale_after)
+
+
+def _try_claim(
+    connection: Connection, job_id: uuid.UUID, *, worker_id: str, stale_after: timedelta
+) -> Claim | None:
     current = now()
-    connection = session.connection()
     claim = {
         "p_job_id": job_id,
         "p_stale_before": current - stale_after,
@@ -459,7 +481,7 @@ def begin_stage(
     else:
         claimed, shell_file = _claim_step_by_step(connection, claim)
     if claimed is None:
-        return _decide(session, job_id, worker_id=worker_id, stale_after=stale_after)
+        return None
     return Claim(
         Action.RUN,
         "claimed",

@@ -32,8 +32,9 @@ from bench.upload_phases import PhaseClock, _timed, describe_statement
 ROOT = "Celery eager call + app context + StageTask (other)"
 RUN_STAGE = "run_stage (other)"
 BEGIN = "begin_stage (other)"
+CLAIM = "claim_at_once (autocommit claim)"
 COMPLETE = "complete_stage (other)"
-CONTAINERS = frozenset({ROOT, RUN_STAGE, BEGIN, COMPLETE})
+CONTAINERS = frozenset({ROOT, RUN_STAGE, BEGIN, CLAIM, COMPLETE})
 
 
 def instrument(flask_app: Any, clock: PhaseClock) -> Callable[[], None]:
@@ -88,6 +89,7 @@ def instrument(flask_app: Any, clock: PhaseClock) -> Callable[[], None]:
 
     wrap(bench.noop_tasks, "run_stage", RUN_STAGE)
     wrap(app.jobs, "begin_stage", BEGIN)
+    wrap(app.jobs, "claim_at_once", CLAIM)
     wrap(app.jobs, "complete_stage", COMPLETE)
     wrap(app.jobs, "run_jobs", "run_jobs: load every job row of the run")
     wrap(tasks.base.Heartbeats, "track", "heartbeat tracking (shared thread)")

@@ -283,13 +283,11 @@ def run_stage(task: Any, job_id: str, work: Work) -> str | None:
     db = get_db()
     dispatcher = current_app.extensions["dispatcher"]
     job_uuid = uuid.UUID(job_id)
-    with db.session() as session:
-        claim = jobs.begin_stage(
-            session,
-            job_uuid,
-            worker_id=worker_id(task),
-            stale_after=timedelta(seconds=settings.stale_after_s),
-        )
+    who, stale_after = worker_id(task), timedelta(seconds=settings.stale_after_s)
+    claim = jobs.claim_at_once(db, job_uuid, worker_id=who, stale_after=stale_after)
+    if claim is None:
+        with db.session() as session:
+            claim = jobs.begin_stage(session, job_uuid, worker_id=who, stale_after=stale_after)
     if claim.action is jobs.Action.STOP:
         log.info("job %s: %s; the chain stops here", job_id, claim.reason)
         task.request.chain = None
