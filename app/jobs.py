@@ -315,10 +315,9 @@ _CLAIM_JOB = (
     update(_jobs)
     .where(
         _jobs.c.id == bindparam("p_job_id"),
-        or_(
-            _jobs.c.status.in_(("queued", "retrying", "waiting")),
-            and_(_jobs.c.status == "running", _jobs.c.heartbeat_at < bindparam("p_stale_before")),
-        ),
+        # A stale running job (its worker died) is taken over by `_decide`, which files
+        # the `worker_lost` row.
+        _jobs.c.status.in_(("queued", "retrying", "waiting")),
         _jobs.c.attempts < _jobs.c.max_retries + 1,
         exists().where(
             _files.c.id == _jobs.c.shell_file_id,
@@ -442,16 +441,14 @@ def begin_stage(
     The common case, a stage that may run, claims the job with an UPDATE … RETURNING,
     moves the shell file to `processing` if this is the first stage, and reads what the
     stage needs of it: one statement on PostgreSQL, two or three on SQLite. Any other
-    case (done, failed, held by another worker, out of attempts) is decided under row
-    locks by `_decide`.
+    case (done, failed, held by another worker or left by a dead one, out of attempts) is
+    decided under row locks by `_decide`.
     """
-    claim = _try_claim(session.connection(), job_id, worker_id=worker_id, stale_after=stale_after)
+    claim = _try_claim(session.connection(), job_id, worker_id=worker_id)
     return claim or _decide(session, job_id, worker_id=worker_id, stale_after=stale_after)
 
 
-def claim_at_once(
-    db: Database, job_id: uuid.UUID, *, worker_id: str, stale_after: timedelta
-) -> Claim | None:
+def claim_at_once(db: Database, job_id: uuid.UUID, *, worker_id: str) -> Claim | None:
     """`begin_stage`'s common case outside any transaction, or None to go the full way.
 
     On PostgreSQL the claim is one statement, atomic by itself: run in autocommit, it
@@ -461,19 +458,11 @@ def claim_at_once(
     if db.engine.dialect.name != "postgresql":
         return None
     with db.autocommit() as connection:
-        return _try_claim(connection, job_id, worker_id=worker_id, stale_after=stale_after)
+        return _try_claim(connection, job_id, worker_id=worker_id)
 
 
-def _try_claim(
-    connection: Connection, job_id: uuid.UUID, *, worker_id: str, stale_after: timedelta
-) -> Claim | None:
-    current = now()
-    claim = {
-        "p_job_id": job_id,
-        "p_stale_before": current - stale_after,
-        "p_now": current,
-        "p_worker_id": worker_id,
-    }
+def _try_claim(connection: Connection, job_id: uuid.UUID, *, worker_id: str) -> Claim | None:
+    claim = {"p_job_id": job_id, "p_now": now(), "p_worker_id": worker_id}
     claimed: Any
     shell_file: Any
     if connection.dialect.name == "postgresql":
@@ -539,6 +528,8 @@ def _decide(  # noqa: PLR0911 - a decision table reads best as early returns
     if job.attempts >= job.max_retries + 1:
         dead_letter(session, job, shell_file, reason="attempts exhausted", worker_id=worker_id)
         return claim(Action.STOP, "attempts exhausted")
+    if job.status == "running":  # its heartbeat went stale: the worker running it died
+        session.add(_worker_lost(job, "the stage's worker stopped heartbeating; taken over"))
     job.status = "running"
     job.attempts += 1
     job.started_at = job.started_at or current
@@ -756,22 +747,25 @@ def reclaim_or_dead_letter(session: Session, job: Job) -> bool:
     if job.attempts >= job.max_retries + 1:
         dead_letter(session, job, shell_file, reason="attempts exhausted", worker_id=job.worker_id)
         return False
-    session.add(
-        ProcessingError(
-            shell_file_id=shell_file.id,
-            job_id=job.id,
-            stage=job.job_type,
-            error_type="worker_lost",
-            error_message="the stage's worker stopped heartbeating; sent again",
-            retry_count=job.attempts,
-            next_retry_at=now(),
-            is_final=False,
-            worker_id=job.worker_id,
-        )
-    )
+    session.add(_worker_lost(job, "the stage's worker stopped heartbeating; sent again"))
     job.status = "queued"
     job.heartbeat_at = None
     return True
+
+
+def _worker_lost(job: Job, message: str) -> ProcessingError:
+    """The row of an attempt whose worker died mid-stage; the stage runs again."""
+    return ProcessingError(
+        shell_file_id=job.shell_file_id,
+        job_id=job.id,
+        stage=job.job_type,
+        error_type="worker_lost",
+        error_message=message,
+        retry_count=job.attempts,
+        next_retry_at=now(),
+        is_final=False,
+        worker_id=job.worker_id,
+    )
 
 
 def _end_run(session: Session, job: Job, shell_file: ShellFile, *, quarantine: bool) -> None:

@@ -284,7 +284,7 @@ def run_stage(task: Any, job_id: str, work: Work) -> str | None:
     dispatcher = current_app.extensions["dispatcher"]
     job_uuid = uuid.UUID(job_id)
     who, stale_after = worker_id(task), timedelta(seconds=settings.stale_after_s)
-    claim = jobs.claim_at_once(db, job_uuid, worker_id=who, stale_after=stale_after)
+    claim = jobs.claim_at_once(db, job_uuid, worker_id=who)
     if claim is None:
         with db.session() as session:
             claim = jobs.begin_stage(session, job_uuid, worker_id=who, stale_after=stale_after)

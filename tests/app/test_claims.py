@@ -1,0 +1,58 @@
+"""Claiming a stage: the common case in one statement, the rest decided under row locks."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app import jobs
+from app.models import Job, ProcessingError, ShellFile
+from tests.app.test_dispatch import committed_chain
+
+STALE_AFTER = timedelta(seconds=30)
+
+
+def test_a_queued_stage_is_claimed_and_its_document_starts(db_session: Session) -> None:
+    head = committed_chain(db_session)[0]
+
+    claim = jobs.begin_stage(db_session, head.id, worker_id="w1", stale_after=STALE_AFTER)
+
+    assert (claim.action, claim.stage, claim.mime_type) == (
+        jobs.Action.RUN,
+        "security_scan",
+        "application/pdf",
+    )
+    job = db_session.get(Job, head.id, populate_existing=True)
+    assert (job.status, job.attempts, job.worker_id) == ("running", 1, "w1")
+    shell_file = db_session.get(ShellFile, claim.shell_file_id, populate_existing=True)
+    assert shell_file.status == "processing"
+
+
+def test_a_stage_held_by_a_live_worker_is_not_claimed_twice(db_session: Session) -> None:
+    head = committed_chain(db_session)[0]
+    jobs.begin_stage(db_session, head.id, worker_id="w1", stale_after=STALE_AFTER)
+
+    again = jobs.begin_stage(db_session, head.id, worker_id="w2", stale_after=STALE_AFTER)
+
+    assert again.action is jobs.Action.STOP
+    assert db_session.get(Job, head.id, populate_existing=True).worker_id == "w1"
+
+
+def test_a_stage_left_by_a_dead_worker_is_taken_over_with_a_worker_lost_row(
+    db_session: Session,
+) -> None:
+    head = committed_chain(db_session)[0]
+    jobs.begin_stage(db_session, head.id, worker_id="w1", stale_after=STALE_AFTER)
+    job = db_session.get(Job, head.id)
+    job.heartbeat_at = jobs.now() - STALE_AFTER * 2  # w1 died a while ago
+    db_session.flush()
+
+    claim = jobs.begin_stage(db_session, head.id, worker_id="w2", stale_after=STALE_AFTER)
+
+    assert claim.action is jobs.Action.RUN
+    job = db_session.get(Job, head.id, populate_existing=True)
+    assert (job.attempts, job.worker_id) == (2, "w2")
+    (lost,) = db_session.scalars(select(ProcessingError).where(ProcessingError.job_id == head.id))
+    assert (lost.error_type, lost.is_final, lost.worker_id) == ("worker_lost", False, "w1")
