@@ -121,6 +121,8 @@ def main(environ: Mapping[str, str] | None = None) -> int:
         broker = "embedded Redis" if redis else "CELERY_BROKER_URL"
         database = "SQLite" if settings.is_sqlite else "PostgreSQL"
         print(
+            f"\n  Web app:  http://127.0.0.1:{web_port}/  (set a password: flask --app app"
+            " accounts set-password --email E)"
             f"\n  API:      http://127.0.0.1:{web_port}/api/v1/openapi.json"
             f"\n  Flower:   http://127.0.0.1:{flower_port}/"
             f"\n  Data:     {settings.data_dir} ({database}, {broker})",
