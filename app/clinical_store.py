@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from app.fhir import records_bundle
 from app.models import (
     AiUsage,
     ClinicalDocument,
@@ -185,6 +186,15 @@ def load_records(session: Session, shell_file_id: uuid.UUID) -> ai.ClinicalRecor
         service_dates=tuple(document.service_dates["dates"]) if document else (),
         document_kind=document.document_kind if document else None,
         **{group: tuple(items) for group, items in groups.items()},
+    )
+
+
+def load_fhir_bundle(session: Session, shell_file: ShellFile) -> dict[str, Any]:
+    """The document's records and entities as a FHIR R4B Bundle (`app.fhir`)."""
+    return records_bundle(
+        shell_file,
+        load_records(session, shell_file.id),
+        load_entities(session, shell_file.id),
     )
 
 

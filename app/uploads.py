@@ -14,12 +14,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO
 
+from flask import current_app
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app import jobs
-from app.audit import audit_document
+from app.audit import audit_document, audit_read
 from app.filetypes import SNIFF_BYTES, is_allowed, sniff_mime
 from app.models import Job, ShellFile, UserProfile, table_of
 from app.storage import Blobs
@@ -120,6 +121,50 @@ def accept_upload(
             continue
         return UploadOutcome(shell_file, chain[0].id, created=True, duplicate=False, chain=chain)
     raise UploadRefused(409, "conflict", "a concurrent upload conflicts with this one; retry")
+
+
+def receive_upload(
+    session: Session,
+    profile: UserProfile,
+    *,
+    account_id: uuid.UUID,
+    stream: IO[bytes],
+    filename: str | None,
+    priority: int,
+    idempotency_key: str | None,
+    reason: str,
+) -> UploadOutcome:
+    """What a request (API or web page) does with an uploaded file: `accept_upload`,
+    then publish the new document's chain, or audit the read of the earlier answer
+    (`reason` says which page read it). Raises `UploadRefused`, its session rolled back.
+    """
+    settings = current_app.config["SETTINGS"]
+    try:
+        outcome = accept_upload(
+            session,
+            current_app.extensions["blobs"],
+            account_id=account_id,
+            profile=profile,
+            stream=stream,
+            filename=filename,
+            priority=priority,
+            idempotency_key=idempotency_key,
+            chunk_bytes=settings.blob_chunk_bytes,
+        )
+    except UploadRefused:
+        session.rollback()
+        raise
+    if outcome.created:
+        current_app.extensions["dispatcher"].publish_after_commit(outcome.chain)
+    else:
+        audit_read(
+            session,
+            table_name="shell_files",
+            record_id=outcome.shell_file.id,
+            patient_id=profile.id,
+            reason=reason,
+        )
+    return outcome
 
 
 def _earlier_answer(

@@ -170,7 +170,7 @@ def instrument(flask_app: Any, clock: PhaseClock) -> Callable[[], None]:  # noqa
     wrap(app.api, "authenticate", "auth: bearer-token query")
     wrap(app.api.shell_files, "accessible_profile", "profile access query")
     wrap(app.api.shell_files, "_upload_response", "response (jsonify, url_for)")
-    wrap(app.api.shell_files, "accept_upload", ACCEPT)
+    wrap(app.uploads, "accept_upload", ACCEPT)
     wrap(app.uploads, "sniff_mime", "libmagic sniff")
     wrap(app.uploads, "_earlier_answer", "dedupe query (same sha256?)")
     wrap(app.uploads, "log_audit_event", "audit row (log_audit_event)")

@@ -13,7 +13,6 @@ from app.api import api
 from app.api.shell_files import readable_shell_file
 from app.audit import audit_read
 from app.db import request_session
-from app.fhir import records_bundle
 from app.models import AiUsage, ClinicalRecord, Narrative
 from app.pipeline.ai import to_json
 
@@ -112,11 +111,7 @@ def get_narrative(shell_file_id: str) -> Any:
 def get_fhir_bundle(shell_file_id: str) -> Any:
     shell_file = readable_shell_file(shell_file_id)
     session = request_session()
-    bundle = records_bundle(
-        shell_file,
-        clinical_store.load_records(session, shell_file.id),
-        clinical_store.load_entities(session, shell_file.id),
-    )
+    bundle = clinical_store.load_fhir_bundle(session, shell_file)
     audit_read(
         session,
         table_name="clinical_records",

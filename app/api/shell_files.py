@@ -17,7 +17,7 @@ from app.auth import accessible_profile
 from app.db import get_db, request_session
 from app.models import Job, ProcessingError, ShellFile
 from app.pipeline import STAGE_NAMES
-from app.uploads import UploadOutcome, UploadRefused, accept_upload
+from app.uploads import UploadOutcome, UploadRefused, receive_upload
 
 
 def parse_uuid(raw: str | None, what: str) -> uuid.UUID:
@@ -149,30 +149,18 @@ def upload_shell_file() -> Any:
     if profile.archived:
         return error_response(409, "profile_archived", "this profile is archived")
     try:
-        outcome = accept_upload(
+        outcome = receive_upload(
             session,
-            current_app.extensions["blobs"],
+            profile,
             account_id=g.account_id,
-            profile=profile,
             stream=stream,
             filename=upload.filename,
             priority=priority,
             idempotency_key=key,
-            chunk_bytes=settings.blob_chunk_bytes,
-        )
-    except UploadRefused as refused:
-        session.rollback()
-        return error_response(refused.status, refused.code, refused.message)
-    if outcome.created:
-        current_app.extensions["dispatcher"].publish_after_commit(outcome.chain)
-    else:
-        audit_read(
-            session,
-            table_name="shell_files",
-            record_id=outcome.shell_file.id,
-            patient_id=profile.id,
             reason="upload answered by an earlier one",
         )
+    except UploadRefused as refused:
+        return error_response(refused.status, refused.code, refused.message)
     return _upload_response(outcome)
 
 

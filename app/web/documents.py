@@ -25,7 +25,6 @@ from app import clinical_store, jobs
 from app.api.shell_files import readable_shell_file
 from app.audit import audit_document, audit_read, commit_audited, log_audit_event
 from app.db import request_session
-from app.fhir import records_bundle
 from app.models import (
     ClinicalDocument,
     ClinicalRecord,
@@ -167,11 +166,7 @@ def page_image(shell_file_id: str, page_number: int) -> Any:
 def fhir_download(shell_file_id: str) -> Any:
     shell_file = readable_shell_file(shell_file_id)
     db = request_session()
-    bundle = records_bundle(
-        shell_file,
-        clinical_store.load_records(db, shell_file.id),
-        clinical_store.load_entities(db, shell_file.id),
-    )
+    bundle = clinical_store.load_fhir_bundle(db, shell_file)
     audit_read(
         db,
         table_name="clinical_records",

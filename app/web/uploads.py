@@ -3,7 +3,7 @@
 The page's script sends one file per request (so each file has its own progress bar)
 with the CSRF token in a header and asks for JSON; without script, the form posts
 every picked file at once and the answer is the document list again. Either way the
-bytes go through `accept_upload`, as the API's do: one transaction, then publish.
+bytes go through `receive_upload`, as the API's do: one transaction, then publish.
 """
 
 from __future__ import annotations
@@ -14,10 +14,9 @@ from flask import current_app, flash, g, jsonify, redirect, request, url_for
 from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import BadRequest
 
-from app.audit import audit_read
 from app.db import request_session
 from app.models import UserProfile
-from app.uploads import UploadRefused, accept_upload
+from app.uploads import UploadRefused, receive_upload
 from app.web import wants_json, web
 from app.web.views import profile_for
 
@@ -39,32 +38,16 @@ def store_upload(profile: UserProfile, upload: FileStorage, key: str | None) -> 
     if size > settings.max_upload_bytes:
         limit_mb = settings.max_upload_bytes // (1024 * 1024)
         raise UploadRefused(413, "file_too_large", f"Files may be at most {limit_mb} MB.")
-    db = request_session()
-    try:
-        outcome = accept_upload(
-            db,
-            current_app.extensions["blobs"],
-            account_id=g.account_id,
-            profile=profile,
-            stream=upload.stream,
-            filename=upload.filename,
-            priority=5,
-            idempotency_key=key,
-            chunk_bytes=settings.blob_chunk_bytes,
-        )
-    except UploadRefused:
-        db.rollback()
-        raise
-    if outcome.created:
-        current_app.extensions["dispatcher"].publish_after_commit(outcome.chain)
-    else:
-        audit_read(
-            db,
-            table_name="shell_files",
-            record_id=outcome.shell_file.id,
-            patient_id=profile.id,
-            reason="web: upload answered by an earlier one",
-        )
+    outcome = receive_upload(
+        request_session(),
+        profile,
+        account_id=g.account_id,
+        stream=upload.stream,
+        filename=upload.filename,
+        priority=5,
+        idempotency_key=key,
+        reason="web: upload answered by an earlier one",
+    )
     shell_file = outcome.shell_file
     return {
         "id": str(shell_file.id),
