@@ -2,32 +2,18 @@
 
 from __future__ import annotations
 
-import uuid
-
 from sqlalchemy.orm import Session
 
 from app import jobs
 from app.dispatch import Dispatcher
-from app.models import Job, ShellFile
-from tests.support.factories import make_account, make_profile
+from app.models import Job
+from tests.support.factories import make_account, make_profile, make_shell_file
 
 
 def committed_chain(session: Session) -> list[jobs.ChainLink]:
     account, _ = make_account(session)
     profile = make_profile(session, account)
-    shell_file = ShellFile(
-        id=uuid.uuid4(),
-        patient_id=profile.id,
-        uploaded_by=account.id,
-        original_filename="a.pdf",
-        mime_type="application/pdf",
-        file_size_bytes=1,
-        sha256=uuid.uuid4().hex,
-        storage_key="db:none",
-        processing_priority=5,
-    )
-    session.add(shell_file)
-    session.flush()
+    shell_file = make_shell_file(session, profile.id, account.id)
     return jobs.enqueue_pipeline(session, shell_file)
 
 

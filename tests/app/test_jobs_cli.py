@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,27 +11,13 @@ from sqlalchemy.orm import Session
 
 from app import jobs
 from app.models import Job, ShellFile
-from tests.support.factories import make_account, make_profile
+from tests.support.factories import make_account, make_profile, make_shell_file
 
 
 def document(session: Session, status: str = "failed") -> ShellFile:
     account, _ = make_account(session)
     profile = make_profile(session, account)
-    shell_file = ShellFile(
-        id=uuid.uuid4(),
-        patient_id=profile.id,
-        uploaded_by=account.id,
-        original_filename="a.pdf",
-        mime_type="application/pdf",
-        file_size_bytes=1,
-        sha256=uuid.uuid4().hex,
-        storage_key="db:none",
-        processing_priority=5,
-        run_number=1,
-        status=status,
-    )
-    session.add(shell_file)
-    session.flush()
+    shell_file = make_shell_file(session, profile.id, account.id, run_number=1, status=status)
     jobs.enqueue_pipeline(session, shell_file)
     return shell_file
 

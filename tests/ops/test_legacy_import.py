@@ -34,6 +34,7 @@ from app.legacy import (
 from app.models import ShellFile
 from app.storage import Blobs
 from tests.ops.legacy_table import add_document, create_legacy_table
+from tests.support.factories import make_shell_file
 from tests.support.services import drop_database, fresh_database, migrate
 
 ROWS = 10_000
@@ -355,18 +356,9 @@ def test_the_relay_publishes_a_live_upload_before_the_backlog(legacy_db, importe
     session = legacy_db.sessionmaker()
     try:
         profile_id = scalar(legacy_db, "SELECT id FROM user_profiles LIMIT 1")
-        live = ShellFile(
-            id=uuid.uuid4(),
-            patient_id=profile_id,
-            original_filename="live.txt",
-            mime_type="text/plain",
-            file_size_bytes=1,
-            sha256=uuid.uuid4().hex,
-            storage_key="db:none",
-            processing_priority=5,
+        live = make_shell_file(
+            session, profile_id, None, original_filename="live.txt", mime_type="text/plain"
         )
-        session.add(live)
-        session.flush()
         jobs.enqueue_pipeline(session, live)
         picked = jobs.jobs_to_publish(
             session, current_epoch=None, grace=timedelta(0), stale_after=timedelta(seconds=30)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import itertools
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from app.auth import issue_token
-from app.models import Account, ProfilePermission, UserProfile
+from app.models import Account, ProfilePermission, ShellFile, UserProfile
 
 _counter = itertools.count()
 
@@ -60,3 +61,25 @@ def grant(
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def make_shell_file(
+    session: Session, patient_id: uuid.UUID, uploaded_by: uuid.UUID | None, **fields: Any
+) -> ShellFile:
+    """A shell file whose bytes are never read (`storage_key` points nowhere): for tests of
+    the engine, where stages are scripted. `fields` override the defaults."""
+    values: dict[str, Any] = {
+        "id": uuid.uuid4(),
+        "patient_id": patient_id,
+        "uploaded_by": uploaded_by,
+        "original_filename": "a.pdf",
+        "mime_type": "application/pdf",
+        "file_size_bytes": 1,
+        "sha256": uuid.uuid4().hex,
+        "storage_key": "db:none",
+        "processing_priority": 5,
+    }
+    shell_file = ShellFile(**(values | fields))
+    session.add(shell_file)
+    session.flush()
+    return shell_file

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from app import jobs
 from app.models import Job, ProcessingError, ShellFile
 from app.pipeline import StageSpec
-from tests.support.factories import make_account, make_profile
+from tests.support.factories import make_account, make_profile, make_shell_file
 
 TERMINAL = ("completed", "failed", "quarantined", "cancelled", "archived")
 
@@ -54,19 +54,14 @@ def start_scripted_run(
         else:
             token = same_profile_as.token
             patient_id, account_id = same_profile_as.patient_id, same_profile_as.account_id
-        shell_file = ShellFile(
-            id=uuid.uuid4(),
-            patient_id=patient_id,
-            uploaded_by=account_id,
+        shell_file = make_shell_file(
+            session,
+            patient_id,
+            account_id,
             original_filename="scripted.txt",
             mime_type="text/plain",
-            file_size_bytes=1,
-            sha256=uuid.uuid4().hex,
-            storage_key="db:none",
             processing_priority=priority,
         )
-        session.add(shell_file)
-        session.flush()
         chain = jobs.enqueue_pipeline(
             session, shell_file, stages=scripted_stages([lane for lane, _ in plans]), max_retries=3
         )

@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from app import jobs
 from app.db import Database
 from app.models import Job, ProcessingError, ShellFile
-from tests.support.factories import make_account, make_profile
+from tests.support.factories import make_account, make_profile, make_shell_file
 from tests.support.pipeline import TERMINAL, Run, scripted_stages
 from tests.support.services import RedisServer, migrate, service_environment
 from tests.support.workers import WorkerProcess, start_beat, start_worker
@@ -74,18 +74,13 @@ class Stack:
         with self.db.session() as session:
             account, token = make_account(session)
             profile = make_profile(session, account)
-            shell_file = ShellFile(
-                id=uuid.uuid4(),
-                patient_id=profile.id,
-                uploaded_by=account.id,
+            shell_file = make_shell_file(
+                session,
+                profile.id,
+                account.id,
                 original_filename="scripted.txt",
                 mime_type="text/plain",
-                file_size_bytes=1,
-                sha256=uuid.uuid4().hex,
-                storage_key="db:none",
             )
-            session.add(shell_file)
-            session.flush()
             stages = scripted_stages([lane for lane, _ in plans])
             chain = jobs.enqueue_pipeline(session, shell_file, stages=stages, max_retries=3)
             job_ids = [link.id for link in chain]
