@@ -46,6 +46,33 @@ def log_audit_event(
     from the request; outside one (workers, commands) the actor is the system.
     Raises `AuditUnavailable` if the row cannot be written: the access is then refused.
     """
+    row = audit_row(
+        operation=operation,
+        table_name=table_name,
+        record_id=record_id,
+        patient_id=patient_id,
+        reason=reason,
+        account_id=account_id,
+        compliance_category=compliance_category,
+    )
+    try:
+        session.connection().execute(insert(table_of(AuditLog)), [row])
+    except SQLAlchemyError as exc:
+        raise AuditUnavailable("the access could not be audited") from exc
+
+
+def audit_row(
+    *,
+    operation: str,
+    table_name: str,
+    record_id: uuid.UUID | str | None,
+    patient_id: uuid.UUID | None,
+    reason: str,
+    account_id: uuid.UUID | None = None,
+    compliance_category: str = "phi_access",
+) -> dict[str, Any]:
+    """The `audit_log` row `log_audit_event` writes, for a statement that writes it along
+    with the change it records (see `app.uploads`)."""
     if operation not in OPERATIONS:
         raise ValueError(f"unknown audit operation {operation!r}")
     request_id = client_address = None
@@ -53,22 +80,18 @@ def log_audit_event(
         account_id = account_id or getattr(g, "account_id", None)
         request_id = getattr(g, "request_id", None)
         client_address = request.remote_addr
-    statement = insert(table_of(AuditLog)).values(
-        actor_type="account" if account_id else "system",
-        account_id=account_id,
-        patient_id=patient_id,
-        table_name=table_name,
-        record_id=str(record_id) if record_id is not None else None,
-        operation=operation,
-        reason=reason,
-        compliance_category=compliance_category,
-        request_id=request_id,
-        client_address=client_address,
-    )
-    try:
-        session.connection().execute(statement)
-    except SQLAlchemyError as exc:
-        raise AuditUnavailable("the access could not be audited") from exc
+    return {
+        "actor_type": "account" if account_id else "system",
+        "account_id": account_id,
+        "patient_id": patient_id,
+        "table_name": table_name,
+        "record_id": str(record_id) if record_id is not None else None,
+        "operation": operation,
+        "reason": reason,
+        "compliance_category": compliance_category,
+        "request_id": request_id,
+        "client_address": client_address,
+    }
 
 
 def audit_document(

@@ -14,11 +14,18 @@ import uuid
 from datetime import UTC, datetime
 
 from flask import g, request
-from sqlalchemy import exists, or_, select
+from sqlalchemy import Select, bindparam, exists, or_, select
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import NotFound, Unauthorized
 
-from app.models import PERMISSION_LEVELS, Account, ApiToken, ProfilePermission, UserProfile
+from app.models import (
+    PERMISSION_LEVELS,
+    Account,
+    ApiToken,
+    ProfilePermission,
+    UserProfile,
+    table_of,
+)
 
 TOKEN_PREFIX = "sfp_"  # noqa: S105 - a public marker, not a secret
 
@@ -40,22 +47,33 @@ def issue_token(session: Session, account_id: uuid.UUID) -> str:
     return token
 
 
+# The statements every API request runs, built once (SQLAlchemy caches their compiled form).
+_tokens, _accounts = table_of(ApiToken), table_of(Account)
+_ACCOUNT_OF_TOKEN = (
+    select(_tokens.c.account_id)
+    .join(_accounts, _accounts.c.id == _tokens.c.account_id)
+    .where(
+        _tokens.c.token_hash == bindparam("p_token_hash"),
+        _tokens.c.revoked_at.is_(None),
+        or_(_tokens.c.expires_at.is_(None), _tokens.c.expires_at > bindparam("p_now")),
+        _accounts.c.is_active.is_(True),
+    )
+)
+
+
 def authenticate(session: Session) -> uuid.UUID:
     """Resolve the request's bearer token to an active account, or raise 401."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("a bearer token is required")
-    now = datetime.now(UTC)
-    account_id = session.scalar(
-        select(ApiToken.account_id)
-        .join(Account, Account.id == ApiToken.account_id)
-        .where(
-            ApiToken.token_hash == hash_token(token.strip()),
-            ApiToken.revoked_at.is_(None),
-            or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > now),
-            Account.is_active.is_(True),
+    account_id: uuid.UUID | None = (
+        session.connection()
+        .execute(
+            _ACCOUNT_OF_TOKEN,
+            {"p_token_hash": hash_token(token.strip()), "p_now": datetime.now(UTC)},
         )
+        .scalar()
     )
     if account_id is None:
         raise Unauthorized("the bearer token is not valid")
@@ -67,23 +85,35 @@ def levels_at_least(level: str) -> tuple[str, ...]:
     return PERMISSION_LEVELS[PERMISSION_LEVELS.index(level) :]
 
 
+def _profile_reached_at(level: str) -> Select[UserProfile]:
+    granted = exists().where(
+        ProfilePermission.profile_id == UserProfile.id,
+        ProfilePermission.account_id == bindparam("p_account_id"),
+        ProfilePermission.revoked_at.is_(None),
+        or_(
+            ProfilePermission.expires_at.is_(None),
+            ProfilePermission.expires_at > bindparam("p_now"),
+        ),
+        # Not `in_()`: its list is rendered into the SQL at every execution.
+        or_(*(ProfilePermission.permission_level == each for each in levels_at_least(level))),
+    )
+    return select(UserProfile).where(
+        UserProfile.id == bindparam("p_profile_id"),
+        or_(UserProfile.account_owner_id == bindparam("p_account_id"), granted),
+    )
+
+
+# One statement per level, built once.
+_PROFILE_REACHED_AT = {level: _profile_reached_at(level) for level in PERMISSION_LEVELS}
+
+
 def accessible_profile(
     session: Session, account_id: uuid.UUID, profile_id: uuid.UUID, level: str
 ) -> UserProfile:
     """The profile, if the account reaches it at `level` or above; otherwise 404."""
-    now = datetime.now(UTC)
-    granted = exists().where(
-        ProfilePermission.profile_id == UserProfile.id,
-        ProfilePermission.account_id == account_id,
-        ProfilePermission.revoked_at.is_(None),
-        or_(ProfilePermission.expires_at.is_(None), ProfilePermission.expires_at > now),
-        ProfilePermission.permission_level.in_(levels_at_least(level)),
-    )
     profile = session.scalar(
-        select(UserProfile).where(
-            UserProfile.id == profile_id,
-            or_(UserProfile.account_owner_id == account_id, granted),
-        )
+        _PROFILE_REACHED_AT[level],
+        {"p_account_id": account_id, "p_profile_id": profile_id, "p_now": datetime.now(UTC)},
     )
     if profile is None:
         raise NotFound("no such profile")

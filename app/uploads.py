@@ -10,20 +10,94 @@ from __future__ import annotations
 import hashlib
 import unicodedata
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Any
 
 from flask import current_app
-from sqlalchemy import insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Integer, bindparam, func, insert, select, union_all
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from app import jobs
-from app.audit import audit_document, audit_read
+from app.audit import AuditUnavailable, audit_document, audit_read, audit_row
 from app.filetypes import SNIFF_BYTES, is_allowed, sniff_mime
-from app.models import Job, ShellFile, UserProfile, table_of
+from app.models import AuditLog, Job, ShellFile, UserProfile, table_of
+from app.pipeline import STAGES
 from app.storage import Blobs
+
+# A new document in one round trip on PostgreSQL: the shell file, one job per stage and
+# the upload's audit row, the jobs' priority lowered by fair share as in
+# `jobs.fair_share_priority`. Built once; each value is a parameter named after its
+# column (`p_file_*`, `p_audit_*`; `p_job<stage index>_*` for what differs between the
+# stages, `p_job_*` for what they share).
+_files, _jobs, _audit = table_of(ShellFile), table_of(Job), table_of(AuditLog)
+UPLOAD_REASON = "document upload"
+_FILE_COLUMNS = (
+    "id",
+    "patient_id",
+    "uploaded_by",
+    "original_filename",
+    "mime_type",
+    "file_size_bytes",
+    "sha256",
+    "storage_key",
+    "status",
+    "processing_priority",
+    "idempotency_key",
+    "run_number",
+)
+_PER_STAGE_COLUMNS = (
+    "id",
+    "job_type",
+    "job_name",
+    "job_lane",
+    "job_payload",
+    "status",
+    "stage_index",
+    "celery_task_id",
+)
+
+
+def _values(table: Any, columns: Iterable[str], prefix: str) -> dict[str, Any]:
+    return {c: bindparam(f"{prefix}{c}", type_=table.c[c].type) for c in columns}
+
+
+def _new_document_statement() -> Any:
+    in_flight = jobs.IN_FLIGHT_OF_PROFILE.cte("in_flight")
+    priority = func.least(
+        10,
+        bindparam("p_file_processing_priority", type_=Integer)
+        + select(in_flight.c.in_flight).scalar_subquery() // jobs.FAIR_SHARE_STEP,
+    )
+    # INSERT … SELECT … UNION ALL rather than a multi-row VALUES, which SQLAlchemy would
+    # compile again at every execution.
+    job_rows = union_all(
+        *(
+            select(
+                *(
+                    bindparam(
+                        f"p_job{index}_{c}" if c in _PER_STAGE_COLUMNS else f"p_job_{c}",
+                        type_=_jobs.c[c].type,
+                    ).label(c)
+                    for c in jobs.JOB_ROW_COLUMNS
+                    if c != "priority"
+                ),
+                priority.label("priority"),
+            )
+            for index in range(len(STAGES))
+        )
+    )
+    job_columns = [c for c in jobs.JOB_ROW_COLUMNS if c != "priority"] + ["priority"]
+    audit_columns = [c.name for c in _audit.columns if c.name not in ("id", "occurred_at")]
+    return select(priority.label("priority")).add_cte(
+        insert(_files).values(_values(_files, _FILE_COLUMNS, "p_file_")).cte("file_inserted"),
+        insert(_jobs).from_select(job_columns, job_rows).cte("jobs_inserted"),
+        insert(_audit).values(_values(_audit, audit_columns, "p_audit_")).cte("audit_inserted"),
+    )
+
+
+_NEW_DOCUMENT = _new_document_statement()
 
 
 class UploadRefused(Exception):
@@ -109,11 +183,8 @@ def accept_upload(
         }
         try:
             values["storage_key"] = blobs.put(session, shell_file_id, _chunks(stream, chunk_bytes))
-            # Core inserts: this is the hot path, and nothing here needs the ORM's bookkeeping.
-            session.connection().execute(insert(table_of(ShellFile)), [values])
             shell_file = ShellFile(**values)
-            chain = jobs.enqueue_pipeline(session, shell_file)
-            audit_document(session, shell_file, operation="create", reason="document upload")
+            chain = _store_new_document(session, shell_file, values)
             session.commit()
         except IntegrityError:
             # A concurrent upload of the same bytes or key won the race: answer as it did.
@@ -121,6 +192,48 @@ def accept_upload(
             continue
         return UploadOutcome(shell_file, chain[0].id, created=True, duplicate=False, chain=chain)
     raise UploadRefused(409, "conflict", "a concurrent upload conflicts with this one; retry")
+
+
+def _store_new_document(
+    session: Session, shell_file: ShellFile, values: dict[str, Any]
+) -> list[jobs.ChainLink]:
+    """Insert the shell file, its jobs (priority by fair share) and the audit row of its
+    upload; return the chain to publish. One statement on PostgreSQL, four elsewhere.
+
+    Raises `IntegrityError` when a concurrent upload of the same bytes or key won, and
+    `AuditUnavailable` when the rows cannot be written otherwise.
+    """
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        connection.execute(insert(_files), [values])
+        chain = jobs.enqueue_pipeline(session, shell_file)
+        audit_document(session, shell_file, operation="create", reason=UPLOAD_REASON)
+        return chain
+    audit = audit_row(
+        operation="create",
+        table_name="shell_files",
+        record_id=shell_file.id,
+        patient_id=shell_file.patient_id,
+        reason=UPLOAD_REASON,
+    )
+    rows = jobs.pipeline_rows(shell_file, priority=shell_file.processing_priority)
+    params = {f"p_file_{column}": values[column] for column in _FILE_COLUMNS}
+    params |= {f"p_audit_{column}": value for column, value in audit.items()}
+    params |= {f"p_job_{column}": value for column, value in rows[0].items()}
+    for index, row in enumerate(rows):
+        params |= {f"p_job{index}_{column}": row[column] for column in _PER_STAGE_COLUMNS}
+    params |= {"p_patient_id": shell_file.patient_id, "p_shell_file_id": shell_file.id}
+    try:
+        priority = connection.execute(_NEW_DOCUMENT, params).scalar_one()
+    except IntegrityError:
+        raise
+    except SQLAlchemyError as exc:
+        # The document and its audit row are written together: if they cannot be, the
+        # upload is refused as unaudited (503), as `log_audit_event` would refuse it.
+        raise AuditUnavailable("the upload could not be audited") from exc
+    for row in rows:
+        row["priority"] = priority
+    return jobs.chain_links(rows)
 
 
 def receive_upload(
