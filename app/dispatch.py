@@ -1,6 +1,6 @@
 """Publishing chains to the broker: after commit, and again by the relay.
 
-`build_chain` is the one function that turns job rows into a Celery chain.
+`send_chain` is the one function that turns job rows into a Celery chain and sends it.
 `publish_after_commit` runs once the upload's transaction has committed; if the
 broker is unreachable it leaves the jobs unpublished and returns at once, and the
 beat relay (`relay_outbox`) publishes them when the broker is back.
@@ -22,8 +22,7 @@ from datetime import timedelta
 import kombu.exceptions
 import redis
 import redis.exceptions
-from celery import Celery, chain
-from celery.canvas import Signature
+from celery import Celery
 from sqlalchemy.orm import Session
 
 from app import jobs
@@ -41,22 +40,40 @@ BROKER_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-def build_chain(celery_app: Celery, chain_jobs: Sequence[Job]) -> Signature:
-    """The chain that runs `chain_jobs` in order, each task routed by its name.
+def send_chain(celery_app: Celery, chain_jobs: Sequence[Job | jobs.ChainLink]) -> None:
+    """Publish the chain that runs `chain_jobs` in order, each task routed by its name.
+
+    The message is the one `celery.chain(...).apply_async()` sends: the first task,
+    carrying the rest as signatures in its `chain` option (last first). Built here
+    directly, because the canvas would clone and freeze every signature on each upload.
 
     Tasks receive ids only. The Celery task id is the job id, so Flower's view of
     a task and the job row are the same thing. Priority 1 (most urgent) is the
-    broker's 0.
+    broker's 0. Raises a broker error if the message cannot be sent.
     """
-    signatures = [
-        celery_app.signature(
-            job.job_name,
-            kwargs={"shell_file_id": str(job.shell_file_id), "job_id": str(job.id)},
-            immutable=True,
-        ).set(task_id=str(job.id), priority=job.priority - 1)
-        for job in chain_jobs
-    ]
-    return chain(*signatures)
+    first, *rest = chain_jobs
+    celery_app.send_task(
+        first.job_name,
+        kwargs=_task_kwargs(first),
+        task_id=str(first.id),
+        priority=first.priority - 1,
+        chain=[
+            {
+                "task": job.job_name,
+                "args": [],
+                "kwargs": _task_kwargs(job),
+                "options": {"task_id": str(job.id), "priority": job.priority - 1},
+                "subtask_type": None,
+                "immutable": True,
+            }
+            for job in reversed(rest)
+        ],
+        retry=False,
+    )
+
+
+def _task_kwargs(job: Job | jobs.ChainLink) -> dict[str, str]:
+    return {"shell_file_id": str(job.shell_file_id), "job_id": str(job.id)}
 
 
 class Dispatcher:
@@ -115,13 +132,13 @@ class Dispatcher:
         with self._lock:
             self._epoch = None
 
-    def publish(self, chain_jobs: Sequence[Job]) -> str:
+    def publish(self, chain_jobs: Sequence[Job | jobs.ChainLink]) -> str:
         """Send the chain; return the epoch it went to. Raises a broker error on failure."""
         epoch = self.epoch()
-        build_chain(self.celery, chain_jobs).apply_async(retry=False)
+        send_chain(self.celery, chain_jobs)
         return epoch
 
-    def publish_after_commit(self, chain_jobs: Sequence[Job]) -> bool:
+    def publish_after_commit(self, chain_jobs: Sequence[Job | jobs.ChainLink]) -> bool:
         """Publish a freshly committed chain; on a broker fault leave it to the relay."""
         if time.monotonic() < self._down_until:
             return False
@@ -174,7 +191,7 @@ class Dispatcher:
 
     def republish(self, session: Session, job: Job, epoch: str) -> None:
         """Send `job`'s chain again from `job` on, and record that it went."""
-        build_chain(self.celery, jobs.chain_from(session, job)).apply_async(retry=False)
+        send_chain(self.celery, jobs.chain_from(session, job))
         if job.status == "retrying":
             job.status = "queued"
         jobs.mark_published(session, [job.id], epoch)

@@ -11,7 +11,7 @@ and one `--queues ai`, prefork, concurrency 2 each, plus `--include bench.noop_t
   published with `Dispatcher.publish_after_commit` as an upload does. Done when
   `shell_files.status = 'completed'`; its time is `processing_completed_at`.
 - Raw: `chain()` of `fast.bench_raw` x3 + `ai.bench_raw` x3 (plain `celery.Task`,
-  immutable signatures with task ids and priority, like `build_chain`); the last
+  immutable signatures with task ids and priority, like `send_chain`); the last
   one pushes its finish time to a Redis list.
 
 Throughput: `--docs` documents' chains published at once; documents/s from the

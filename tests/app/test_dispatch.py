@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
+from celery import chain as canvas_chain
+from celery.signals import before_task_publish
 from sqlalchemy.orm import Session
 
 from app import jobs
-from app.dispatch import Dispatcher
+from app.dispatch import Dispatcher, send_chain
 from app.models import Job
 from tests.support.factories import make_account, make_profile, make_shell_file
 
@@ -15,6 +20,46 @@ def committed_chain(session: Session) -> list[jobs.ChainLink]:
     profile = make_profile(session, account)
     shell_file = make_shell_file(session, profile.id, account.id)
     return jobs.enqueue_pipeline(session, shell_file)
+
+
+def test_send_chain_sends_the_message_a_canvas_chain_sends(app, db_session: Session) -> None:
+    """`send_chain` skips the canvas; what reaches the broker must not change."""
+    celery_app = app.extensions["celery"]
+    links = committed_chain(db_session)
+    db_session.commit()
+    sent: list[dict[str, Any]] = []
+
+    def capture(sender: str, body: Any, headers: dict[str, Any], **extra: Any) -> None:
+        args, kwargs, embed = json.loads(json.dumps(body))  # as it goes on the wire
+        rest = embed["chain"]
+        for sig in rest:
+            sig["options"].pop("reply_to", None)  # the canvas adds the app's reply queue
+        sent.append(
+            {"task": sender, "args": args, "kwargs": kwargs, "chain": rest, "headers": headers}
+            | {"routing_key": extra["routing_key"], "exchange": extra["exchange"]}
+        )
+
+    before_task_publish.connect(capture)
+    try:
+        send_chain(celery_app, links)
+        # A second delivery of the same chain: the engine skips what already ran.
+        canvas_chain(
+            *(
+                celery_app.signature(
+                    link.job_name,
+                    kwargs={"shell_file_id": str(link.shell_file_id), "job_id": str(link.id)},
+                    immutable=True,
+                ).set(task_id=str(link.id), priority=link.priority - 1)
+                for link in links
+            )
+        ).apply_async(retry=False)
+    finally:
+        before_task_publish.disconnect(capture)
+
+    ours, canvas = sent
+    assert ours["task"] == "fast.scan_shell_file" and ours["routing_key"] == "fast"
+    assert [sig["task"] for sig in reversed(ours["chain"])] == [link.job_name for link in links[1:]]
+    assert ours == canvas
 
 
 def test_marks_under_load_are_written_together(app, db_session: Session) -> None:
