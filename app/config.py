@@ -103,8 +103,9 @@ class Settings:
     # "file:///path" keeps them in a folder every process can read.
     blob_storage_url: str
     db_pool_size: int = 10  # per process: at least a web process's threads, plus a spare
-    # Web processes check a pooled connection before use; workers skip the round trip and
-    # retry a stage whose connection turns out dead (a transient error).
+    # Web processes check a pooled connection that sat idle before use (`app.db`); workers
+    # skip the round trip and retry a stage whose connection turns out dead (a transient
+    # error).
     db_pre_ping: bool = True
     max_upload_bytes: int = 50 * MIB
     blob_chunk_bytes: int = MIB
