@@ -73,27 +73,8 @@ class ChainLink:
     priority: int
 
 
-#: The columns of a new job row (`_job_row`'s keys).
-JOB_ROW_COLUMNS = (
-    "id",
-    "job_type",
-    "job_name",
-    "job_lane",
-    "job_category",
-    "job_payload",
-    "status",
-    "priority",
-    "stage_index",
-    "run_number",
-    "scheduled_at",
-    "attempts",
-    "max_retries",
-    "celery_task_id",
-    "shell_file_id",
-    "patient_id",
-    "created_at",
-    "updated_at",
-)
+#: Attempts after the first: waits of 2, 4, 8, 16, 32 and 64 s.
+DEFAULT_MAX_RETRIES = 6
 
 
 def _job_row(
@@ -145,7 +126,7 @@ def enqueue_job_v3(  # noqa: PLR0917 - the positional signature is the documente
     *,
     session: Session,
     status: str = "queued",
-    max_retries: int = 6,
+    max_retries: int = DEFAULT_MAX_RETRIES,
 ) -> uuid.UUID:
     """Add a job to the caller's transaction and return its id.
 
@@ -176,7 +157,7 @@ def enqueue_pipeline(
     shell_file: ShellFile,
     *,
     stages: tuple[StageSpec, ...] = STAGES,
-    max_retries: int = 6,
+    max_retries: int = DEFAULT_MAX_RETRIES,
     start_index: int = 0,
     job_category: str = "standard",
 ) -> list[ChainLink]:
@@ -186,35 +167,14 @@ def enqueue_pipeline(
     The jobs' priority is the document's, lowered by `fair_share_priority` when its
     profile already has many documents in flight.
     """
-    rows = pipeline_rows(
-        shell_file,
-        priority=fair_share_priority(session, shell_file),
-        stages=stages,
-        max_retries=max_retries,
-        start_index=start_index,
-        job_category=job_category,
-    )
-    session.connection().execute(insert(table_of(Job)), rows)
-    return chain_links(rows, start_index)
-
-
-def pipeline_rows(
-    shell_file: ShellFile,
-    *,
-    priority: int,
-    stages: tuple[StageSpec, ...] = STAGES,
-    max_retries: int = 6,
-    start_index: int = 0,
-    job_category: str = "standard",
-) -> list[dict[str, Any]]:
-    """The `job_queue` rows of the shell file's current run, one per stage."""
+    priority = fair_share_priority(session, shell_file)
 
     def status(index: int) -> str:
         if index < start_index:
             return "completed"
         return "queued" if index == start_index else "waiting"
 
-    return [
+    rows = [
         _job_row(
             job_type=stage.name,
             job_name=stage.task_name,
@@ -232,9 +192,7 @@ def pipeline_rows(
         )
         for index, stage in enumerate(stages)
     ]
-
-
-def chain_links(rows: list[dict[str, Any]], start_index: int = 0) -> list[ChainLink]:
+    session.connection().execute(insert(table_of(Job)), rows)
     return [
         ChainLink(r["id"], r["job_name"], r["shell_file_id"], r["priority"])
         for r in rows[start_index:]
@@ -245,7 +203,7 @@ def chain_links(rows: list[dict[str, Any]], start_index: int = 0) -> list[ChainL
 #: document's priority one step (up to 10, the least urgent).
 FAIR_SHARE_STEP = 10
 _in_flight_files = table_of(ShellFile)
-IN_FLIGHT_OF_PROFILE = select(func.count().label("in_flight")).select_from(
+_IN_FLIGHT_OF_PROFILE = select(func.count()).select_from(
     select(_in_flight_files.c.id)
     .where(
         _in_flight_files.c.patient_id == bindparam("p_patient_id"),
@@ -267,7 +225,7 @@ def fair_share_priority(session: Session, shell_file: ShellFile) -> int:
     first documents go at once. The stored `processing_priority` stays as requested.
     """
     in_flight = session.connection().execute(
-        IN_FLIGHT_OF_PROFILE,
+        _IN_FLIGHT_OF_PROFILE,
         {"p_patient_id": shell_file.patient_id, "p_shell_file_id": shell_file.id},
     )
     return min(10, shell_file.processing_priority + int(in_flight.scalar_one()) // FAIR_SHARE_STEP)

@@ -44,8 +44,12 @@ class BlobStore(Protocol):
 
 
 class DatabaseBlobStore:
+    @staticmethod
+    def key(blob_id: uuid.UUID) -> str:
+        return f"db:{blob_id}"
+
     def put(self, session: Session, blob_id: uuid.UUID, chunks: Iterable[bytes]) -> str:
-        key = f"db:{blob_id}"
+        key = self.key(blob_id)
         for seq, chunk in enumerate(chunks):
             session.connection().execute(
                 insert(table_of(BlobChunk)).values(storage_key=key, seq=seq, data=chunk)
@@ -148,6 +152,13 @@ class Blobs:
 
     def put(self, session: Session, blob_id: uuid.UUID, chunks: Iterable[bytes]) -> str:
         return self._default.put(session, blob_id, chunks)
+
+    def database_key(self, blob_id: uuid.UUID) -> str | None:
+        """The key `put` would give a blob kept in `blob_chunks`, for a caller that
+        inserts its one chunk itself (key, seq 0, bytes); None if blobs go elsewhere."""
+        if isinstance(self._default, DatabaseBlobStore):
+            return DatabaseBlobStore.key(blob_id)
+        return None
 
     def read(self, session: Session, key: str) -> Iterator[bytes]:
         return self._store(key).read(session, key)

@@ -10,94 +10,80 @@ from __future__ import annotations
 import hashlib
 import unicodedata
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
 from flask import current_app
-from sqlalchemy import Integer, bindparam, func, insert, select, union_all
+from sqlalchemy import insert, select, text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from app import jobs
 from app.audit import AuditUnavailable, audit_document, audit_read, audit_row
 from app.filetypes import SNIFF_BYTES, is_allowed, sniff_mime
-from app.models import AuditLog, Job, ShellFile, UserProfile, table_of
+from app.models import Job, ShellFile, UserProfile, table_of
 from app.pipeline import STAGES
 from app.storage import Blobs
 
-# A new document in one round trip on PostgreSQL: the shell file, one job per stage and
-# the upload's audit row, the jobs' priority lowered by fair share as in
-# `jobs.fair_share_priority`. Built once; each value is a parameter named after its
-# column (`p_file_*`, `p_audit_*`; `p_job<stage index>_*` for what differs between the
-# stages, `p_job_*` for what they share).
-_files, _jobs, _audit = table_of(ShellFile), table_of(Job), table_of(AuditLog)
 UPLOAD_REASON = "document upload"
-_FILE_COLUMNS = (
-    "id",
-    "patient_id",
-    "uploaded_by",
-    "original_filename",
-    "mime_type",
-    "file_size_bytes",
-    "sha256",
-    "storage_key",
-    "status",
-    "processing_priority",
-    "idempotency_key",
-    "run_number",
-)
-_PER_STAGE_COLUMNS = (
-    "id",
-    "job_type",
-    "job_name",
-    "job_lane",
-    "job_payload",
-    "status",
-    "stage_index",
-    "celery_task_id",
-)
 
-
-def _values(table: Any, columns: Iterable[str], prefix: str) -> dict[str, Any]:
-    return {c: bindparam(f"{prefix}{c}", type_=table.c[c].type) for c in columns}
-
-
-def _new_document_statement() -> Any:
-    in_flight = jobs.IN_FLIGHT_OF_PROFILE.cte("in_flight")
-    priority = func.least(
-        10,
-        bindparam("p_file_processing_priority", type_=Integer)
-        + select(in_flight.c.in_flight).scalar_subquery() // jobs.FAIR_SHARE_STEP,
-    )
-    # INSERT … SELECT … UNION ALL rather than a multi-row VALUES, which SQLAlchemy would
-    # compile again at every execution.
-    job_rows = union_all(
-        *(
-            select(
-                *(
-                    bindparam(
-                        f"p_job{index}_{c}" if c in _PER_STAGE_COLUMNS else f"p_job_{c}",
-                        type_=_jobs.c[c].type,
-                    ).label(c)
-                    for c in jobs.JOB_ROW_COLUMNS
-                    if c != "priority"
-                ),
-                priority.label("priority"),
-            )
-            for index in range(len(STAGES))
-        )
-    )
-    job_columns = [c for c in jobs.JOB_ROW_COLUMNS if c != "priority"] + ["priority"]
-    audit_columns = [c.name for c in _audit.columns if c.name not in ("id", "occurred_at")]
-    return select(priority.label("priority")).add_cte(
-        insert(_files).values(_values(_files, _FILE_COLUMNS, "p_file_")).cte("file_inserted"),
-        insert(_jobs).from_select(job_columns, job_rows).cte("jobs_inserted"),
-        insert(_audit).values(_values(_audit, audit_columns, "p_audit_")).cte("audit_inserted"),
-    )
-
-
-_NEW_DOCUMENT = _new_document_statement()
+# A new document in one round trip on PostgreSQL: the shell file, one job per stage (as
+# `jobs.pipeline_rows` makes them, at the priority `jobs.fair_share_priority` gives) and
+# the upload's audit row, and for a file of one chunk its bytes too. Plain SQL: short and
+# with few parameters, so that psycopg caches its parsing and PostgreSQL its plan.
+_NEW_DOCUMENT_SQL = """
+WITH in_flight AS (
+    SELECT count(*) AS n FROM (
+        SELECT 1 FROM shell_files
+        WHERE patient_id = :patient_id AND status IN ('uploaded', 'processing')
+            AND id <> :id
+        LIMIT :in_flight_cap
+    ) AS counted
+), fair AS (
+    SELECT least(10, :processing_priority + n / :fair_share_step) AS priority FROM in_flight
+), file_inserted AS (
+    INSERT INTO shell_files (id, patient_id, uploaded_by, original_filename, mime_type,
+        file_size_bytes, sha256, storage_key, status, processing_priority, idempotency_key,
+        run_number)
+    VALUES (:id, :patient_id, :uploaded_by, :original_filename, :mime_type,
+        :file_size_bytes, :sha256, :storage_key, :status, :processing_priority,
+        :idempotency_key, :run_number)
+), jobs_inserted AS (
+    INSERT INTO job_queue (id, job_type, job_name, job_lane, stage_index, status,
+        job_category, job_payload, priority, run_number, scheduled_at, attempts, max_retries,
+        celery_task_id, shell_file_id, patient_id, created_at, updated_at)
+    SELECT stage.id, stage.job_type, stage.job_name, stage.job_lane, stage.n - 1,
+        CASE WHEN stage.n = 1 THEN 'queued' ELSE 'waiting' END, :job_category,
+        jsonb_build_object('shell_file_id', CAST(:id AS text),
+            'patient_id', CAST(:patient_id AS text), 'run', :run_number,
+            'stage_index', stage.n - 1),
+        fair.priority, :run_number, :now, 0, :max_retries, CAST(stage.id AS text), :id,
+        :patient_id, :now, :now
+    FROM unnest(CAST(:job_ids AS uuid[]), CAST(:job_types AS text[]),
+            CAST(:job_names AS text[]), CAST(:job_lanes AS text[]))
+        WITH ORDINALITY AS stage (id, job_type, job_name, job_lane, n),
+        fair
+), audit_inserted AS (
+    INSERT INTO audit_log (actor_type, account_id, patient_id, table_name, record_id,
+        operation, reason, compliance_category, request_id, client_address)
+    VALUES (:audit_actor_type, :audit_account_id, :audit_patient_id, :audit_table_name,
+        :audit_record_id, :audit_operation, :audit_reason, :audit_compliance_category,
+        :audit_request_id, :audit_client_address)
+){chunk}
+SELECT priority FROM fair
+"""
+_CHUNK_SQL = """, chunk_inserted AS (
+    INSERT INTO blob_chunks (storage_key, seq, data) VALUES (:storage_key, 0, :chunk)
+)"""
+_NEW_DOCUMENT = text(_NEW_DOCUMENT_SQL.format(chunk=""))
+_NEW_DOCUMENT_WITH_BYTES = text(_NEW_DOCUMENT_SQL.format(chunk=_CHUNK_SQL))
+_STAGE_ARRAYS = {
+    "job_types": [stage.name for stage in STAGES],
+    "job_names": [stage.task_name for stage in STAGES],
+    "job_lanes": [stage.lane for stage in STAGES],
+}
+_files = table_of(ShellFile)
 
 
 class UploadRefused(Exception):
@@ -182,9 +168,19 @@ def accept_upload(
             "run_number": 1,
         }
         try:
-            values["storage_key"] = blobs.put(session, shell_file_id, _chunks(stream, chunk_bytes))
+            # A file of one chunk, kept in PostgreSQL, goes in with its rows in one statement.
+            one_chunk = size <= chunk_bytes and session.connection().dialect.name == "postgresql"
+            data = None
+            if one_chunk and (key := blobs.database_key(shell_file_id)) is not None:
+                values["storage_key"] = key
+                stream.seek(0)
+                data = stream.read()
+            else:
+                values["storage_key"] = blobs.put(
+                    session, shell_file_id, _chunks(stream, chunk_bytes)
+                )
             shell_file = ShellFile(**values)
-            chain = _store_new_document(session, shell_file, values)
+            chain = _store_new_document(session, shell_file, values, data)
             session.commit()
         except IntegrityError:
             # A concurrent upload of the same bytes or key won the race: answer as it did.
@@ -195,10 +191,11 @@ def accept_upload(
 
 
 def _store_new_document(
-    session: Session, shell_file: ShellFile, values: dict[str, Any]
+    session: Session, shell_file: ShellFile, values: dict[str, Any], data: bytes | None
 ) -> list[jobs.ChainLink]:
     """Insert the shell file, its jobs (priority by fair share) and the audit row of its
-    upload; return the chain to publish. One statement on PostgreSQL, four elsewhere.
+    upload, and `data`, its bytes as one blob chunk, if given (PostgreSQL only); return the
+    chain to publish. One statement on PostgreSQL, four elsewhere.
 
     Raises `IntegrityError` when a concurrent upload of the same bytes or key won, and
     `AuditUnavailable` when the rows cannot be written otherwise.
@@ -216,24 +213,25 @@ def _store_new_document(
         patient_id=shell_file.patient_id,
         reason=UPLOAD_REASON,
     )
-    rows = jobs.pipeline_rows(shell_file, priority=shell_file.processing_priority)
-    params = {f"p_file_{column}": values[column] for column in _FILE_COLUMNS}
-    params |= {f"p_audit_{column}": value for column, value in audit.items()}
-    params |= {f"p_job_{column}": value for column, value in rows[0].items()}
-    for index, row in enumerate(rows):
-        params |= {f"p_job{index}_{column}": row[column] for column in _PER_STAGE_COLUMNS}
-    params |= {"p_patient_id": shell_file.patient_id, "p_shell_file_id": shell_file.id}
+    job_ids = [uuid.uuid4() for _ in STAGES]
+    params = values | {f"audit_{column}": value for column, value in audit.items()}
+    params |= _STAGE_ARRAYS | {"job_ids": job_ids, "chunk": data, "now": jobs.now()}
+    params |= {"job_category": "standard", "max_retries": jobs.DEFAULT_MAX_RETRIES}
+    params |= {"in_flight_cap": jobs.FAIR_SHARE_STEP * 10}
+    params |= {"fair_share_step": jobs.FAIR_SHARE_STEP}
     try:
-        priority = connection.execute(_NEW_DOCUMENT, params).scalar_one()
+        statement = _NEW_DOCUMENT if data is None else _NEW_DOCUMENT_WITH_BYTES
+        priority = connection.execute(statement, params).scalar_one()
     except IntegrityError:
         raise
     except SQLAlchemyError as exc:
         # The document and its audit row are written together: if they cannot be, the
         # upload is refused as unaudited (503), as `log_audit_event` would refuse it.
         raise AuditUnavailable("the upload could not be audited") from exc
-    for row in rows:
-        row["priority"] = priority
-    return jobs.chain_links(rows)
+    return [
+        jobs.ChainLink(job_id, stage.task_name, shell_file.id, priority)
+        for job_id, stage in zip(job_ids, STAGES, strict=True)
+    ]
 
 
 def receive_upload(

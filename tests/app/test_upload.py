@@ -10,10 +10,11 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app import jobs
 from app.models import AuditLog, BlobChunk, Job, ShellFile
 from app.pipeline import STAGE_NAMES
 from tests.support.api import upload
-from tests.support.factories import bearer, make_account, make_profile
+from tests.support.factories import bearer, make_account, make_profile, make_shell_file
 from tests.support.samples import Samples
 
 
@@ -84,6 +85,37 @@ def test_upload_commits_row_bytes_jobs_and_audit_together(
     content = client.get(f"/api/v1/shell-files/{shell_file.id}/content", headers=bearer(token))
     assert content.status_code == 200 and content.data == data
     assert content.mimetype == mime
+
+
+def test_an_uploads_jobs_are_the_rows_enqueue_pipeline_makes(
+    client: FlaskClient, db_session: Session, owner, samples: Samples
+) -> None:
+    """On PostgreSQL an upload writes its jobs in its own one statement; they must be the
+    rows `jobs.enqueue_pipeline` (the reprocess path, and the upload's elsewhere) makes."""
+    account, token, profile = owner
+    body = upload(client, token, profile.id, samples.read("letter.pdf"), priority="4").json
+    uploaded = db_session.get(ShellFile, uuid.UUID(body["shell_file_id"]))
+    queued = make_shell_file(db_session, profile.id, account.id, processing_priority=4)
+    jobs.enqueue_pipeline(db_session, queued)
+
+    def rows(shell_file: ShellFile) -> list[dict[str, object]]:
+        run = db_session.scalars(
+            select(Job).where(Job.shell_file_id == shell_file.id).order_by(Job.stage_index)
+        )
+        out = []
+        for job in run:
+            row = {c.name: getattr(job, c.key) for c in Job.__table__.columns}
+            assert row.pop("celery_task_id") == str(row.pop("id"))
+            assert row.pop("shell_file_id") == shell_file.id
+            payload = row.pop("job_payload")
+            assert payload.pop("shell_file_id") == str(shell_file.id)
+            for stamp in ("scheduled_at", "created_at", "updated_at", "published_at"):
+                row.pop(stamp)
+            out.append(row | {"payload": payload, "broker_epoch": None})
+        return out
+
+    assert len(rows(uploaded)) == len(STAGE_NAMES)
+    assert rows(uploaded) == rows(queued)
 
 
 def test_upload_is_published_after_commit(
