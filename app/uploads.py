@@ -16,7 +16,7 @@ from typing import IO, Any
 
 from flask import current_app
 from sqlalchemy import insert, select, text
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, ProgrammingError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from app import jobs
@@ -222,8 +222,8 @@ def _store_new_document(
     try:
         statement = _NEW_DOCUMENT if data is None else _NEW_DOCUMENT_WITH_BYTES
         priority = connection.execute(statement, params).scalar_one()
-    except IntegrityError:
-        raise
+    except (IntegrityError, ProgrammingError):
+        raise  # a concurrent upload won (answered as it was), or a schema bug (500)
     except SQLAlchemyError as exc:
         # The document and its audit row are written together: if they cannot be, the
         # upload is refused as unaudited (503), as `log_audit_event` would refuse it.
