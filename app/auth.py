@@ -11,10 +11,12 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from flask import g, request
-from sqlalchemy import Select, bindparam, exists, or_, select
+from sqlalchemy import ColumnElement, and_, bindparam, exists, or_, select
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import NotFound, Unauthorized
 
@@ -85,7 +87,9 @@ def levels_at_least(level: str) -> tuple[str, ...]:
     return PERMISSION_LEVELS[PERMISSION_LEVELS.index(level) :]
 
 
-def _profile_reached_at(level: str) -> Select[UserProfile]:
+def _reached_at(level: str) -> ColumnElement[bool]:
+    """The profile `p_profile_id` is reached by account `p_account_id` at `level` or above:
+    owned, or granted, not revoked, not expired, at such a level."""
     granted = exists().where(
         ProfilePermission.profile_id == UserProfile.id,
         ProfilePermission.account_id == bindparam("p_account_id"),
@@ -97,24 +101,54 @@ def _profile_reached_at(level: str) -> Select[UserProfile]:
         # Not `in_()`: its list is rendered into the SQL at every execution.
         or_(*(ProfilePermission.permission_level == each for each in levels_at_least(level))),
     )
-    return select(UserProfile).where(
+    return and_(
         UserProfile.id == bindparam("p_profile_id"),
         or_(UserProfile.account_owner_id == bindparam("p_account_id"), granted),
     )
 
 
-# One statement per level, built once.
-_PROFILE_REACHED_AT = {level: _profile_reached_at(level) for level in PERMISSION_LEVELS}
+# Statements built once, one per level: the profile, or (for the upload's hot path, where
+# loading an ORM object costs more than the query) only its id and archived flag.
+_PROFILE_REACHED_AT = {
+    level: select(UserProfile).where(_reached_at(level)) for level in PERMISSION_LEVELS
+}
+_PROFILE_REF_REACHED_AT = {
+    level: select(UserProfile.id, UserProfile.archived).where(_reached_at(level))
+    for level in PERMISSION_LEVELS
+}
+
+
+@dataclass(frozen=True)
+class ProfileRef:
+    """What the upload needs of a profile it may write to."""
+
+    id: uuid.UUID
+    archived: bool
+
+
+def _reach_params(account_id: uuid.UUID, profile_id: uuid.UUID) -> dict[str, Any]:
+    return {"p_account_id": account_id, "p_profile_id": profile_id, "p_now": datetime.now(UTC)}
 
 
 def accessible_profile(
     session: Session, account_id: uuid.UUID, profile_id: uuid.UUID, level: str
 ) -> UserProfile:
     """The profile, if the account reaches it at `level` or above; otherwise 404."""
-    profile = session.scalar(
-        _PROFILE_REACHED_AT[level],
-        {"p_account_id": account_id, "p_profile_id": profile_id, "p_now": datetime.now(UTC)},
-    )
+    profile = session.scalar(_PROFILE_REACHED_AT[level], _reach_params(account_id, profile_id))
     if profile is None:
         raise NotFound("no such profile")
     return profile
+
+
+def accessible_profile_ref(
+    session: Session, account_id: uuid.UUID, profile_id: uuid.UUID, level: str
+) -> ProfileRef:
+    """`accessible_profile`, answering only the profile's id and archived flag."""
+    row = (
+        session.connection()
+        .execute(_PROFILE_REF_REACHED_AT[level], _reach_params(account_id, profile_id))
+        .one_or_none()
+    )
+    if row is None:
+        raise NotFound("no such profile")
+    return ProfileRef(row.id, row.archived)

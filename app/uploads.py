@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from app import jobs
 from app.audit import AuditUnavailable, audit_document, audit_read, audit_row
+from app.auth import ProfileRef
 from app.filetypes import SNIFF_BYTES, is_allowed, sniff_mime
 from app.models import Job, ShellFile, UserProfile, table_of
 from app.pipeline import STAGES
@@ -121,7 +122,7 @@ def accept_upload(
     blobs: Blobs,
     *,
     account_id: uuid.UUID,
-    profile: UserProfile,
+    profile: UserProfile | ProfileRef,
     stream: IO[bytes],
     filename: str | None,
     priority: int,
@@ -236,7 +237,7 @@ def _store_new_document(
 
 def receive_upload(
     session: Session,
-    profile: UserProfile,
+    profile: UserProfile | ProfileRef,
     *,
     account_id: uuid.UUID,
     stream: IO[bytes],

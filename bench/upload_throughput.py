@@ -388,6 +388,7 @@ PHASES = (
     ("multipart parsing (werkzeug)", "werkzeug/sansio/multipart.py", None, None),
     ("auth query (bearer token)", "app/auth.py", "authenticate", None),
     ("profile access query", "app/auth.py", "accessible_profile", None),
+    ("profile access query", "app/auth.py", "accessible_profile_ref", None),
     ("libmagic sniff", "app/filetypes.py", "sniff_mime", None),
     (
         "sha256 + size (read spooled file)",
@@ -400,6 +401,12 @@ PHASES = (
     ("shell_files INSERT", "app/uploads.py", "accept_upload", "session.flush()"),
     ("shell_files INSERT", "app/uploads.py", "accept_upload", "session.execute(insert(ShellFile)"),
     ("job rows (enqueue_pipeline)", "app/jobs.py", "enqueue_pipeline", None),
+    (
+        "one statement: shell file, jobs, audit, bytes",
+        "app/uploads.py",
+        "_store_new_document",
+        None,
+    ),
     ("audit row (log_audit_event)", "app/audit.py", "log_audit_event", None),
     (
         "SELECT job_queue (+ autoflush of jobs/audit)",

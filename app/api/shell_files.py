@@ -13,7 +13,7 @@ from werkzeug.exceptions import BadRequest, NotFound
 from app import jobs
 from app.api import api, error_response
 from app.audit import audit_read
-from app.auth import accessible_profile
+from app.auth import accessible_profile, accessible_profile_ref
 from app.db import get_db, request_session
 from app.models import Job, ProcessingError, ShellFile
 from app.pipeline import STAGE_NAMES
@@ -145,7 +145,7 @@ def upload_shell_file() -> Any:
         )
 
     session = request_session()
-    profile = accessible_profile(session, g.account_id, patient_id, "read_write")
+    profile = accessible_profile_ref(session, g.account_id, patient_id, "read_write")
     if profile.archived:
         return error_response(409, "profile_archived", "this profile is archived")
     try:
