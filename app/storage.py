@@ -153,12 +153,11 @@ class Blobs:
     def put(self, session: Session, blob_id: uuid.UUID, chunks: Iterable[bytes]) -> str:
         return self._default.put(session, blob_id, chunks)
 
-    def database_key(self, blob_id: uuid.UUID) -> str | None:
-        """The key `put` would give a blob kept in `blob_chunks`, for a caller that
-        inserts its one chunk itself (key, seq 0, bytes); None if blobs go elsewhere."""
-        if isinstance(self._default, DatabaseBlobStore):
-            return DatabaseBlobStore.key(blob_id)
-        return None
+    @property
+    def in_database(self) -> bool:
+        """New blobs go to `blob_chunks`: a caller may insert a one-chunk blob itself, as
+        (`DatabaseBlobStore.key(blob_id)`, seq 0, bytes)."""
+        return isinstance(self._default, DatabaseBlobStore)
 
     def read(self, session: Session, key: str) -> Iterator[bytes]:
         return self._store(key).read(session, key)

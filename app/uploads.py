@@ -18,23 +18,39 @@ from flask import current_app
 from sqlalchemy import insert, select, text
 from sqlalchemy.exc import IntegrityError, ProgrammingError, SQLAlchemyError
 from sqlalchemy.orm import Session
+from werkzeug.exceptions import NotFound
 
 from app import jobs
 from app.audit import AuditUnavailable, audit_document, audit_read, audit_row
-from app.auth import ProfileRef
+from app.auth import accessible_profile_ref, levels_at_least
 from app.filetypes import SNIFF_BYTES, is_allowed, sniff_mime
-from app.models import Job, ShellFile, UserProfile, table_of
+from app.models import Job, ShellFile, table_of
 from app.pipeline import STAGES
-from app.storage import Blobs
+from app.storage import Blobs, DatabaseBlobStore
 
 UPLOAD_REASON = "document upload"
 
-# A new document in one round trip on PostgreSQL: the shell file, one job per stage (as
-# `jobs.pipeline_rows` makes them, at the priority `jobs.fair_share_priority` gives) and
-# the upload's audit row, and for a file of one chunk its bytes too. Plain SQL: short and
-# with few parameters, so that psycopg caches its parsing and PostgreSQL its plan.
+# A new document in one round trip on PostgreSQL. The statement checks that the uploader
+# may write to the profile (the rule of `app.auth.accessible_profile` at read_write: owned,
+# or granted, neither revoked nor expired, at read_write or above) and that the profile is
+# not archived; only then does it insert the shell file, one job per stage (the rows
+# `jobs.enqueue_pipeline` makes, at the priority `jobs.fair_share_priority` gives), the
+# upload's audit row and, for a file of one chunk, its bytes. Checking and writing in one
+# statement also leaves no moment between them for a grant to be revoked. Plain SQL: short
+# and with few parameters, so that psycopg caches its parsing and PostgreSQL its plan.
 _NEW_DOCUMENT_SQL = """
-WITH in_flight AS (
+WITH reached AS (
+    SELECT profile.archived FROM user_profiles AS profile
+    WHERE profile.id = :patient_id AND (
+        profile.account_owner_id = :uploaded_by OR EXISTS (
+            SELECT 1 FROM profile_permissions AS grant_
+            WHERE grant_.profile_id = profile.id AND grant_.account_id = :uploaded_by
+                AND grant_.revoked_at IS NULL
+                AND (grant_.expires_at IS NULL OR grant_.expires_at > :now)
+                AND grant_.permission_level IN ({writer_levels})))
+), allowed AS (
+    SELECT 1 FROM reached WHERE NOT archived
+), in_flight AS (
     SELECT count(*) AS n FROM (
         SELECT 1 FROM shell_files
         WHERE patient_id = :patient_id AND status IN ('uploaded', 'processing')
@@ -47,9 +63,10 @@ WITH in_flight AS (
     INSERT INTO shell_files (id, patient_id, uploaded_by, original_filename, mime_type,
         file_size_bytes, sha256, storage_key, status, processing_priority, idempotency_key,
         run_number)
-    VALUES (:id, :patient_id, :uploaded_by, :original_filename, :mime_type,
+    SELECT :id, :patient_id, :uploaded_by, :original_filename, :mime_type,
         :file_size_bytes, :sha256, :storage_key, :status, :processing_priority,
-        :idempotency_key, :run_number)
+        :idempotency_key, :run_number
+    FROM allowed
 ), jobs_inserted AS (
     INSERT INTO job_queue (id, job_type, job_name, job_lane, stage_index, status,
         job_category, job_payload, priority, run_number, scheduled_at, attempts, max_retries,
@@ -64,21 +81,25 @@ WITH in_flight AS (
     FROM unnest(CAST(:job_ids AS uuid[]), CAST(:job_types AS text[]),
             CAST(:job_names AS text[]), CAST(:job_lanes AS text[]))
         WITH ORDINALITY AS stage (id, job_type, job_name, job_lane, n),
-        fair
+        fair, allowed
 ), audit_inserted AS (
     INSERT INTO audit_log (actor_type, account_id, patient_id, table_name, record_id,
         operation, reason, compliance_category, request_id, client_address)
-    VALUES (:audit_actor_type, :audit_account_id, :audit_patient_id, :audit_table_name,
+    SELECT :audit_actor_type, :audit_account_id, :audit_patient_id, :audit_table_name,
         :audit_record_id, :audit_operation, :audit_reason, :audit_compliance_category,
-        :audit_request_id, :audit_client_address)
+        :audit_request_id, :audit_client_address
+    FROM allowed
 ){chunk}
-SELECT priority FROM fair
+SELECT (SELECT archived FROM reached) AS archived, (SELECT priority FROM fair) AS priority
 """
 _CHUNK_SQL = """, chunk_inserted AS (
-    INSERT INTO blob_chunks (storage_key, seq, data) VALUES (:storage_key, 0, :chunk)
+    INSERT INTO blob_chunks (storage_key, seq, data) SELECT :storage_key, 0, :chunk FROM allowed
 )"""
-_NEW_DOCUMENT = text(_NEW_DOCUMENT_SQL.format(chunk=""))
-_NEW_DOCUMENT_WITH_BYTES = text(_NEW_DOCUMENT_SQL.format(chunk=_CHUNK_SQL))
+_WRITER_LEVELS = ", ".join(f"'{level}'" for level in levels_at_least("read_write"))
+_NEW_DOCUMENT = text(_NEW_DOCUMENT_SQL.format(chunk="", writer_levels=_WRITER_LEVELS))
+_NEW_DOCUMENT_WITH_BYTES = text(
+    _NEW_DOCUMENT_SQL.format(chunk=_CHUNK_SQL, writer_levels=_WRITER_LEVELS)
+)
 _STAGE_ARRAYS = {
     "job_types": [stage.name for stage in STAGES],
     "job_names": [stage.task_name for stage in STAGES],
@@ -122,16 +143,18 @@ def accept_upload(
     blobs: Blobs,
     *,
     account_id: uuid.UUID,
-    profile: UserProfile | ProfileRef,
+    profile_id: uuid.UUID,
     stream: IO[bytes],
     filename: str | None,
     priority: int,
     idempotency_key: str | None,
     chunk_bytes: int,
 ) -> UploadOutcome:
-    """Store the upload and queue its processing, or return the earlier answer.
+    """Store the upload into the profile and queue its processing, or return the earlier
+    answer.
 
-    Commits on success. Raises `UploadRefused` for bad input, leaving nothing behind.
+    Commits on success. Raises `NotFound` unless the account may write to the profile,
+    and `UploadRefused` for bad input or an archived profile, leaving nothing behind.
     """
     stream.seek(0)
     head = stream.read(SNIFF_BYTES)
@@ -146,18 +169,30 @@ def accept_upload(
         digest.update(chunk)
         size += len(chunk)
     sha256 = digest.hexdigest()
+    # The common case, a file of one chunk kept in PostgreSQL, is one statement that also
+    # checks access. Otherwise access is checked first.
+    one_statement = (
+        blobs.in_database
+        and size <= chunk_bytes
+        and not idempotency_key
+        and session.connection().dialect.name == "postgresql"
+    )
+    if not one_statement:
+        _check_access(session, account_id, profile_id)
 
     for attempt in range(2):
         # Without a key, the unique index on (profile, sha256) catches a duplicate at
         # insert time, so the common case skips the look-up.
         if idempotency_key or attempt:
-            earlier = _earlier_answer(session, account_id, profile.id, sha256, idempotency_key)
+            if one_statement:  # the statement lost to a duplicate: access is not yet known
+                _check_access(session, account_id, profile_id)
+            earlier = _earlier_answer(session, account_id, profile_id, sha256, idempotency_key)
             if earlier is not None:
                 return earlier
         shell_file_id = uuid.uuid4()
         values = {
             "id": shell_file_id,
-            "patient_id": profile.id,
+            "patient_id": profile_id,
             "uploaded_by": account_id,
             "original_filename": clean_filename(filename),
             "mime_type": mime_type,
@@ -169,19 +204,17 @@ def accept_upload(
             "run_number": 1,
         }
         try:
-            # A file of one chunk, kept in PostgreSQL, goes in with its rows in one statement.
-            one_chunk = size <= chunk_bytes and session.connection().dialect.name == "postgresql"
-            data = None
-            if one_chunk and (key := blobs.database_key(shell_file_id)) is not None:
-                values["storage_key"] = key
+            if one_statement:
+                values["storage_key"] = DatabaseBlobStore.key(shell_file_id)
                 stream.seek(0)
-                data = stream.read()
+                shell_file = ShellFile(**values)
+                chain = _store_new_document(session, shell_file, values, stream.read())
             else:
                 values["storage_key"] = blobs.put(
                     session, shell_file_id, _chunks(stream, chunk_bytes)
                 )
-            shell_file = ShellFile(**values)
-            chain = _store_new_document(session, shell_file, values, data)
+                shell_file = ShellFile(**values)
+                chain = _store_new_document(session, shell_file, values, None)
             session.commit()
         except IntegrityError:
             # A concurrent upload of the same bytes or key won the race: answer as it did.
@@ -191,12 +224,24 @@ def accept_upload(
     raise UploadRefused(409, "conflict", "a concurrent upload conflicts with this one; retry")
 
 
+def _check_access(session: Session, account_id: uuid.UUID, profile_id: uuid.UUID) -> None:
+    """Raise `NotFound` unless the account may write to the profile, `UploadRefused` if it
+    is archived."""
+    if accessible_profile_ref(session, account_id, profile_id, "read_write").archived:
+        raise _ARCHIVED
+
+
+_ARCHIVED = UploadRefused(409, "profile_archived", "this profile is archived")
+
+
 def _store_new_document(
     session: Session, shell_file: ShellFile, values: dict[str, Any], data: bytes | None
 ) -> list[jobs.ChainLink]:
     """Insert the shell file, its jobs (priority by fair share) and the audit row of its
     upload, and `data`, its bytes as one blob chunk, if given (PostgreSQL only); return the
-    chain to publish. One statement on PostgreSQL, four elsewhere.
+    chain to publish. One statement on PostgreSQL, which inserts nothing and raises
+    `NotFound` or `UploadRefused` unless the uploader may write to the profile; four
+    statements elsewhere, after `_check_access`.
 
     Raises `IntegrityError` when a concurrent upload of the same bytes or key won, and
     `AuditUnavailable` when the rows cannot be written otherwise.
@@ -222,13 +267,17 @@ def _store_new_document(
     params |= {"fair_share_step": jobs.FAIR_SHARE_STEP}
     try:
         statement = _NEW_DOCUMENT if data is None else _NEW_DOCUMENT_WITH_BYTES
-        priority = connection.execute(statement, params).scalar_one()
+        archived, priority = connection.execute(statement, params).one()
     except (IntegrityError, ProgrammingError):
         raise  # a concurrent upload won (answered as it was), or a schema bug (500)
     except SQLAlchemyError as exc:
         # The document and its audit row are written together: if they cannot be, the
         # upload is refused as unaudited (503), as `log_audit_event` would refuse it.
         raise AuditUnavailable("the upload could not be audited") from exc
+    if archived is None:
+        raise NotFound("no such profile")
+    if archived:
+        raise _ARCHIVED
     return [
         jobs.ChainLink(job_id, stage.task_name, shell_file.id, priority)
         for job_id, stage in zip(job_ids, STAGES, strict=True)
@@ -237,7 +286,7 @@ def _store_new_document(
 
 def receive_upload(
     session: Session,
-    profile: UserProfile | ProfileRef,
+    profile_id: uuid.UUID,
     *,
     account_id: uuid.UUID,
     stream: IO[bytes],
@@ -256,14 +305,14 @@ def receive_upload(
             session,
             current_app.extensions["blobs"],
             account_id=account_id,
-            profile=profile,
+            profile_id=profile_id,
             stream=stream,
             filename=filename,
             priority=priority,
             idempotency_key=idempotency_key,
             chunk_bytes=settings.blob_chunk_bytes,
         )
-    except UploadRefused:
+    except (UploadRefused, NotFound):
         session.rollback()
         raise
     if outcome.created:
@@ -273,7 +322,7 @@ def receive_upload(
             session,
             table_name="shell_files",
             record_id=outcome.shell_file.id,
-            patient_id=profile.id,
+            patient_id=profile_id,
             reason=reason,
         )
     return outcome

@@ -169,7 +169,7 @@ def instrument(flask_app: Any, clock: PhaseClock) -> Callable[[], None]:  # noqa
     wrap(flask.Request, "_load_form_data", "multipart parsing (werkzeug)")
     wrap(app.api, "authenticate", "auth: bearer-token query")
     wrap(app.api.shell_files, "accessible_profile", "profile access query")
-    wrap(app.api.shell_files, "accessible_profile_ref", "profile access query")
+    wrap(app.uploads, "accessible_profile_ref", "profile access query (outside the statement)")
     wrap(app.uploads, "_store_new_document", "one statement: shell file, jobs, audit, bytes")
     wrap(app.api.shell_files, "_upload_response", "response (jsonify, url_for)")
     wrap(app.uploads, "accept_upload", ACCEPT)

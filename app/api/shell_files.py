@@ -13,7 +13,7 @@ from werkzeug.exceptions import BadRequest, NotFound
 from app import jobs
 from app.api import api, error_response
 from app.audit import audit_read
-from app.auth import accessible_profile, accessible_profile_ref
+from app.auth import accessible_profile
 from app.db import get_db, request_session
 from app.models import Job, ProcessingError, ShellFile
 from app.pipeline import STAGE_NAMES
@@ -144,14 +144,11 @@ def upload_shell_file() -> Any:
             413, "file_too_large", f"files may be at most {settings.max_upload_bytes} bytes"
         )
 
-    session = request_session()
-    profile = accessible_profile_ref(session, g.account_id, patient_id, "read_write")
-    if profile.archived:
-        return error_response(409, "profile_archived", "this profile is archived")
     try:
+        # Access (404) and an archived profile (409) are checked with the upload itself.
         outcome = receive_upload(
-            session,
-            profile,
+            request_session(),
+            patient_id,
             account_id=g.account_id,
             stream=stream,
             filename=upload.filename,

@@ -40,7 +40,7 @@ def store_upload(profile: UserProfile, upload: FileStorage, key: str | None) -> 
         raise UploadRefused(413, "file_too_large", f"Files may be at most {limit_mb} MB.")
     outcome = receive_upload(
         request_session(),
-        profile,
+        profile.id,
         account_id=g.account_id,
         stream=upload.stream,
         filename=upload.filename,

@@ -118,6 +118,23 @@ def test_an_uploads_jobs_are_the_rows_enqueue_pipeline_makes(
     assert rows(uploaded) == rows(queued)
 
 
+@pytest.mark.parametrize("headers", [{}, {"Idempotency-Key": "archived-1"}], ids=["plain", "keyed"])
+def test_an_archived_profile_takes_no_uploads(
+    client: FlaskClient, db_session: Session, owner, samples: Samples, headers: dict[str, str]
+) -> None:
+    """Checked inside the upload's one statement, or before the write when it has a key."""
+    _, token, profile = owner
+    profile.archived = True
+    db_session.flush()
+    before = counts(db_session)
+
+    response = upload(client, token, profile.id, samples.read("letter.pdf"), headers=headers)
+
+    assert response.status_code == 409, response.json
+    assert response.json["error"]["code"] == "profile_archived"
+    assert counts(db_session) == before
+
+
 def test_upload_is_published_after_commit(
     client: FlaskClient, db_session: Session, owner, samples: Samples
 ) -> None:

@@ -88,7 +88,7 @@ def store_document(
         session,
         app.extensions["blobs"],
         account_id=person.account.id,
-        profile=person.profile,
+        profile_id=person.profile.id,
         stream=io.BytesIO(data),
         filename=name,
         priority=5,
