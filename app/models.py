@@ -270,8 +270,9 @@ class Job(Base):
     celery_task_id: Mapped[str | None] = mapped_column(String(64))
     dead_letter_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+    # Looked up by the unique index on (shell_file_id, run_number, job_type).
     shell_file_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("shell_files.id", ondelete="CASCADE"), index=True
+        ForeignKey("shell_files.id", ondelete="CASCADE")
     )
     patient_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("user_profiles.id", ondelete="CASCADE")
