@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -63,24 +64,62 @@ _ACCOUNT_OF_TOKEN = (
 )
 
 
-def authenticate(session: Session) -> uuid.UUID:
-    """Resolve the request's bearer token to an active account, or raise 401."""
+#: How long this process remembers a token it verified, for `authenticate(deferred=True)`.
+RECENT_TOKEN_S = 60.0
+_RECENT_TOKENS_MAX = 10_000
+_recent_tokens: dict[str, tuple[uuid.UUID, float]] = {}
+
+
+def authenticate(session: Session, *, deferred: bool = False) -> uuid.UUID:
+    """Resolve the request's bearer token to an active account, or raise 401.
+
+    With `deferred`, a token this process verified within `RECENT_TOKEN_S` is taken
+    without a query, and `g.token_to_verify` holds its hash: the caller must verify it in
+    the statement that uses it (as the upload does, `app.uploads`), so a revoked token is
+    still refused there. The look-up it spares only stands between a client and its body
+    being read; an unknown token is always checked first.
+    """
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("a bearer token is required")
-    account_id: uuid.UUID | None = (
+    token_hash = hash_token(token.strip())
+    g.token_to_verify = None
+    if deferred and (known := _recent_tokens.get(token_hash)) is not None:
+        account_id, verified_at = known
+        if time.monotonic() - verified_at < RECENT_TOKEN_S:
+            g.account_id, g.token_to_verify = account_id, token_hash
+            return account_id
+    found: uuid.UUID | None = (
         session.connection()
-        .execute(
-            _ACCOUNT_OF_TOKEN,
-            {"p_token_hash": hash_token(token.strip()), "p_now": datetime.now(UTC)},
-        )
+        .execute(_ACCOUNT_OF_TOKEN, {"p_token_hash": token_hash, "p_now": datetime.now(UTC)})
         .scalar()
     )
-    if account_id is None:
+    if found is None:
+        _recent_tokens.pop(token_hash, None)
         raise Unauthorized("the bearer token is not valid")
-    g.account_id = account_id
-    return account_id
+    if len(_recent_tokens) >= _RECENT_TOKENS_MAX:
+        _recent_tokens.clear()
+    _recent_tokens[token_hash] = (found, time.monotonic())
+    g.account_id = found
+    return found
+
+
+def verify_token(session: Session, token_hash: str, account_id: uuid.UUID) -> None:
+    """Check now a token `authenticate(deferred=True)` took on trust; 401 if invalid."""
+    found = (
+        session.connection()
+        .execute(_ACCOUNT_OF_TOKEN, {"p_token_hash": token_hash, "p_now": datetime.now(UTC)})
+        .scalar()
+    )
+    if found != account_id:
+        forget_token(token_hash)
+        raise Unauthorized("the bearer token is not valid")
+
+
+def forget_token(token_hash: str) -> None:
+    """Drop a token found invalid by a statement that verified it."""
+    _recent_tokens.pop(token_hash, None)
 
 
 def levels_at_least(level: str) -> tuple[str, ...]:

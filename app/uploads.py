@@ -14,15 +14,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
-from flask import current_app
+from flask import current_app, g
 from sqlalchemy import insert, select, text
 from sqlalchemy.exc import IntegrityError, ProgrammingError, SQLAlchemyError
 from sqlalchemy.orm import Session
-from werkzeug.exceptions import NotFound
+from werkzeug.exceptions import NotFound, Unauthorized
 
 from app import jobs
 from app.audit import AuditUnavailable, audit_document, audit_read, audit_row
-from app.auth import accessible_profile_ref, levels_at_least
+from app.auth import accessible_profile_ref, forget_token, levels_at_least, verify_token
 from app.filetypes import SNIFF_BYTES, is_allowed, sniff_mime
 from app.models import Job, ShellFile, table_of
 from app.pipeline import STAGES
@@ -30,18 +30,27 @@ from app.storage import Blobs, DatabaseBlobStore
 
 UPLOAD_REASON = "document upload"
 
-# A new document in one round trip on PostgreSQL. The statement checks that the uploader
-# may write to the profile (the rule of `app.auth.accessible_profile` at read_write: owned,
-# or granted, neither revoked nor expired, at read_write or above) and that the profile is
-# not archived; only then does it insert the shell file, one job per stage (the rows
-# `jobs.enqueue_pipeline` makes, at the priority `jobs.fair_share_priority` gives), the
-# upload's audit row and, for a file of one chunk, its bytes. Checking and writing in one
-# statement also leaves no moment between them for a grant to be revoked. Plain SQL: short
-# and with few parameters, so that psycopg caches its parsing and PostgreSQL its plan.
+# A new document in one round trip on PostgreSQL. The statement checks the caller's token
+# when the request took it on trust (`app.auth.authenticate(deferred=True)`; the rule of
+# `_ACCOUNT_OF_TOKEN` there), that the uploader may write to the profile (the rule of
+# `app.auth.accessible_profile` at read_write: owned, or granted, neither revoked nor
+# expired, at read_write or above) and that the profile is not archived; only then does it
+# insert the shell file, one job per stage (the rows `jobs.enqueue_pipeline` makes, at the
+# priority `jobs.fair_share_priority` gives), the upload's audit row and, for a file of one
+# chunk, its bytes. Checking and writing in one statement also leaves no moment between
+# them for a token or a grant to be revoked. Plain SQL: short and with few parameters, so
+# that psycopg caches its parsing and PostgreSQL its plan.
 _NEW_DOCUMENT_SQL = """
-WITH reached AS (
+WITH caller AS (
+    SELECT 1 WHERE CAST(:token_hash AS text) IS NULL
+    UNION ALL
+    SELECT 1 FROM api_tokens AS token JOIN accounts AS account ON account.id = token.account_id
+    WHERE token.token_hash = :token_hash AND token.account_id = :uploaded_by
+        AND token.revoked_at IS NULL
+        AND (token.expires_at IS NULL OR token.expires_at > :now) AND account.is_active
+), reached AS (
     SELECT profile.archived FROM user_profiles AS profile
-    WHERE profile.id = :patient_id AND (
+    WHERE EXISTS (SELECT FROM caller) AND profile.id = :patient_id AND (
         profile.account_owner_id = :uploaded_by OR EXISTS (
             SELECT 1 FROM profile_permissions AS grant_
             WHERE grant_.profile_id = profile.id AND grant_.account_id = :uploaded_by
@@ -90,7 +99,8 @@ WITH reached AS (
         :audit_request_id, :audit_client_address
     FROM allowed
 ){chunk}
-SELECT (SELECT archived FROM reached) AS archived, (SELECT priority FROM fair) AS priority
+SELECT EXISTS (SELECT FROM caller) AS caller, (SELECT archived FROM reached) AS archived,
+    (SELECT priority FROM fair) AS priority
 """
 _CHUNK_SQL = """, chunk_inserted AS (
     INSERT INTO blob_chunks (storage_key, seq, data) SELECT :storage_key, 0, :chunk FROM allowed
@@ -149,12 +159,15 @@ def accept_upload(
     priority: int,
     idempotency_key: str | None,
     chunk_bytes: int,
+    token_to_verify: str | None = None,
 ) -> UploadOutcome:
     """Store the upload into the profile and queue its processing, or return the earlier
     answer.
 
     Commits on success. Raises `NotFound` unless the account may write to the profile,
-    and `UploadRefused` for bad input or an archived profile, leaving nothing behind.
+    `Unauthorized` if `token_to_verify` (the hash of a token the request took on trust)
+    is not a valid token of the account, and `UploadRefused` for bad input or an archived
+    profile, leaving nothing behind.
     """
     stream.seek(0)
     head = stream.read(SNIFF_BYTES)
@@ -178,14 +191,14 @@ def accept_upload(
         and session.connection().dialect.name == "postgresql"
     )
     if not one_statement:
-        _check_access(session, account_id, profile_id)
+        _check_caller(session, token_to_verify, account_id, profile_id)
 
     for attempt in range(2):
         # Without a key, the unique index on (profile, sha256) catches a duplicate at
         # insert time, so the common case skips the look-up.
         if idempotency_key or attempt:
-            if one_statement:  # the statement lost to a duplicate: access is not yet known
-                _check_access(session, account_id, profile_id)
+            if one_statement:  # the statement lost to a duplicate: nothing is known yet
+                _check_caller(session, token_to_verify, account_id, profile_id)
             earlier = _earlier_answer(session, account_id, profile_id, sha256, idempotency_key)
             if earlier is not None:
                 return earlier
@@ -208,7 +221,9 @@ def accept_upload(
                 values["storage_key"] = DatabaseBlobStore.key(shell_file_id)
                 stream.seek(0)
                 shell_file = ShellFile(**values)
-                chain = _store_new_document(session, shell_file, values, stream.read())
+                chain = _store_new_document(
+                    session, shell_file, values, stream.read(), token_to_verify
+                )
             else:
                 values["storage_key"] = blobs.put(
                     session, shell_file_id, _chunks(stream, chunk_bytes)
@@ -224,9 +239,14 @@ def accept_upload(
     raise UploadRefused(409, "conflict", "a concurrent upload conflicts with this one; retry")
 
 
-def _check_access(session: Session, account_id: uuid.UUID, profile_id: uuid.UUID) -> None:
-    """Raise `NotFound` unless the account may write to the profile, `UploadRefused` if it
-    is archived."""
+def _check_caller(
+    session: Session, token_hash: str | None, account_id: uuid.UUID, profile_id: uuid.UUID
+) -> None:
+    """What the one statement checks, as separate queries: raise `Unauthorized` if the
+    token taken on trust is not valid, `NotFound` unless the account may write to the
+    profile, `UploadRefused` if it is archived."""
+    if token_hash is not None:
+        verify_token(session, token_hash, account_id)
     if accessible_profile_ref(session, account_id, profile_id, "read_write").archived:
         raise _ARCHIVED
 
@@ -235,13 +255,18 @@ _ARCHIVED = UploadRefused(409, "profile_archived", "this profile is archived")
 
 
 def _store_new_document(
-    session: Session, shell_file: ShellFile, values: dict[str, Any], data: bytes | None
+    session: Session,
+    shell_file: ShellFile,
+    values: dict[str, Any],
+    data: bytes | None,
+    token_to_verify: str | None = None,
 ) -> list[jobs.ChainLink]:
     """Insert the shell file, its jobs (priority by fair share) and the audit row of its
     upload, and `data`, its bytes as one blob chunk, if given (PostgreSQL only); return the
     chain to publish. One statement on PostgreSQL, which inserts nothing and raises
-    `NotFound` or `UploadRefused` unless the uploader may write to the profile; four
-    statements elsewhere, after `_check_access`.
+    `Unauthorized`, `NotFound` or `UploadRefused` unless `token_to_verify` (if given) is
+    the uploader's valid token and the uploader may write to the profile; four statements
+    elsewhere, after `verify_token` and `_check_access`.
 
     Raises `IntegrityError` when a concurrent upload of the same bytes or key won, and
     `AuditUnavailable` when the rows cannot be written otherwise.
@@ -264,16 +289,20 @@ def _store_new_document(
     params |= _STAGE_ARRAYS | {"job_ids": job_ids, "chunk": data, "now": jobs.now()}
     params |= {"job_category": "standard", "max_retries": jobs.DEFAULT_MAX_RETRIES}
     params |= {"in_flight_cap": jobs.FAIR_SHARE_STEP * 10}
-    params |= {"fair_share_step": jobs.FAIR_SHARE_STEP}
+    params |= {"fair_share_step": jobs.FAIR_SHARE_STEP, "token_hash": token_to_verify}
     try:
         statement = _NEW_DOCUMENT if data is None else _NEW_DOCUMENT_WITH_BYTES
-        archived, priority = connection.execute(statement, params).one()
+        caller, archived, priority = connection.execute(statement, params).one()
     except (IntegrityError, ProgrammingError):
         raise  # a concurrent upload won (answered as it was), or a schema bug (500)
     except SQLAlchemyError as exc:
         # The document and its audit row are written together: if they cannot be, the
         # upload is refused as unaudited (503), as `log_audit_event` would refuse it.
         raise AuditUnavailable("the upload could not be audited") from exc
+    if not caller:
+        assert token_to_verify is not None  # without a token to check, the caller passes
+        forget_token(token_to_verify)
+        raise Unauthorized("the bearer token is not valid")
     if archived is None:
         raise NotFound("no such profile")
     if archived:
@@ -311,8 +340,9 @@ def receive_upload(
             priority=priority,
             idempotency_key=idempotency_key,
             chunk_bytes=settings.blob_chunk_bytes,
+            token_to_verify=g.get("token_to_verify"),
         )
-    except (UploadRefused, NotFound):
+    except (UploadRefused, NotFound, Unauthorized):
         session.rollback()
         raise
     if outcome.created:

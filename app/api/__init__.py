@@ -14,12 +14,15 @@ from app.db import request_session
 api = Blueprint("api", __name__, url_prefix="/api/v1")
 
 PUBLIC_ENDPOINTS = frozenset({"api.openapi"})
+# Views that verify a recently seen token in their own statement (`authenticate`).
+DEFERRED_TOKEN_ENDPOINTS = frozenset({"api.upload_shell_file"})
 
 
 @api.before_request
 def _authenticate() -> None:
     if request.endpoint not in PUBLIC_ENDPOINTS:
-        authenticate(request_session())
+        deferred = request.endpoint in DEFERRED_TOKEN_ENDPOINTS
+        authenticate(request_session(), deferred=deferred)
 
 
 def error_response(status: int, code: str, message: str) -> tuple[Response, int]:
