@@ -118,7 +118,7 @@ class Settings:
     # Audit rows are sealed into the hash chain once this old (their transactions are over).
     audit_settle_s: float = 60.0
     # Published marks are written together at most this often (0: at once, as tests want).
-    publish_mark_interval_s: float = 0.05
+    publish_mark_interval_s: float = 0.5
     # Security scan limits and the optional ClamAV daemon ("host:port" or a unix socket path).
     max_pdf_pages: int = 500
     max_image_pixels: int = 60_000_000
@@ -176,7 +176,7 @@ class Settings:
             stale_after_s=_float(env, "STALE_AFTER", 30.0, minimum=1.0),
             outbox_grace_s=_float(env, "OUTBOX_GRACE", 5.0, minimum=0.0),
             audit_settle_s=_float(env, "AUDIT_SETTLE", 60.0, minimum=0.0),
-            publish_mark_interval_s=_float(env, "PUBLISH_MARK_INTERVAL", 0.05, minimum=0.0),
+            publish_mark_interval_s=_float(env, "PUBLISH_MARK_INTERVAL", 0.5, minimum=0.0),
             max_pdf_pages=_int(env, "MAX_PDF_PAGES", 500, minimum=1),
             max_image_pixels=_int(env, "MAX_IMAGE_PIXELS", 60_000_000, minimum=1),
             clamd_address=env.get("CLAMD_ADDRESS") or None,
