@@ -84,7 +84,7 @@ def init_web(app: Flask, api: Blueprint) -> None:
     )
     csrf = CSRFProtect(app)
     csrf.exempt(api)
-    app.extensions["web_limiter"] = Limiter(
+    limiter = app.extensions["web_limiter"] = Limiter(
         get_remote_address,
         app=app,
         storage_uri=_limiter_storage(str(app.extensions["celery"].conf.broker_url)),
@@ -93,6 +93,13 @@ def init_web(app: Flask, api: Blueprint) -> None:
         in_memory_fallback_enabled=True,
         key_prefix="sfp-web",
     )
+
+    @limiter.request_filter
+    def _only_sign_in_is_limited() -> bool:
+        # Flask-Limiter looks at every request; only sign-in has a limit (its own
+        # `with limiter.limit(...)`), so every other request (an upload, say) skips the
+        # look-up of limits it does not have.
+        return request.endpoint != "web.sign_in"
     app.register_blueprint(web)
 
 
