@@ -18,7 +18,20 @@ from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, exists, func, insert, or_, select, update
+from sqlalchemy import (
+    Uuid,
+    and_,
+    any_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -286,9 +299,26 @@ def chain_from(session: Session, stage: Job | StageRef) -> list[Job]:
     ]
 
 
+# Published marks come in batches of up to a few hundred ids (`Dispatcher.flush_marks`):
+# on PostgreSQL they travel as one array parameter, not one parameter each.
+_MARK_PUBLISHED_ANY = (
+    update(table_of(Job))
+    .where(table_of(Job).c.id == any_(bindparam("p_ids", type_=postgresql.ARRAY(Uuid))))
+    .values(published_at=bindparam("p_now"), broker_epoch=bindparam("p_epoch"))
+)
+
+
 def mark_published(session: Session, job_ids: list[uuid.UUID], epoch: str | None) -> None:
-    session.execute(
-        update(Job).where(Job.id.in_(job_ids)).values(published_at=now(), broker_epoch=epoch)
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.execute(
+            _MARK_PUBLISHED_ANY, {"p_ids": list(job_ids), "p_now": now(), "p_epoch": epoch}
+        )
+        return
+    connection.execute(
+        update(table_of(Job))
+        .where(table_of(Job).c.id.in_(job_ids))
+        .values(published_at=now(), broker_epoch=epoch)
     )
 
 

@@ -100,6 +100,7 @@ def init_web(app: Flask, api: Blueprint) -> None:
         # `with limiter.limit(...)`), so every other request (an upload, say) skips the
         # look-up of limits it does not have.
         return request.endpoint != "web.sign_in"
+
     app.register_blueprint(web)
 
 
