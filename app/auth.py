@@ -12,7 +12,6 @@ import hashlib
 import secrets
 import time
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -90,11 +89,7 @@ def authenticate(session: Session, *, deferred: bool = False) -> uuid.UUID:
         if time.monotonic() - verified_at < RECENT_TOKEN_S:
             g.account_id, g.token_to_verify = account_id, token_hash
             return account_id
-    found: uuid.UUID | None = (
-        session.connection()
-        .execute(_ACCOUNT_OF_TOKEN, {"p_token_hash": token_hash, "p_now": datetime.now(UTC)})
-        .scalar()
-    )
+    found = _account_of(session, token_hash)
     if found is None:
         _recent_tokens.pop(token_hash, None)
         raise Unauthorized("the bearer token is not valid")
@@ -107,14 +102,19 @@ def authenticate(session: Session, *, deferred: bool = False) -> uuid.UUID:
 
 def verify_token(session: Session, token_hash: str, account_id: uuid.UUID) -> None:
     """Check now a token `authenticate(deferred=True)` took on trust; 401 if invalid."""
-    found = (
+    if _account_of(session, token_hash) != account_id:
+        forget_token(token_hash)
+        raise Unauthorized("the bearer token is not valid")
+
+
+def _account_of(session: Session, token_hash: str) -> uuid.UUID | None:
+    """The active account whose valid token has this hash, if any."""
+    found: uuid.UUID | None = (
         session.connection()
         .execute(_ACCOUNT_OF_TOKEN, {"p_token_hash": token_hash, "p_now": datetime.now(UTC)})
         .scalar()
     )
-    if found != account_id:
-        forget_token(token_hash)
-        raise Unauthorized("the bearer token is not valid")
+    return found
 
 
 def forget_token(token_hash: str) -> None:
@@ -146,23 +146,14 @@ def _reached_at(level: str) -> ColumnElement[bool]:
     )
 
 
-# Statements built once, one per level: the profile, or (for the upload's hot path, where
-# loading an ORM object costs more than the query) only its id and archived flag.
+# Statements built once, one per level: the profile, or (for the upload, where loading an
+# ORM object costs more than the query) only its archived flag.
 _PROFILE_REACHED_AT = {
     level: select(UserProfile).where(_reached_at(level)) for level in PERMISSION_LEVELS
 }
-_PROFILE_REF_REACHED_AT = {
-    level: select(UserProfile.id, UserProfile.archived).where(_reached_at(level))
-    for level in PERMISSION_LEVELS
+_ARCHIVED_REACHED_AT = {
+    level: select(UserProfile.archived).where(_reached_at(level)) for level in PERMISSION_LEVELS
 }
-
-
-@dataclass(frozen=True)
-class ProfileRef:
-    """What the upload needs of a profile it may write to."""
-
-    id: uuid.UUID
-    archived: bool
 
 
 def _reach_params(account_id: uuid.UUID, profile_id: uuid.UUID) -> dict[str, Any]:
@@ -179,15 +170,15 @@ def accessible_profile(
     return profile
 
 
-def accessible_profile_ref(
+def accessible_profile_archived(
     session: Session, account_id: uuid.UUID, profile_id: uuid.UUID, level: str
-) -> ProfileRef:
-    """`accessible_profile`, answering only the profile's id and archived flag."""
-    row = (
+) -> bool:
+    """`accessible_profile`, answering only whether the profile is archived."""
+    archived: bool | None = (
         session.connection()
-        .execute(_PROFILE_REF_REACHED_AT[level], _reach_params(account_id, profile_id))
-        .one_or_none()
+        .execute(_ARCHIVED_REACHED_AT[level], _reach_params(account_id, profile_id))
+        .scalar()
     )
-    if row is None:
+    if archived is None:
         raise NotFound("no such profile")
-    return ProfileRef(row.id, row.archived)
+    return archived

@@ -301,25 +301,22 @@ def chain_from(session: Session, stage: Job | StageRef) -> list[Job]:
 
 # Published marks come in batches of up to a few hundred ids (`Dispatcher.flush_marks`):
 # on PostgreSQL they travel as one array parameter, not one parameter each.
-_MARK_PUBLISHED_ANY = (
-    update(table_of(Job))
-    .where(table_of(Job).c.id == any_(bindparam("p_ids", type_=postgresql.ARRAY(Uuid))))
-    .values(published_at=bindparam("p_now"), broker_epoch=bindparam("p_epoch"))
+_MARK_PUBLISHED = update(table_of(Job)).values(
+    published_at=bindparam("p_now"), broker_epoch=bindparam("p_epoch")
+)
+_MARK_PUBLISHED_ANY = _MARK_PUBLISHED.where(
+    table_of(Job).c.id == any_(bindparam("p_ids", type_=postgresql.ARRAY(Uuid)))
+)
+_MARK_PUBLISHED_IN = _MARK_PUBLISHED.where(
+    table_of(Job).c.id.in_(bindparam("p_ids", expanding=True))
 )
 
 
 def mark_published(session: Session, job_ids: list[uuid.UUID], epoch: str | None) -> None:
     connection = session.connection()
-    if connection.dialect.name == "postgresql":
-        connection.execute(
-            _MARK_PUBLISHED_ANY, {"p_ids": list(job_ids), "p_now": now(), "p_epoch": epoch}
-        )
-        return
-    connection.execute(
-        update(table_of(Job))
-        .where(table_of(Job).c.id.in_(job_ids))
-        .values(published_at=now(), broker_epoch=epoch)
-    )
+    postgres = connection.dialect.name == "postgresql"
+    statement = _MARK_PUBLISHED_ANY if postgres else _MARK_PUBLISHED_IN
+    connection.execute(statement, {"p_ids": list(job_ids), "p_now": now(), "p_epoch": epoch})
 
 
 class Action(Enum):

@@ -22,7 +22,7 @@ from werkzeug.exceptions import NotFound, Unauthorized
 
 from app import jobs
 from app.audit import AuditUnavailable, audit_document, audit_read, audit_row
-from app.auth import accessible_profile_ref, forget_token, levels_at_least, verify_token
+from app.auth import accessible_profile_archived, forget_token, levels_at_least, verify_token
 from app.filetypes import SNIFF_BYTES, is_allowed, sniff_mime
 from app.models import Job, ShellFile, table_of
 from app.pipeline import STAGES
@@ -247,7 +247,7 @@ def _check_caller(
     profile, `UploadRefused` if it is archived."""
     if token_hash is not None:
         verify_token(session, token_hash, account_id)
-    if accessible_profile_ref(session, account_id, profile_id, "read_write").archived:
+    if accessible_profile_archived(session, account_id, profile_id, "read_write"):
         raise _ARCHIVED
 
 
@@ -266,7 +266,7 @@ def _store_new_document(
     chain to publish. One statement on PostgreSQL, which inserts nothing and raises
     `Unauthorized`, `NotFound` or `UploadRefused` unless `token_to_verify` (if given) is
     the uploader's valid token and the uploader may write to the profile; four statements
-    elsewhere, after `verify_token` and `_check_access`.
+    elsewhere, after `_check_caller`.
 
     Raises `IntegrityError` when a concurrent upload of the same bytes or key won, and
     `AuditUnavailable` when the rows cannot be written otherwise.
