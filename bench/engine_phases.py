@@ -99,9 +99,10 @@ def instrument(flask_app: Any, clock: PhaseClock) -> Callable[[], None]:
     for method in ("execute", "scalars", "scalar"):
         wrap_sql(method)
     dialect = flask_app.extensions["db"].engine.dialect
-    original_ping = dialect._do_ping_w_event
-    dialect._do_ping_w_event = _timed(clock, "pool pre-ping round trip", original_ping, weak=False)
-    undo.append(lambda: setattr(dialect, "_do_ping_w_event", original_ping))
+    # `app.db` pings a pooled connection only after it sat idle (`dialect.do_ping`).
+    original_ping = dialect.do_ping
+    dialect.do_ping = _timed(clock, "pool ping (idle connection)", original_ping, weak=False)
+    undo.append(lambda: delattr(dialect, "do_ping"))
 
     def restore() -> None:
         for step in reversed(undo):

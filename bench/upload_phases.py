@@ -169,7 +169,7 @@ def instrument(flask_app: Any, clock: PhaseClock) -> Callable[[], None]:  # noqa
     wrap(flask.Request, "_load_form_data", "multipart parsing (werkzeug)")
     wrap(app.api, "authenticate", "auth: bearer-token query")
     wrap(app.api.shell_files, "accessible_profile", "profile access query")
-    wrap(app.uploads, "accessible_profile_ref", "profile access query (outside the statement)")
+    wrap(app.uploads, "accessible_profile_archived", "profile access query (outside the statement)")
     wrap(app.uploads, "_store_new_document", "one statement: shell file, jobs, audit, bytes")
     wrap(app.api.shell_files, "_upload_response", "response (jsonify, url_for)")
     wrap(app.uploads, "accept_upload", ACCEPT)
@@ -193,9 +193,10 @@ def instrument(flask_app: Any, clock: PhaseClock) -> Callable[[], None]:  # noqa
         wrap_sql(Session, method)
 
     dialect = flask_app.extensions["db"].engine.dialect
-    original_ping = dialect._do_ping_w_event
-    dialect._do_ping_w_event = _timed(clock, "pool pre-ping round trip", original_ping, weak=False)
-    undo.append(lambda: setattr(dialect, "_do_ping_w_event", original_ping))
+    # `app.db` pings a pooled connection only after it sat idle (`dialect.do_ping`).
+    original_ping = dialect.do_ping
+    dialect.do_ping = _timed(clock, "pool ping (idle connection)", original_ping, weak=False)
+    undo.append(lambda: delattr(dialect, "do_ping"))
 
     original_hashlib = app.uploads.hashlib
     app.uploads.hashlib = types.SimpleNamespace(sha256=lambda: _TimedHash(clock))  # type: ignore[assignment]

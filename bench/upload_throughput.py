@@ -388,7 +388,7 @@ PHASES = (
     ("multipart parsing (werkzeug)", "werkzeug/sansio/multipart.py", None, None),
     ("auth query (bearer token)", "app/auth.py", "authenticate", None),
     ("profile access query", "app/auth.py", "accessible_profile", None),
-    ("profile access query", "app/auth.py", "accessible_profile_ref", None),
+    ("profile access query", "app/auth.py", "accessible_profile_archived", None),
     ("libmagic sniff", "app/filetypes.py", "sniff_mime", None),
     (
         "sha256 + size (read spooled file)",
@@ -398,8 +398,6 @@ PHASES = (
     ),
     ("dedupe query (same sha256?)", "app/uploads.py", "_earlier_answer", None),
     ("blob chunk INSERT", "app/storage.py", "put", None),
-    ("shell_files INSERT", "app/uploads.py", "accept_upload", "session.flush()"),
-    ("shell_files INSERT", "app/uploads.py", "accept_upload", "session.execute(insert(ShellFile)"),
     ("job rows (enqueue_pipeline)", "app/jobs.py", "enqueue_pipeline", None),
     (
         "one statement: shell file, jobs, audit, bytes",
@@ -408,12 +406,6 @@ PHASES = (
         None,
     ),
     ("audit row (log_audit_event)", "app/audit.py", "log_audit_event", None),
-    (
-        "SELECT job_queue (+ autoflush of jobs/audit)",
-        "app/uploads.py",
-        "accept_upload",
-        "select(Job).where(Job.id.in_(job_ids))",
-    ),
     ("COMMIT (upload transaction)", "app/uploads.py", "accept_upload", "session.commit()"),
     ("other accept_upload", "app/uploads.py", "accept_upload", None),
     (
