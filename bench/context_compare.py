@@ -1,0 +1,520 @@
+"""Context flags on gold mentions: the project's ConText rules against medspaCy's ConText.
+
+    .venv/bin/python -m bench.context_compare            # ours only: the project's venv has
+                                                         # no medspaCy, and says so
+    /tmp/ctxvenv/bin/python -m bench.context_compare     # both (a venv with medspacy==1.3.1)
+    ... --misses 20                                      # also list 20 errors per system
+
+For every gold mention of each corpus (the synthetic one, the six hand-written
+documents and, when tests/corpus/dev/ holds any, the development set), both
+systems get the same document text (`document_text(doc)`) and the same mention
+spans (the gold ones, so detection errors do not mix in), and each says which of
+the four flags (negated, historical, family, hypothetical) the mention takes. Each
+flag is scored against the gold: precision, recall, F1 and accuracy.
+
+Mentions are taken as `detect.py` takes them: results and readings (`MEASURED`)
+get no context and are not scored (their gold carries no flags); a "no known
+allergies" mention is negated by detect.py's own pattern whichever context engine
+runs, so both systems get that rule.
+
+Systems:
+
+- ours: `Context(Analysis(text)).categories(start, end)`, mapped to flags by
+  detect.py's FLAG_CATEGORIES (section flags included: that is what detect.py uses);
+- medspaCy: `medspacy.load()`'s rule-based pipeline on a blank English model (its
+  tokenizer, PyRuSH sentences, ConText with its default English rules; the target
+  matcher is left out since the targets are the gold spans, given to ConText as a
+  span group so overlapping mentions are allowed). Its flags: is_negated,
+  is_historical, is_family, is_hypothetical (is_uncertain has no flag of ours);
+- medspaCy + our sections: the same, plus the flags our section rules give
+  (family under "Family history", historical under "Past medical history");
+- medspaCy, our sentences + sections: ConText on our sentence boundaries instead
+  of PyRuSH's (a diagnostic: rules against segmentation).
+
+Timing: the wall time of each system over each corpus, document by document (its
+own tokenising and sentence splitting included, loading excluded), best of
+--repeat runs, with the ratio to ours. Memory: the peak RSS of a fresh process
+that loads one system and runs it over the synthetic corpus, next to one that
+only builds the corpus.
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from app.pipeline.ai.context import SECTION_FLAGS, Context
+from app.pipeline.ai.detect import _NO_ALLERGY, FLAG_CATEGORIES, MEASURED
+from app.pipeline.ai.text import Analysis
+from app.pipeline.layout import DocumentText
+from bench import common
+from tests.support.clinical_corpus import (
+    FLAGS,
+    CorpusDocument,
+    GoldEntity,
+    corpus,
+    document_text,
+    gold_spans,
+    handwritten,
+)
+
+MEDSPACY_VERSION = "1.3.1"
+SPAN_GROUP = "gold"
+MEDSPACY_ATTRIBUTES = {
+    "negated": "is_negated",
+    "historical": "is_historical",
+    "family": "is_family",
+    "hypothetical": "is_hypothetical",
+}
+
+Flags = frozenset[str]
+
+
+class MedspacyMissing(RuntimeError):
+    pass
+
+
+# ---------------------------------------------------------------- mentions
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """One document as both systems receive it."""
+
+    doc: CorpusDocument
+    text: DocumentText
+    spans: tuple[tuple[int, int], ...]  # the scored gold mentions
+    gold: tuple[GoldEntity, ...]
+    no_allergy: tuple[bool, ...]  # detect.py's "no known allergies" rule applies
+
+
+def prepare(documents: Sequence[CorpusDocument]) -> tuple[list[Prepared], dict[str, int]]:
+    prepared, counts = [], {"mentions": 0, "measured_skipped": 0, "measured_with_flags": 0}
+    for doc in documents:
+        text = document_text(doc)
+        kept = []
+        for start, end, entity in gold_spans(doc, text):
+            if entity.type in MEASURED:
+                counts["measured_skipped"] += 1
+                counts["measured_with_flags"] += any(getattr(entity, f) for f in FLAGS)
+                continue
+            kept.append((start, end, entity))
+        counts["mentions"] += len(kept)
+        prepared.append(
+            Prepared(
+                doc,
+                text,
+                tuple((s, e) for s, e, _ in kept),
+                tuple(g for _, _, g in kept),
+                tuple(bool(_NO_ALLERGY.fullmatch(text.text[s:e])) for s, e, _ in kept),
+            )
+        )
+    return prepared, counts
+
+
+def to_flags(categories: set[str] | frozenset[str]) -> Flags:
+    return frozenset(
+        name
+        for name, wanted in FLAG_CATEGORIES.items()
+        if any(category in categories for category in wanted)
+    )
+
+
+def section_flags(analysis: Analysis, start: int) -> Flags:
+    section = analysis.section_at(start)
+    if section is None:
+        return frozenset()
+    return to_flags(SECTION_FLAGS.get(section.name, frozenset()))
+
+
+# ---------------------------------------------------------------- systems
+
+# A system: one document in, the flags of each of its scored mentions out.
+System = Callable[[Prepared], list[Flags]]
+
+
+def ours(item: Prepared) -> list[Flags]:
+    context = Context(Analysis(item.text))
+    return [
+        frozenset({"negated"}) if no_allergy else to_flags(context.categories(start, end))
+        for (start, end), no_allergy in zip(item.spans, item.no_allergy, strict=True)
+    ]
+
+
+class Medspacy:
+    """medspaCy's ConText with its default English rules, on the gold spans."""
+
+    def __init__(self, *, our_sentences: bool = False, our_sections: bool = False) -> None:
+        try:
+            import medspacy
+        except ImportError as error:
+            raise MedspacyMissing(
+                f"medspacy is not installed in {sys.executable} ({error}); make a separate venv:"
+                f" python3 -m venv /tmp/ctxvenv && /tmp/ctxvenv/bin/pip install -e '.[dev]'"
+                f" medspacy=={MEDSPACY_VERSION}"
+            ) from error
+        self.version = getattr(medspacy, "__version__", "?")
+        # PyRuSH (medspaCy's sentence splitter) logs every sentence start at DEBUG to
+        # stderr through loguru; a deployment would silence it, and so does this.
+        from loguru import logger
+
+        logger.disable("PyRuSH")
+        # medspacy.load()'s default pipeline is tokenizer, pyrush, target matcher and
+        # context; the target matcher finds nothing without rules, and the targets here
+        # are the gold spans, which ConText reads from a span group (they may overlap).
+        enable = (
+            ["medspacy_tokenizer"] if our_sentences else ["medspacy_tokenizer", "medspacy_pyrush"]
+        )
+        self.nlp = medspacy.load(medspacy_enable=enable)
+        self.nlp.add_pipe(
+            "medspacy_context",
+            config={"input_span_type": "group", "span_group_name": SPAN_GROUP},
+        )
+        self.our_sentences, self.our_sections = our_sentences, our_sections
+        self.unaligned = 0  # gold spans with no token span (never seen so far)
+        self.uncertain_hypothetical = 0  # gold hypothetical, is_uncertain, not is_hypothetical
+
+    def __call__(self, item: Prepared) -> list[Flags]:
+        text = item.text.text
+        doc = self.nlp.make_doc(text)
+        analysis = Analysis(item.text) if self.our_sentences or self.our_sections else None
+        if self.our_sentences:
+            assert analysis is not None
+            starts = [s.start for s in analysis.sentences]
+            previous = None
+            for token in doc:
+                index = bisect.bisect_right(starts, token.idx) - 1
+                token.is_sent_start = previous is None or index != previous
+                previous = index
+        spans = [doc.char_span(s, e, alignment_mode="expand") for s, e in item.spans]
+        doc.spans[SPAN_GROUP] = [span for span in spans if span is not None]
+        doc = self.nlp(doc)
+        found: list[Flags] = []
+        group = iter(doc.spans[SPAN_GROUP])
+        for span, (start, _), no_allergy, gold in zip(
+            spans, item.spans, item.no_allergy, item.gold, strict=True
+        ):
+            if span is None:
+                self.unaligned += 1
+                flags: Flags = frozenset()
+            else:
+                target = next(group)
+                flags = frozenset(
+                    name for name, attr in MEDSPACY_ATTRIBUTES.items() if getattr(target._, attr)
+                )
+                if gold.hypothetical and target._.is_uncertain and "hypothetical" not in flags:
+                    self.uncertain_hypothetical += 1
+            if no_allergy:
+                flags = frozenset({"negated"})
+            if self.our_sections:
+                assert analysis is not None
+                flags |= section_flags(analysis, start)
+            found.append(flags)
+        return found
+
+
+# ---------------------------------------------------------------- scoring
+
+
+@dataclass
+class FlagScore:
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+    tn: int = 0
+
+    def add(self, gold: bool, predicted: bool) -> None:
+        if gold and predicted:
+            self.tp += 1
+        elif predicted:
+            self.fp += 1
+        elif gold:
+            self.fn += 1
+        else:
+            self.tn += 1
+
+    @property
+    def precision(self) -> float:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else float("nan")
+
+    @property
+    def recall(self) -> float:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else float("nan")
+
+    @property
+    def f1(self) -> float:
+        if not self.tp + self.fp + self.fn:
+            return float("nan")  # no positive, predicted or gold: nothing to score
+        return 2 * self.tp / (2 * self.tp + self.fp + self.fn)
+
+    @property
+    def accuracy(self) -> float:
+        total = self.tp + self.fp + self.fn + self.tn
+        return (self.tp + self.tn) / total if total else float("nan")
+
+
+@dataclass
+class Result:
+    flags: dict[str, FlagScore] = field(default_factory=lambda: {f: FlagScore() for f in FLAGS})
+    exact: int = 0  # mentions with all four flags right
+    mentions: int = 0
+    seconds: float = float("inf")
+    errors: list[str] = field(default_factory=list)
+
+
+def score(system: System, items: Sequence[Prepared], repeat: int) -> Result:
+    result = Result()
+    for run in range(repeat):
+        started = time.perf_counter()
+        predictions = [system(item) for item in items]
+        result.seconds = min(result.seconds, time.perf_counter() - started)
+        if run:
+            continue
+        for item, predicted in zip(items, predictions, strict=True):
+            for (start, end), gold, flags in zip(item.spans, item.gold, predicted, strict=True):
+                wanted = frozenset(f for f in FLAGS if getattr(gold, f))
+                result.mentions += 1
+                result.exact += wanted == flags
+                for name in FLAGS:
+                    result.flags[name].add(name in wanted, name in flags)
+                if wanted != flags:
+                    result.errors.append(_error(item, start, end, wanted, flags))
+    return result
+
+
+def _error(item: Prepared, start: int, end: int, gold: Flags, predicted: Flags) -> str:
+    text = item.text.text
+    line_start = text.rfind("\n", 0, start) + 1
+    line_end = text.find("\n", end)
+    line_end = max(end, line_end if line_end >= 0 else len(text))
+    marked = f"{text[line_start:start]}[[{text[start:end]}]]{text[end:line_end]}"
+    return (
+        f"{item.doc.id}: gold {sorted(gold) or '-'} got {sorted(predicted) or '-'}: "
+        f"{' '.join(marked.split())[:160]}"
+    )
+
+
+# ---------------------------------------------------------------- corpora
+
+
+def corpora(seed: int) -> list[tuple[str, list[CorpusDocument]]]:
+    found = [
+        (f"synthetic (seed {seed})", corpus(seed)),
+        ("hand-written (6)", handwritten()),
+    ]
+    try:
+        from tests.support.devset import dev_documents
+    except ImportError:
+        common.log("no tests/support/devset.py: the development set is skipped")
+        return found
+    try:
+        documents = dev_documents()
+    except ValueError as error:  # DevSetError: a file being written, or malformed
+        common.log(f"the development set is skipped: {error}")
+        return found
+    if documents:
+        found.append((f"development set ({len(documents)})", documents))
+    else:
+        common.log("tests/corpus/dev/ holds no documents yet: the development set is skipped")
+    return found
+
+
+# ---------------------------------------------------------------- memory
+
+
+def rss_probe(which: str, seed: int) -> None:
+    """Run in a fresh process: load `which`, run it over the synthetic corpus, print RSS."""
+    items, _ = prepare(corpus(seed))
+    system: System | None = None
+    if which == "ours":
+        system = ours
+    elif which == "medspacy":
+        system = Medspacy()
+    if system is not None:
+        for item in items:
+            system(item)
+    # VmHWM, not getrusage's ru_maxrss: a child started from a big parent inherits
+    # the parent's ru_maxrss across exec.
+    status = Path("/proc/self/status").read_text()
+    peak_kib = int(status.split("VmHWM:", 1)[1].split()[0])
+    print(json.dumps({"system": which, "peak_rss_mib": peak_kib / 1024}))
+
+
+def measure_rss(which: str, seed: int) -> float:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.context_compare", "--rss-probe", which, "--seed", str(seed)],
+        cwd=common.PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    if done.returncode != 0:
+        common.log(f"RSS probe {which} failed: {done.stderr.strip()[-300:]}")
+        return float("nan")
+    return float(json.loads(done.stdout.strip().splitlines()[-1])["peak_rss_mib"])
+
+
+# ---------------------------------------------------------------- report
+
+
+def flag_table(results: dict[str, Result]) -> str:
+    rows = []
+    for flag in FLAGS:
+        for name, result in results.items():
+            s = result.flags[flag]
+            rows.append(
+                [
+                    flag,
+                    name,
+                    s.tp + s.fn,
+                    f"{s.tp}/{s.fp}/{s.fn}",
+                    common.fmt(s.precision, 3),
+                    common.fmt(s.recall, 3),
+                    common.fmt(s.f1, 3),
+                    common.fmt(s.accuracy, 3),
+                ]
+            )
+    for name, result in results.items():
+        exact = result.exact / result.mentions if result.mentions else float("nan")
+        rows.append(["all four right", name, result.mentions, "", "", "", "", common.fmt(exact, 3)])
+    headers = ["flag", "system", "gold +", "tp/fp/fn", "precision", "recall", "F1", "accuracy"]
+    return common.markdown_table(headers, rows)
+
+
+def figures(result: Result) -> dict[str, Any]:
+    return {
+        "flags": {
+            flag: {
+                "tp": s.tp,
+                "fp": s.fp,
+                "fn": s.fn,
+                "tn": s.tn,
+                "precision": s.precision,
+                "recall": s.recall,
+                "f1": s.f1,
+                "accuracy": s.accuracy,
+            }
+            for flag, s in result.flags.items()
+        },
+        "all_four_right": result.exact / result.mentions if result.mentions else None,
+        "mentions": result.mentions,
+        "seconds": result.seconds,
+    }
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, default=20240312, help="of the synthetic corpus")
+    parser.add_argument("--repeat", type=int, default=5, help="timing runs; the best counts")
+    parser.add_argument("--misses", type=int, default=0, help="list this many errors per system")
+    parser.add_argument("--no-rss", action="store_true", help="skip the memory probes")
+    parser.add_argument("--rss-probe", choices=("none", "ours", "medspacy"), help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def run(argv: Sequence[str] = ()) -> dict[str, Any]:
+    args = parse_args(argv)
+    systems: dict[str, System] = {"ours": ours}
+    load_seconds: dict[str, float] = {}
+    medspacy_version = None
+    try:
+        started = time.perf_counter()
+        plain = Medspacy()
+        load_seconds["medspaCy"] = time.perf_counter() - started
+        medspacy_version = plain.version
+        systems["medspaCy"] = plain
+        systems["medspaCy + our sections"] = Medspacy(our_sections=True)
+        systems["medspaCy, our sentences + sections"] = Medspacy(
+            our_sentences=True, our_sections=True
+        )
+    except MedspacyMissing as error:
+        print(f"\nmedspaCy: NOT INSTALLED. {error}\nOnly the project's rules are scored.\n")
+    if medspacy_version:
+        print(f"\nmedspaCy {medspacy_version}, ConText with its default English rules")
+
+    payload: dict[str, Any] = {
+        "parameters": {"seed": args.seed, "repeat": args.repeat},
+        "medspacy_version": medspacy_version,
+        "medspacy_load_seconds": load_seconds.get("medspaCy"),
+        "corpora": {},
+    }
+    for title, documents in corpora(args.seed):
+        items, counts = prepare(documents)
+        results = {name: score(system, items, args.repeat) for name, system in systems.items()}
+        flagged = counts["measured_with_flags"]
+        print(
+            f"\n## {title}: {len(items)} documents, {counts['mentions']} mentions scored"
+            f" ({counts['measured_skipped']} results/readings take no context"
+            + (f", {flagged} of them flagged in the gold!" if flagged else "")
+            + ")\n"
+        )
+        print(flag_table(results))
+        base = results["ours"].seconds
+        timing = [
+            [
+                name,
+                common.fmt(1000 * r.seconds / max(len(items), 1), 2),
+                common.fmt(common.ratio(r.seconds, base), 1) + " x",
+            ]
+            for name, r in results.items()
+        ]
+        print(f"\ntime per document (best of {args.repeat}), ratio to ours:\n")
+        print(common.markdown_table(["system", "ms/doc", "vs ours"], timing))
+        for name, system in systems.items():
+            if isinstance(system, Medspacy) and (system.unaligned or system.uncertain_hypothetical):
+                print(
+                    f"\n{name}: {system.unaligned} gold spans did not align with tokens;"
+                    f" {system.uncertain_hypothetical} gold-hypothetical mentions were marked"
+                    " is_uncertain (no flag of ours) but not is_hypothetical"
+                )
+                system.unaligned = system.uncertain_hypothetical = 0
+        if args.misses:
+            for name, result in results.items():
+                print(f"\n{name}: {len(result.errors)} mentions with a flag wrong; the first:")
+                for line in result.errors[: args.misses]:
+                    print(f"  - {line}")
+        payload["corpora"][title] = {
+            "documents": len(items),
+            **counts,
+            "systems": {name: figures(r) for name, r in results.items()},
+        }
+
+    if not args.no_rss:
+        probes = ["none", "ours"] + (["medspacy"] if medspacy_version else [])
+        rss = {which: measure_rss(which, args.seed) for which in probes}
+        payload["peak_rss_mib"] = rss
+        labels = {"none": "corpus only (baseline)", "ours": "ours", "medspacy": "medspaCy"}
+        rows = [
+            [labels[w], common.fmt(v, 1), common.fmt(v - rss["none"], 1)] for w, v in rss.items()
+        ]
+        print("\npeak RSS of a fresh process over the synthetic corpus:\n")
+        print(common.markdown_table(["process", "peak RSS MiB", "over baseline MiB"], rows))
+    path = common.write_results("context_compare", payload)
+    print(f"\nresults: {path.relative_to(common.PROJECT_ROOT)}")
+    return payload
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    if args.rss_probe:
+        rss_probe(args.rss_probe, args.seed)
+        return 0
+    run(argv)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
