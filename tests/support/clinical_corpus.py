@@ -31,8 +31,10 @@ write and read the corpus as JSON files, one per document:
                                   "unit": "mmol/L", "abnormal_flag": "H"}]}}
 
 `line` counts the page's lines from 0, empty lines included; "records" may be
-left out. The scoring functions at the end are the ones the tests and
-bench/ai_quality.py use.
+left out. Two optional keys serve hand-written sets (tests/support/devset.py):
+"style" (US, UK, AU, abstract) and "scored_types", the entity types the gold
+annotates; a prediction of any other type is then not scored. The scoring
+functions at the end are the ones the tests and bench/ai_quality.py use.
 """
 
 from __future__ import annotations
@@ -83,9 +85,15 @@ class CorpusDocument:
     pages: tuple[tuple[str, ...], ...]
     entities: tuple[GoldEntity, ...]
     records: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # The house style (US, UK, AU, abstract) of a hand-written document, for per-style
+    # figures; None for generated ones.
+    style: str | None = None
+    # The entity types the gold annotates; predictions of other types are not scored.
+    # None: every type is annotated (the generated corpus).
+    scored_types: tuple[str, ...] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data = {
             "id": self.id,
             "kind": self.kind,
             "document_date": self.document_date,
@@ -93,6 +101,11 @@ class CorpusDocument:
             "entities": [asdict(entity) for entity in self.entities],
             "records": self.records,
         }
+        if self.style is not None:
+            data["style"] = self.style
+        if self.scored_types is not None:
+            data["scored_types"] = list(self.scored_types)
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> CorpusDocument:
@@ -103,6 +116,10 @@ class CorpusDocument:
             pages=tuple(tuple(page) for page in data["pages"]),
             entities=tuple(GoldEntity(**entity) for entity in data.get("entities", [])),
             records={k: list(v) for k, v in (data.get("records") or {}).items()},
+            style=data.get("style"),
+            scored_types=(
+                tuple(data["scored_types"]) if data.get("scored_types") is not None else None
+            ),
         )
 
 
@@ -1439,6 +1456,19 @@ class Score:
         return 2 * p * r / (p + r) if p + r else 0.0
 
 
+@dataclass(frozen=True)
+class Miss:
+    """One entity error: `kind` is "missed" (gold not found), "spurious" (a prediction
+    matching no gold), or "<flag> not set" / "<flag> wrongly set" on a matched pair;
+    `line` is the document line the mention starts on."""
+
+    doc: str
+    kind: str
+    type: str
+    text: str
+    line: str = ""
+
+
 @dataclass
 class Evaluation:
     entities: dict[str, Score] = field(default_factory=dict)
@@ -1446,6 +1476,8 @@ class Evaluation:
     records: dict[str, Score] = field(default_factory=dict)
     document_dates: Score = field(default_factory=Score)
     misses: list[str] = field(default_factory=list)  # readable notes of what went wrong
+    errors: list[Miss] = field(default_factory=list)  # the entity errors among them, as data
+    groups: dict[str, Evaluation] = field(default_factory=dict)  # per `group` of evaluate()
 
     def negation_accuracy(self) -> float:
         return self.flags["negated"].recall if "negated" in self.flags else 1.0
@@ -1474,15 +1506,30 @@ def match_entities(
     ]
 
 
-def evaluate(documents: Sequence[CorpusDocument], run: Callable[[DocumentText], Any]) -> Evaluation:
-    """Score a provider over the corpus. `run(doc_text)` returns (entities, records)."""
+def evaluate(
+    documents: Sequence[CorpusDocument],
+    run: Callable[[DocumentText], Any],
+    group: Callable[[CorpusDocument], str | None] | None = None,
+) -> Evaluation:
+    """Score a provider over the corpus. `run(doc_text)` returns (entities, records).
+    With `group`, each document is also scored into `groups[group(doc)]` (a document
+    whose group is None only into the whole). A document with `scored_types` has
+    predictions of other types dropped before scoring."""
     result = Evaluation()
     for doc in documents:
         text = document_text(doc)
         entities, records = run(text)
-        _score_entities(result, doc, gold_spans(doc, text), entities, text)
-        if records is not None:
-            _score_records(result, doc, records)
+        if doc.scored_types is not None:
+            entities = [e for e in entities if e.type in doc.scored_types]
+        name = group(doc) if group is not None else None
+        targets = (
+            [result] if name is None else [result, result.groups.setdefault(name, Evaluation())]
+        )
+        gold = gold_spans(doc, text)
+        for target in targets:
+            _score_entities(target, doc, gold, entities, text)
+            if records is not None:
+                _score_records(target, doc, records)
     return result
 
 
@@ -1495,12 +1542,17 @@ def _score_entities(
 ) -> None:
     pairs = match_entities(gold, entities)
     matched = {id(found) for _, found in pairs if found is not None}
-    for entity, found in pairs:
+
+    def note(kind: str, type_: str, mention: str, start: int, message: str) -> None:
+        result.misses.append(f"{doc.id}: {message}")
+        result.errors.append(Miss(doc.id, kind, type_, mention, _line_at(text, start)))
+
+    for (start, _, entity), (_, found) in zip(gold, pairs, strict=True):
         score = result.entities.setdefault(entity.type, Score())
         score.gold += 1
         score.matched_gold += found is not None
         if found is None:
-            result.misses.append(f"{doc.id}: missed {entity.type} {entity.text!r}")
+            note("missed", entity.type, entity.text, start, f"missed {entity.type} {entity.text!r}")
             continue
         for flag in FLAGS:
             flag_score = result.flags.setdefault(flag, Score())
@@ -1508,19 +1560,43 @@ def _score_entities(
                 flag_score.gold += 1
                 flag_score.matched_gold += bool(getattr(found, flag))
                 if not getattr(found, flag):
-                    result.misses.append(f"{doc.id}: {flag} not set on {entity.text!r}")
+                    note(
+                        f"{flag} not set",
+                        entity.type,
+                        entity.text,
+                        start,
+                        f"{flag} not set on {entity.text!r}",
+                    )
             if getattr(found, flag):
                 flag_score.predicted += 1
                 flag_score.matched_predicted += bool(getattr(entity, flag))
                 if not getattr(entity, flag):
-                    result.misses.append(f"{doc.id}: {flag} wrongly set on {found.text!r}")
+                    note(
+                        f"{flag} wrongly set",
+                        found.type,
+                        found.text,
+                        found.start,
+                        f"{flag} wrongly set on {found.text!r}",
+                    )
     for found in entities:
         score = result.entities.setdefault(found.type, Score())
         score.predicted += 1
         score.matched_predicted += id(found) in matched
         if id(found) not in matched:
-            result.misses.append(f"{doc.id}: spurious {found.type} {found.text!r}")
-    del text
+            note(
+                "spurious",
+                found.type,
+                found.text,
+                found.start,
+                f"spurious {found.type} {found.text!r}",
+            )
+
+
+def _line_at(text: DocumentText, offset: int) -> str:
+    """The document line holding `offset`, for reading an error in its context."""
+    start = text.text.rfind("\n", 0, offset) + 1
+    end = text.text.find("\n", offset)
+    return text.text[start : end if end >= 0 else len(text.text)]
 
 
 def _score_records(result: Evaluation, doc: CorpusDocument, records: Any) -> None:
@@ -1561,6 +1637,21 @@ def _fits(expected: dict[str, Any], record: Any) -> bool:
         elif found != value:
             return False
     return True
+
+
+def style_table(evaluation: Evaluation, types: Sequence[str] = ("medication", "condition")) -> str:
+    """A plain-text table of `types` per group of the evaluation (see evaluate's `group`)."""
+    rows = ["group      type               gold  pred  precision  recall     F1"]
+    for name, part in sorted(evaluation.groups.items()):
+        for kind in types:
+            score = part.entities.get(kind)
+            if score is None or not (score.gold or score.predicted):
+                continue
+            rows.append(
+                f"{name:<10} {kind:<18} {score.gold:>4}  {score.predicted:>4}"
+                f"  {score.precision:>9.3f}  {score.recall:>6.3f}  {score.f1:>5.3f}"
+            )
+    return "\n".join(rows)
 
 
 def table(evaluation: Evaluation) -> str:
