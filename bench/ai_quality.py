@@ -4,6 +4,12 @@
     .venv/bin/python bench/ai_quality.py FOLDER           # corpus files in FOLDER (*.json)
     .venv/bin/python bench/ai_quality.py --write-corpus FOLDER   # save the corpus, then stop
     .venv/bin/python bench/ai_quality.py --misses 30      # also list 30 of the errors
+    .venv/bin/python bench/ai_quality.py --dev-only --misses 60   # only the development set
+
+The development set (tests/corpus/dev/, loaded by tests/support/devset.py) is reported
+in its own section, with figures per house style (US, UK, AU, abstract); it is not a
+floor. Its errors are listed as "doc id / missed or spurious / type / text" with the
+document line they sit on, and all of them go into the results JSON.
 
 A corpus file is one JSON document (the format is documented at the top of
 tests/support/clinical_corpus.py):
@@ -25,6 +31,7 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -37,13 +44,16 @@ from bench import common
 from tests.support.clinical_corpus import (
     CorpusDocument,
     Evaluation,
+    Miss,
     corpus,
     evaluate,
     handwritten,
     load,
     save,
+    style_table,
     table,
 )
+from tests.support.devset import dev_documents
 
 FLOORS = {"medication": 0.90, "lab_result": 0.90, "vital_sign": 0.90}
 DEFAULT_FLOOR = 0.80
@@ -69,6 +79,46 @@ def report(title: str, documents: list[CorpusDocument], misses: int) -> Evaluati
     return evaluation
 
 
+def report_dev(documents: list[CorpusDocument], misses: int) -> Evaluation:
+    """The development set's section: the usual table, then medication and condition per
+    house style ("clinical notes" are US, UK and AU), then up to `misses` errors."""
+    started = time.perf_counter()
+    evaluation = evaluate(documents, run_local, group=lambda doc: doc.style)
+    notes = [doc for doc in documents if doc.style != "abstract"]
+    evaluation.groups["notes"] = evaluate(notes, run_local)
+    elapsed = time.perf_counter() - started
+    pages = sum(len(doc.pages) for doc in documents)
+    print(
+        f"\n## development set (hand-written, {len(documents)} documents, {pages} pages;"
+        f" {elapsed:.2f} s)\n"
+    )
+    print("Only the types a document annotates are scored on it; not a floor.\n")
+    print(table(evaluation))
+    print(f"\nnegation right on {evaluation.negation_accuracy():.3f} of negated mentions")
+    print("\nper style (notes = US + UK + AU)\n")
+    print(style_table(evaluation))
+    if misses:
+        print(f"\nerrors ({misses} of {len(evaluation.errors)}, spread over types and kinds):")
+        for error in spread(evaluation.errors, misses):
+            print(f"  {error.doc:<22} {error.kind:<22} {error.type:<16} {error.text!r}")
+            print(f"  {'':<22} in: {error.line[:100]}")
+    return evaluation
+
+
+def spread(errors: list[Miss], count: int) -> list[Miss]:
+    """Up to `count` errors taken in turn from each (kind, type) pile, so that a short
+    list still shows every sort of error; each pile keeps document order."""
+    piles: dict[tuple[str, str], list[Miss]] = {}
+    for error in errors:
+        piles.setdefault((error.kind, error.type), []).append(error)
+    chosen: list[Miss] = []
+    while len(chosen) < count and any(piles.values()):
+        for key in sorted(piles):
+            if piles[key] and len(chosen) < count:
+                chosen.append(piles[key].pop(0))
+    return sorted(chosen, key=lambda e: (e.doc, e.kind, e.type))
+
+
 def below_floor(evaluation: Evaluation) -> list[str]:
     failures = []
     for kind, score in evaluation.entities.items():
@@ -87,16 +137,36 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=20240312)
     parser.add_argument("--per-kind", type=int, default=10)
     parser.add_argument("--misses", type=int, default=0, help="list this many errors")
+    parser.add_argument("--dev-only", action="store_true", help="score only the development set")
     return parser.parse_args(argv)
 
 
 def figures(evaluation: Evaluation) -> dict[str, Any]:
     return {
         "entities": {
-            kind: {"precision": s.precision, "recall": s.recall, "f1": s.f1}
+            kind: {
+                "precision": s.precision,
+                "recall": s.recall,
+                "f1": s.f1,
+                "gold": s.gold,
+                "predicted": s.predicted,
+            }
             for kind, s in evaluation.entities.items()
         },
         "negation_accuracy": evaluation.negation_accuracy(),
+    }
+
+
+def dev_figures(evaluation: Evaluation, documents: list[CorpusDocument]) -> dict[str, Any]:
+    return {
+        "documents": len(documents),
+        **figures(evaluation),
+        "flags": {
+            flag: {"recall": s.recall, "precision": s.precision, "gold": s.gold}
+            for flag, s in evaluation.flags.items()
+        },
+        "by_style": {name: figures(part) for name, part in sorted(evaluation.groups.items())},
+        "errors": [asdict(error) for error in evaluation.errors],
     }
 
 
@@ -105,6 +175,13 @@ def run(argv: Sequence[str] = ()) -> dict[str, Any]:
     and return the scores: F1 per entity type, negation accuracy, floors missed. Raises
     SystemExit when the folder holds no corpus files."""
     args = parse_args(argv)
+    developed = dev_documents()
+    if args.dev_only:
+        dev = report_dev(developed, args.misses)
+        payload = {"parameters": {"dev_only": True}, "dev": dev_figures(dev, developed)}
+        path = common.write_results("ai_quality_dev", payload)
+        print(f"\nresults: {path.relative_to(common.PROJECT_ROOT)}")
+        return {**payload, "below_floor": []}
     if args.folder:
         documents = load(args.folder)
         if not documents:
@@ -117,10 +194,12 @@ def run(argv: Sequence[str] = ()) -> dict[str, Any]:
         held_out = report("held-out hand-written documents", handwritten(), args.misses)
     failures = below_floor(evaluation)
     print("\nfloors: " + ("all met" if not failures else "; ".join(failures)))
+    dev = report_dev(developed, args.misses)
     payload: dict[str, Any] = {
         "parameters": {"seed": args.seed, "per_kind": args.per_kind, "folder": args.folder},
         "corpus": figures(evaluation),
         "held_out": figures(held_out) if held_out else None,
+        "dev": dev_figures(dev, developed),
         "floors": {kind: FLOORS.get(kind, DEFAULT_FLOOR) for kind in evaluation.entities},
         "negation_floor": 0.90,
         "below_floor": failures,
