@@ -93,7 +93,11 @@ def report_dev(documents: list[CorpusDocument], misses: int) -> Evaluation:
         f" {elapsed:.2f} s)\n"
     )
     print("Only the types a document annotates are scored on it; not a floor.\n")
-    print(table(evaluation))
+    with_records = any(doc.records for doc in documents)
+    print(table(evaluation, records=with_records))
+    if not with_records:
+        dates = evaluation.document_dates
+        print(f"\ndocument dates     {dates.gold:>4}  correct {dates.recall:.3f}")
     print(f"\nnegation right on {evaluation.negation_accuracy():.3f} of negated mentions")
     print("\nper style (notes = US + UK + AU)\n")
     print(style_table(evaluation))

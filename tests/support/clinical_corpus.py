@@ -1654,8 +1654,9 @@ def style_table(evaluation: Evaluation, types: Sequence[str] = ("medication", "c
     return "\n".join(rows)
 
 
-def table(evaluation: Evaluation) -> str:
-    """A plain-text table of the scores, for the benchmark and for failing tests."""
+def table(evaluation: Evaluation, records: bool = True) -> str:
+    """A plain-text table of the scores, for the benchmark and for failing tests;
+    `records=False` leaves out the record rows (a set without gold records)."""
     rows = ["type               gold  pred  precision  recall     F1"]
     for name, score in sorted(evaluation.entities.items()):
         rows.append(
@@ -1669,6 +1670,8 @@ def table(evaluation: Evaluation) -> str:
             f"{name:<18} {score.gold:>4}  {score.matched_gold:>9}  {score.recall:>6.3f}"
             f"  {score.precision:>9.3f}"
         )
+    if not records:
+        return "\n".join(rows)
     rows.append("")
     rows.append("records            gold  pred  precision  recall     F1")
     for name, score in evaluation.records.items():
