@@ -23,8 +23,15 @@ from typing import Any
 from app.pipeline.ai.context import Context
 from app.pipeline.ai.dates import find_dates, find_reduced_dates
 from app.pipeline.ai.documents import dates_of, kind_of
+from app.pipeline.ai.fuzzy_names import name_matcher
 from app.pipeline.ai.grammar import lab_value, parse_sig, route_before, vital_reading
 from app.pipeline.ai.lexicon import Concept, LabUnit, Lexicon
+from app.pipeline.ai.plausibility import (
+    range_is_readable,
+    review_lab,
+    review_vital,
+    words_confidence,
+)
 from app.pipeline.ai.text import Analysis
 from app.pipeline.ai.types import (
     Allergy,
@@ -154,12 +161,16 @@ class Enricher:
     def lab_result(self, entity: Entity) -> LabResult | None:
         if entity.family or entity.negated:
             return None
-        concept, name_end = self._concept(("lab",), entity.text)
+        concept, name_end, approximate = self._measured_name("lab", entity.text)
         value = lab_value(entity.text, name_end, len(entity.text))
         if value is None:
             return LabResult("", (entity.id,), _name(concept, entity.text[:name_end]), None, "")
         variant = _lab_unit(concept, value.unit, value.value)
         unit = value.unit or (variant.unit if variant else None)
+        confidence = self._value_confidence(entity, value.value_start, value.value_end)
+        reason = review_lab(concept, value, unit, confidence, approximate=approximate)
+        readable = range_is_readable(value.low, value.high)
+        low, high = (value.low, value.high) if readable else (None, None)
         return LabResult(
             id="",
             entity_ids=(entity.id,),
@@ -169,19 +180,24 @@ class Enricher:
             unit=unit,
             reference_low=value.low,
             reference_high=value.high,
-            abnormal_flag=_abnormal(value.flag, value.value, value.low, value.high),
+            abnormal_flag=_abnormal(value.flag, value.value, low, high),
             loinc=variant.loinc if variant else None,
+            needs_review=reason is not None,
+            review_reason=reason,
+            ocr_confidence=confidence,
         )
 
     def vital_sign(self, entity: Entity) -> Vital | None:
         if entity.family or entity.negated:
             return None
-        concept, name_end = self._concept(("vital",), entity.text)
+        concept, name_end, approximate = self._measured_name("vital", entity.text)
         if concept is None:
             return None
         reading = vital_reading(concept.name, entity.text, name_end, len(entity.text))
         if reading is None:
             return None
+        confidence = self._value_confidence(entity, reading.value_start, reading.value_end)
+        reason = review_vital(concept.name, reading, confidence, approximate=approximate)
         return Vital(
             "",
             (entity.id,),
@@ -190,7 +206,27 @@ class Enricher:
             reading.unit,
             reading.systolic,
             reading.diastolic,
+            needs_review=reason is not None,
+            review_reason=reason,
+            ocr_confidence=confidence,
         )
+
+    def _measured_name(self, kind: str, text: str) -> tuple[Concept | None, int, bool]:
+        """The test or vital sign `text` starts with, where its name ends, and whether the
+        name was matched only approximately (an OCR misreading: "HbAtc 63")."""
+        concept, name_end = self._concept((kind,), text)
+        if concept is not None and _value_follows(concept, text, name_end):
+            return concept, name_end, False
+        match = name_matcher(self.lexicon).match(text, kind)
+        if match is not None and _value_follows(match.concept, text, match.end):
+            return match.concept, match.end, match.distance > 0
+        return concept, name_end, False
+
+    def _value_confidence(self, entity: Entity, start: int, end: int) -> float | None:
+        """The OCR confidence of the words a value was read from (its offsets in the entity)."""
+        if end <= start:
+            return None
+        return words_confidence(self.doc, entity.start + start, entity.start + end)
 
     def condition(self, entity: Entity) -> Condition:
         concept, name_end = self._concept(("condition",), entity.text)
@@ -265,6 +301,12 @@ _BUILDERS: dict[str, tuple[str, Callable[[Enricher, Entity], Any]]] = {
     "immunization": ("i", Enricher.immunization),
     "procedure": ("p", Enricher.procedure),
 }
+
+
+def _value_follows(concept: Concept, text: str, position: int) -> bool:
+    if concept.kind == "lab":
+        return lab_value(text, position, len(text)) is not None
+    return vital_reading(concept.name, text, position, len(text)) is not None
 
 
 def _plain_name(text: str) -> str:

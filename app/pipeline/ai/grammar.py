@@ -13,6 +13,7 @@ Frequencies are normalised to: "once daily", "twice daily", "three times daily",
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,12 +36,14 @@ def _lookup(table: tuple[tuple[str, str], ...], match: re.Match[str]) -> str:
 
 
 # ---- units of results
+# "x10^9/L" comes out of OCR as "X1049/L" or "x10°/L" too (the caret read as a 4 or a degree).
 LAB_UNITS: tuple[tuple[str, str], ...] = (
-    (r"(?:x|\u00d7)?\s*10\s*(?:\^|\*|e)?\s*(?:9|\u2079)\s*/\s*[lL]", "10*9/L"),
-    (r"(?:x|\u00d7)?\s*10\s*(?:\^|\*|e)?\s*12\s*/\s*[lL]", "10*12/L"),
+    (r"(?:[xX]|\u00d7)?\s*10\s*(?:\^|\*|e|4|\u00b0)?\s*(?:9|\u2079)\s*/\s*[lL]", "10*9/L"),
+    (r"(?:[xX]|\u00d7)?\s*10\s*(?:\^|\*|e|4|\u00b0)?\s*12\s*/\s*[lL]", "10*12/L"),
     (r"(?i:mmol\s*/\s*mol)", "mmol/mol"),
-    (r"(?i:mmol\s*/\s*l)", "mmol/L"),
-    (r"(?i:(?:\u00b5|u|micro)mol\s*/\s*l)", "umol/L"),
+    # OCR reads the "l/" of "mol/L" as "V" or "l" as "1", "I" or "|" ("mmoVL", "umoI/L").
+    (r"(?i:mmo(?:[l1i|]\s*/|v/?)\s*[l1i|])", "mmol/L"),
+    (r"(?i:(?:\u00b5|u|micro)mo(?:[l1i|]\s*/|v/?)\s*[l1i|])", "umol/L"),
     (r"(?i:pmol\s*/\s*l)", "pmol/L"),
     (r"(?i:nmol\s*/\s*l)", "nmol/L"),
     (r"(?i:mg\s*/\s*dl)", "mg/dL"),
@@ -291,17 +294,37 @@ _FILLER_WORDS = (
     r"|raised|elevated|high|low|reduced|increased|decreased|normal|improved|risen|rose|fallen|fell"
     r"|dropped|to|be|noted|came\s+back|has|had|have|been|on\s+admission|recorded|reading"
 )
+# Specks a scan leaves between a name and its value ("Sodium | 139", "HbA1c © 53").
+_LEAD_SPECKS = "|~\u00a9\u00ae*_\u2014\u2018\u2019\u201c\u201d\"',;."
 _LAB_LEAD = re.compile(
-    r"(?:\s*\([A-Za-z0-9 ]{1,12}\))?(?:\s*(?:[:=\-\u2013]|(?i:" + _FILLER_WORDS + r")\b)){0,4}\s*"
+    r"(?:\s*\([A-Za-z0-9 ]{1,12}\))?(?:\s*(?:[:=\-\u2013]|[" + re.escape(_LEAD_SPECKS) + r"]"
+    r"|(?i:" + _FILLER_WORDS + r")\b)){0,4}\s*"
 )
-_VALUE = re.compile(rf"(?P<cmp>[<>]=?|\u2264|\u2265)?\s*(?P<value>{NUMBER})(?![\d/:]|\.\d)")
+# Not a result: the start of a date or time, or of a number whose decimal point OCR misread.
+_VALUE = re.compile(
+    rf"(?P<cmp>[<>]=?|\u2264|\u2265)?\s*(?P<value>{NUMBER})(?![\d/:]|[.,;][\dOoIl|])"
+)
+# A result OCR misread: a letter for a digit ("l39", "4.O") or a colon, semicolon or
+# comma for the decimal point ("3:7"). Read only when a unit follows, and marked repaired.
+_OCR_VALUE = re.compile(
+    r"(?:[^\s\d]{1,3}\s+)?(?P<int>[\dOoIl|]{1,4})(?:[.:;,](?P<frac>[\dOoIl|]{1,2}))?"
+    r"[.:;,'\u2019]*(?=\s|$)"
+)
+# Where the result should be, one or two short words that are no number, before a unit
+# ("LDL cholesterol oe mmol/L"): a result OCR could not read.
+_UNREADABLE = re.compile(r"[^\s\d]{1,6}")
+_OCR_DIGITS = str.maketrans("OoIl|", "00111")
+# Specks OCR leaves between a result and its unit ("6.4 -- mmol/L", "142 | g/L").
+_SPECKS = re.compile(
+    r"(?:[~|;:.,_'\"`\u2014\u2018\u2019\u201c\u201d-]{1,2}\s+)?[~'\"\u2018\u2019\u201c\u201d]?"
+)
 _FLAG = re.compile(
     r"\(?\s*(?P<flag>HH|LL|H|L|N|\*|\u2191|\u2193|(?i:high|low|normal|abnormal|raised|elevated))"
     r"\s*\)?(?![A-Za-z0-9])"
 )
 _RANGE = re.compile(
     r"[(\[]?\s*(?:(?i:ref(?:erence)?(?:\s+range)?|range|normal\s+range|nr)\s*[:=]?\s*)?"
-    rf"(?:(?P<low>{NUMBER})\s*(?:-|\u2013|to)\s*(?P<high>{NUMBER})"
+    rf"(?:(?P<low>{NUMBER})\s*(?:-{{1,2}}|\u2013|\u2014|=|to)\s*(?P<high>{NUMBER})"
     rf"|(?P<op>[<>]=?|\u2264|\u2265)\s*(?P<bound>{NUMBER}))"
     r"\s*[)\]]?"
 )
@@ -319,6 +342,11 @@ class LabValue:
     low: float | None
     high: float | None
     flag: str | None  # as printed (H, L, N or None); "*" means abnormal, direction unknown
+    value_start: int = 0  # where the result's characters are, to find the words behind it
+    value_end: int = 0
+    repaired: bool = False  # read only after undoing an OCR confusion ("3:7", "l39")
+    range_text: str | None = None  # the reference range as printed
+    readable: bool = True  # False: words where the result should be, no number
 
 
 def _flag(text: str | None) -> str | None:
@@ -336,23 +364,104 @@ def lab_value(text: str, position: int, limit: int) -> LabValue | None:
     lead = _LAB_LEAD.match(text, position, limit)
     cursor = lead.end() if lead else position
     lead_flag = _lead_flag(text[position:cursor])
-    value = _VALUE.match(text, cursor, limit)
-    if value is None or _DRUG_UNIT.match(text, value.end(), limit):
+    read = _result(text, cursor, limit)
+    if read is None:
         return None
-    end = value.end()
-    unit, end = _optional(_LAB_UNIT, text, end, limit, lambda m: _lookup(LAB_UNITS, m))
+    unit, end = _unit_after(text, read.end, limit)
     flag, end = _optional(_FLAG, text, end, limit, lambda m: m.group("flag"))
     if unit is None and flag is not None:  # "131 L mmol/L": the flag before the unit
         unit, end = _optional(_LAB_UNIT, text, end, limit, lambda m: _lookup(LAB_UNITS, m))
-    ranged, end = _optional(_RANGE, text, end, limit, lambda m: m)
+    ranged, end = _past_specks(_RANGE, text, end, limit, lambda m: m)
     if flag is None:
         flag, end = _optional(_FLAG, text, end, limit, lambda m: m.group("flag"))
     if unit is None and ranged is not None:  # "135 (130-170) g/L": the unit after the range
         unit, end = _optional(_LAB_UNIT, text, end, limit, lambda m: _lookup(LAB_UNITS, m))
     low, high = _bounds(ranged)
-    number = float(value.group("value")) if not value.group("cmp") else None
-    shown = text[value.start() : value.end()].replace(" ", "")
-    return LabValue(end, number, shown, unit, low, high, _flag(flag) or lead_flag)
+    return LabValue(
+        end,
+        read.number,
+        read.shown,
+        unit,
+        low,
+        high,
+        _flag(flag) or lead_flag,
+        read.start,
+        read.end,
+        read.repaired,
+        ranged.group().strip() if ranged is not None else None,
+        read.readable,
+    )
+
+
+@dataclass(frozen=True)
+class _Read:
+    start: int
+    end: int
+    number: float | None
+    shown: str
+    repaired: bool = False
+    readable: bool = True
+
+
+def _result(text: str, position: int, limit: int) -> _Read | None:
+    """The result at `position`: as printed, else as OCR misread it, else unreadable
+    words where it should be; each of the last two only with a unit after it."""
+    value = _VALUE.match(text, position, limit)
+    if value is not None:
+        if _DRUG_UNIT.match(text, value.end(), limit):
+            return None
+        number = float(value.group("value")) if not value.group("cmp") else None
+        shown = value.group().strip().replace(" ", "")
+        return _Read(value.start("value"), value.end(), number, shown)
+    misread, number = _ocr_value(text, position, limit)
+    if misread is not None:
+        shown = text[misread.start("int") : misread.end()]
+        return _Read(misread.start("int"), misread.end(), number, shown, repaired=True)
+    end = position
+    for _ in range(2):
+        junk = _UNREADABLE.match(text, _skip_space(text, end, limit), limit)
+        if junk is None or _LAB_UNIT.match(text, junk.start(), limit):
+            return None
+        end = junk.end()
+        if _unit_after(text, end, limit)[0] is not None:
+            return _Read(position, end, None, text[position:end], readable=False)
+    return None
+
+
+def _unit_after(text: str, position: int, limit: int) -> tuple[str | None, int]:
+    return _past_specks(_LAB_UNIT, text, position, limit, lambda m: _lookup(LAB_UNITS, m))
+
+
+def _past_specks(
+    pattern: re.Pattern[str],
+    text: str,
+    position: int,
+    limit: int,
+    pick: Callable[[re.Match[str]], T],
+) -> tuple[T | None, int]:
+    """`_optional`, reaching past specks OCR left before the match ("88 ~umol/L- 59-104")."""
+    found, end = _optional(pattern, text, position, limit, pick)
+    if found is not None:
+        return found, end
+    specks = _SPECKS.match(text, _skip_space(text, position, limit), limit)
+    if specks is None or specks.end() <= position:
+        return None, position
+    found, end = _optional(pattern, text, specks.end(), limit, pick)
+    return (found, end) if found is not None else (None, position)
+
+
+def _ocr_value(text: str, position: int, limit: int) -> tuple[re.Match[str] | None, float | None]:
+    """A misread result ("3:7", "l39") and the number it stands for, when a unit follows."""
+    match = _OCR_VALUE.match(text, position, limit)
+    if match is None or not re.search(r"\d", match.group()):
+        return None, None
+    unit, _ = _unit_after(text, match.end(), limit)
+    if unit is None:
+        return None, None
+    digits = match.group("int").translate(_OCR_DIGITS)
+    if match.group("frac") is not None:
+        digits += "." + match.group("frac").translate(_OCR_DIGITS)
+    return match, float(digits)
 
 
 def _lead_flag(lead: str) -> str | None:
@@ -415,7 +524,8 @@ VITAL_UNITS: dict[str, tuple[tuple[str, str], ...]] = {
 _VITAL_UNIT = {kind: _alternation(table) for kind, table in VITAL_UNITS.items()}
 _BP = re.compile(r"(?P<sys>\d{2,3})\s*/\s*(?P<dia>\d{2,3})(?![\d/])")
 _VITAL_LEAD = re.compile(
-    r"(?:\s*(?:[:=\-\u2013]|(?i:was|were|is|are|of|at|measured|recorded|today|on\s+admission"
+    r"(?:\s*(?:[:=\-\u2013]|[" + re.escape(_LEAD_SPECKS) + r"]"
+    r"|(?i:was|were|is|are|of|at|measured|recorded|today|on\s+admission"
     r"|reading|rate|reading\s+of|now)\b)){0,3}\s*"
 )
 DEFAULT_VITAL_UNITS = {
@@ -436,6 +546,8 @@ class Reading:
     unit: str
     systolic: float | None = None
     diastolic: float | None = None
+    value_start: int = 0  # where the reading's characters are, to find the words behind it
+    value_end: int = 0
 
 
 def vital_reading(kind: str, text: str, position: int, limit: int) -> Reading | None:
@@ -448,13 +560,14 @@ def vital_reading(kind: str, text: str, position: int, limit: int) -> Reading | 
             return None
         _, end = _optional(_VITAL_UNIT[kind], text, match.end(), limit, lambda m: m)
         systolic, diastolic = float(match.group("sys")), float(match.group("dia"))
-        return Reading(end, None, "mm[Hg]", systolic, diastolic)
+        return Reading(end, None, "mm[Hg]", systolic, diastolic, match.start(), match.end())
     value = _VALUE.match(text, cursor, limit)
     if value is None or value.group("cmp"):
         return None
     pattern, table = _VITAL_UNIT[kind], VITAL_UNITS[kind]
     unit, end = _optional(pattern, text, value.end(), limit, lambda m: _lookup(table, m))
-    return convert(kind, float(value.group("value")), unit, end)
+    reading = convert(kind, float(value.group("value")), unit, end)
+    return dataclasses.replace(reading, value_start=value.start("value"), value_end=value.end())
 
 
 def convert(kind: str, number: float, unit: str | None, end: int = 0) -> Reading:

@@ -51,6 +51,9 @@ ENUMS: dict[tuple[type, str], tuple[str, ...]] = {
     (LabResult, "abnormal_flag"): ("H", "L", "N"),
 }
 _JSON_TYPES = {str: "string", float: "number", int: "integer", bool: "boolean"}
+# What the pipeline itself says about a value read from a page (its OCR confidence and
+# whether it needs review): a remote model is not asked; its records take the defaults.
+NOT_ASKED = frozenset({"needs_review", "review_reason", "ocr_confidence"})
 
 
 class SchemaMismatch(ValueError):
@@ -78,11 +81,12 @@ def _field_schema(hint: Any) -> dict[str, Any]:
 
 
 def record_schema(cls: type) -> dict[str, Any]:
-    """A record's schema: every field but `id` (ids are given after the answer)."""
+    """A record's schema: every field but `id` (ids are given after the answer) and those
+    `NOT_ASKED`."""
     hints = typing.get_type_hints(cls)
     properties: dict[str, Any] = {}
     for spec in dataclasses.fields(cls):
-        if spec.name == "id":
+        if spec.name == "id" or spec.name in NOT_ASKED:
             continue
         schema = _field_schema(hints[spec.name])
         if (cls, spec.name) in ENUMS:

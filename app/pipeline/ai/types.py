@@ -114,6 +114,9 @@ class LabResult:
     reference_high: float | None = None
     abnormal_flag: str | None = None  # "H", "L", "N" or None when nothing says
     loinc: str | None = None
+    needs_review: bool = False  # implausible or read weakly: check it against the page
+    review_reason: str | None = None  # see plausibility.REVIEW_REASONS
+    ocr_confidence: float | None = None  # 0-1, of the words the value was read from
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,9 @@ class Vital:
     unit: str  # UCUM: mm[Hg], /min, Cel, %, kg, cm, kg/m2
     systolic: float | None = None
     diastolic: float | None = None
+    needs_review: bool = False
+    review_reason: str | None = None  # see plausibility.REVIEW_REASONS
+    ocr_confidence: float | None = None  # 0-1
 
 
 @dataclass(frozen=True)
