@@ -1,7 +1,8 @@
 """A document's clinical records as a FHIR R4 Bundle (validated with fhir.resources).
 
 One `collection` Bundle per shell file: a DocumentReference for the document; an
-Observation per lab result and vital sign; a MedicationStatement, Condition,
+Observation per lab result and vital sign (`final`, or `preliminary` with a note
+when the value needs review); a MedicationStatement, Condition,
 AllergyIntolerance, Immunization or Procedure per record; and for each record a
 Provenance pointing back to the document, with the page and box of every entity
 the record came from (as extensions, FHIR having no field for a place on a page).
@@ -71,6 +72,15 @@ def _quantity(value: float | None, unit: str | None) -> dict[str, Any] | None:
     return quantity
 
 
+def review_note(record: ai.LabResult | ai.Vital) -> str:
+    """The note of a value kept for review: why, and what to do (no document text)."""
+    why = (record.review_reason or "needs_review").replace("_", " ")
+    note = f"Needs review ({why}): check this value against the page."
+    if record.ocr_confidence is not None:
+        note += f" OCR confidence {record.ocr_confidence:.2f}."
+    return note
+
+
 class BundleBuilder:
     def __init__(
         self, shell_file: Any, records: ai.ClinicalRecords, entities: list[ai.Entity]
@@ -102,6 +112,9 @@ class BundleBuilder:
         }
         if self.effective:
             resource["effectiveDateTime"] = self.effective
+        if getattr(record, "needs_review", False):
+            resource["status"] = "preliminary"
+            resource["note"] = [{"text": review_note(record)}]
         return resource
 
     def lab(self, record: ai.LabResult) -> dict[str, Any]:

@@ -207,7 +207,18 @@ SPEC: dict[str, Any] = {
                     "code_system": {"type": ["string", "null"]},
                     "code": {"type": ["string", "null"]},
                     "entity_ids": {"type": "array", "items": {"type": "string"}},
-                    "data": {"type": "object"},
+                    "data": {
+                        "type": "object",
+                        "description": "The record's fields. A lab result or vital sign "
+                        "read from a page also carries needs_review (check it against the "
+                        "page: implausible or read weakly), review_reason (a code) and "
+                        "ocr_confidence (0-1, of the words the value was read from).",
+                        "properties": {
+                            "needs_review": {"type": "boolean"},
+                            "review_reason": {"type": ["string", "null"]},
+                            "ocr_confidence": {"type": ["number", "null"]},
+                        },
+                    },
                 },
             },
             "Page": Page,

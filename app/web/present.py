@@ -138,6 +138,26 @@ def _details(record_type: str, data: dict[str, Any]) -> list[Any]:
     return [data.get("date")]
 
 
+REVIEW_TEXT = {
+    "unreadable_value": "the result could not be read",
+    "outside_physiological_limits": "outside what a body can have",
+    "implausible_for_range": "does not fit its printed range",
+    "unreadable_range": "the printed range was misread",
+    "unit_mismatch": "an unexpected unit",
+    "low_ocr_confidence": "read with low confidence",
+    "ocr_repaired": "read after correcting the scan's characters",
+    "approximate_name": "the test's name was read approximately",
+}
+
+
+def review_text(data: dict[str, Any]) -> str | None:
+    """Why a value needs checking against the page, in words; None when it does not."""
+    if not data.get("needs_review"):
+        return None
+    reason = REVIEW_TEXT.get(data.get("review_reason") or "", "it may be misread")
+    return f"Check this value against the page: {reason}."
+
+
 def _code_label(system: str | None, code: str | None) -> str | None:
     if not code:
         return None
@@ -163,6 +183,7 @@ def records_view(
                 "code": _code_label(row.code_system, row.code),
                 "entities": [e.id for e in cited if e.page is not None and e.box],
                 "page": next((e.page for e in cited if e.page is not None), None),
+                "review": review_text(row.data),
             }
         )
     return [(label, groups[kind]) for kind, label in RECORD_LABELS.items() if kind in groups]

@@ -19,6 +19,7 @@ from werkzeug.test import TestResponse
 from app.models import Job, ProcessingError
 from tests.support.api import upload
 from tests.support.factories import bearer, grant, make_account, make_profile
+from tests.support.processed import process_in_place
 from tests.support.samples import Samples
 
 SPEC_URI = "urn:shellfile-pipeline:openapi"
@@ -263,3 +264,22 @@ def test_audit_unavailable_answer_is_documented(
 
     assert response.status_code == 503
     assert response_errors(spec, path, "get", response) == []
+
+
+def test_a_value_that_needs_review_says_so_in_the_clinical_records(
+    app: Flask, client: FlaskClient, db_session: Session, spec, owner
+) -> None:
+    _, token, profile = owner
+    letter = b"Blood results\nPotassium 46 mmol/L (3.5 - 5.3)\nSodium 139 mmol/L (135 - 145)\n"
+    shell_file_id = upload(client, token, profile.id, letter, name="labs.txt").json["shell_file_id"]
+    process_in_place(app, db_session, uuid.UUID(shell_file_id))
+
+    path = "/api/v1/shell-files/{shell_file_id}/clinical-records"
+    response = client.get(path.format(shell_file_id=shell_file_id), headers=bearer(token))
+
+    assert response.status_code == 200
+    assert response_errors(spec, path, "get", response) == []
+    labs = {item["display"]: item["data"] for item in response.json["items"]}
+    assert labs["potassium"]["needs_review"] is True
+    assert labs["potassium"]["review_reason"] == "outside_physiological_limits"
+    assert labs["sodium"]["needs_review"] is False

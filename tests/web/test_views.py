@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from app.models import AuditLog, ProcessingError, ShellFile
 from tests.support.factories import grant
+from tests.support.processed import process_in_place as process_any_in_place
 from tests.web.conftest import Person, process_in_place, store_document
 
 
@@ -353,3 +354,16 @@ def test_the_form_upload_without_script_takes_several_files(
     assert sorted(d.mime_type for d in docs) == ["application/pdf", "image/png"]
     html = owner.client.get(response.headers["Location"]).get_data(as_text=True)
     assert html.count("Uploaded.") == 2 and "Not uploaded: This kind of file" in html
+
+
+def test_a_value_that_needs_review_is_marked_in_words_on_the_document_view(
+    app: Flask, owner: Person, db_session: Session
+) -> None:
+    letter = b"Blood results\nPotassium 46 mmol/L (3.5 - 5.3)\nSodium 139 mmol/L (135 - 145)\n"
+    shell_file = store_document(app, db_session, owner, letter, name="labs.txt")
+    process_any_in_place(app, db_session, shell_file.id)  # a text file, by its own name
+
+    html = owner.client.get(f"/documents/{shell_file.id}").get_data(as_text=True)
+
+    marks = re.findall(r'<strong class="badge [^"]*review">([^<]*)</strong>', html)
+    assert marks == ["Check this value against the page: outside what a body can have."]
