@@ -36,3 +36,5 @@ if [ ! -f .venv/.installed ] || [ pyproject.toml -nt .venv/.installed ]; then
   .venv/bin/python -m pip install --quiet -e '.[dev]'
   touch .venv/.installed
 fi
+# Pass 1's vocabularies, built once into the environment (quick when already built)
+.venv/bin/python -m app.pipeline.ai.vocabulary

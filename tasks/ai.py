@@ -14,14 +14,17 @@ from typing import Any, TypeVar
 
 import redis
 from celery import shared_task
+from celery.signals import worker_init
 from celery.utils.time import get_exponential_backoff_interval
 from sqlalchemy.orm import Session
 
 from app import clinical_store
+from app.celery_app import flask_app_of
 from app.config import Settings
 from app.models import ShellFile
 from app.pipeline.ai import Provider, make_provider
 from app.pipeline.ai.errors import ProviderRateLimited
+from app.pipeline.ai.vocabulary import default_vocabulary
 from app.pipeline.errors import RateLimited
 from app.ratelimit import RedisRateLimiter
 from tasks.base import Save, StageContext, StageTask, run_stage
@@ -45,6 +48,17 @@ def _limiter(task: Any, settings: Settings) -> RedisRateLimiter | None:
             tokens_per_minute=settings.ai_tokens_per_minute,
         )
     return _limiters[key]
+
+
+@worker_init.connect(weak=False)
+def _load_vocabularies_before_forking(sender: Any = None, **_: Any) -> None:
+    """A worker of the `ai` queue with the local provider loads Pass 1's vocabularies once,
+    before its pool forks: the children share them, and no document waits for the load."""
+    if sender is None or "ai" not in (sender.app.amqp.queues.consume_from or {}):
+        return
+    settings: Settings = flask_app_of(sender.app).config["SETTINGS"]
+    if settings.ai_provider == "local":
+        default_vocabulary()
 
 
 def provider_for(task: Any, settings: Settings) -> Provider:

@@ -34,6 +34,7 @@ _OPENING = re.compile(r"[\s\-\u2022*]*(?:[A-Za-z][\w /&-]{0,30}:\s*)?")
 SECTION_FLAGS: dict[str, frozenset[str]] = {
     "family_history": frozenset({"family"}),
     "past_medical_history": frozenset({"history"}),
+    "past_surgical_history": frozenset({"history"}),
     "allergies": frozenset({"allergy"}),
 }
 

@@ -21,14 +21,19 @@ case-sensitive abbreviation) scaled by the OCR confidence of the span's words.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import re
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 from app.pipeline.ai.context import Context, ContextRules, span_text_is_header
+from app.pipeline.ai.fuzzy_names import name_matcher
 from app.pipeline.ai.grammar import lab_value, parse_sig, vital_reading
 from app.pipeline.ai.lexicon import Concept, Hit, Lexicon
+from app.pipeline.ai.structure import Item, allergies, items, patterns
 from app.pipeline.ai.text import Analysis
 from app.pipeline.ai.types import Entity
+from app.pipeline.ai.vocabulary import Vocabulary
 from app.pipeline.layout import Box, DocumentText
 
 ENTITY_TYPE = {
@@ -42,6 +47,12 @@ ENTITY_TYPE = {
     "procedure": "procedure",
     "allergen": "allergy",
 }
+# Which of two candidates of equal length wins, by how they were found: a curated name
+# over a vocabulary name or a pattern, any name over a bare list item.
+SOURCE_RANK = {"lexicon": 0, "fuzzy": 1, "vocabulary": 1, "pattern": 1, "section": 2}
+LISTED = frozenset({"medication", "condition", "procedure", "immunization", "allergy"})
+# Base confidence by how a candidate was found (the curated lexicon's is in _base_confidence).
+FOUND_CONFIDENCE = {"vocabulary": 0.85, "pattern": 0.8, "section": 0.75, "tagged": 0.9}
 # Which of two candidates of equal length wins.
 PRIORITY = (
     "allergy",
@@ -77,7 +88,8 @@ _REACTION = re.compile(
 # failure clinic", "Chest pain team").
 _SERVICE = re.compile(
     r"\s+(?i:specialist\s+)?(?i:nurses?|clinic|team|service|unit|consultant|department|"
-    r"specialist|pathway|programme)\b"
+    r"specialist|pathway|programme|educator|outpatients|risk|screening|prophylaxis|serology"
+    r"|educat\w+|review)\b"
 )
 NAMED_THINGS = frozenset({"condition", "observation", "physical_finding"})
 
@@ -89,6 +101,7 @@ class Candidate:
     type: str
     confidence: float
     specific: bool = False  # a synonym that only counts in its own section
+    found_by: str = "lexicon"
 
 
 class Locator:
@@ -108,28 +121,46 @@ class Locator:
 
     def confidence(self, start: int, end: int) -> float:
         """Mean OCR confidence (0-1) of the words in the span; 1 when there are none."""
+        found = self.word_confidence(start, end)
+        return 1.0 if found is None else found
+
+    def word_confidence(self, start: int, end: int) -> float | None:
+        """Mean OCR confidence (0-1) of the words in the span; None when there are none."""
         low = bisect.bisect_right(self._ends, start)
         scores = []
         for word in self._words[low:]:
             if word.start >= end:
                 break
             scores.append(word.confidence)
-        return sum(scores) / len(scores) / 100 if scores else 1.0
+        return sum(scores) / len(scores) / 100 if scores else None
 
 
-def detect(doc: DocumentText, lexicon: Lexicon, rules: ContextRules | None = None) -> list[Entity]:
+def detect(
+    doc: DocumentText,
+    lexicon: Lexicon,
+    rules: ContextRules | None = None,
+    vocabulary: Vocabulary | None = None,
+) -> list[Entity]:
     """The entities of `doc`, in text order, with ids "e1", "e2", ...
 
-    Never raises on any text; an empty text gives no entities.
+    Names come from the curated lexicon and, when given, the large `vocabulary`; then
+    the form of words (`structure.patterns`) and the lists under headings
+    (`structure.items`) add what no vocabulary names. Never raises on any text; an
+    empty text gives no entities.
     """
     analysis = Analysis(doc)
     context = Context(analysis, rules)
+    hits = lexicon.scan(doc.text)
+    hits += name_matcher(lexicon).hits(doc.text, hits)  # names OCR misread ("HbAtc 63")
+    if vocabulary is not None:
+        hits += vocabulary_hits(doc.text, vocabulary)
     candidates = [
-        candidate
-        for hit in lexicon.scan(doc.text)
-        if (candidate := _candidate(hit, analysis, context)) is not None
+        candidate for hit in hits if (candidate := _candidate(hit, analysis, context)) is not None
     ]
+    candidates = _join_other_names(candidates, analysis.text)
+    candidates += _abbreviated(candidates, analysis.text)
     candidates += _no_allergies(analysis)
+    candidates += _structural(analysis, candidates)
     build = _Builder(doc, analysis, context)
     return [
         build(f"e{number}", candidate)
@@ -137,26 +168,186 @@ def detect(doc: DocumentText, lexicon: Lexicon, rules: ContextRules | None = Non
     ]
 
 
+def vocabulary_hits(text: str, vocabulary: Vocabulary) -> list[Hit]:
+    """The vocabulary's names in `text` as lexicon hits (codes are MeSH or DrugBank ids)."""
+    return [
+        Hit(
+            hit.start,
+            hit.end,
+            Concept(hit.term.kind, hit.term.name, hit.term.code),
+            None,
+            "vocabulary",
+        )
+        for hit in vocabulary.scan(text)
+    ]
+
+
+_OTHER_NAME = re.compile(r"\s*\(([^()\n]{2,60})\)")
+
+
+def _join_other_names(candidates: list[Candidate], text: str) -> list[Candidate]:
+    """A medicine with its other name in brackets is one mention: "Metoprolol (Betaloc)
+    23.75mg daily", "Eliquis (apixaban) 5 mg". The candidate inside the brackets goes, and
+    the first takes in the brackets and whatever the one inside had read after its name."""
+    medicines = sorted(
+        (c for c in candidates if c.type in ("medication", "immunization")), key=lambda c: c.start
+    )
+    dropped: set[int] = set()
+    joined: dict[int, Candidate] = {}
+    for first in medicines:
+        brackets = _OTHER_NAME.match(text, first.end)
+        if brackets is None:
+            continue
+        inside = [
+            c
+            for c in medicines
+            if brackets.start(1) <= c.start < brackets.end(1) and c.type == first.type
+        ]
+        if not inside:
+            continue
+        end = max([brackets.end(), *(c.end for c in inside)])
+        limit = text.find("\n", end)
+        sig = parse_sig(text, end, len(text) if limit < 0 else limit)
+        joined[id(first)] = dataclasses.replace(first, end=max(end, sig.end))
+        dropped |= {id(c) for c in inside}
+    return [joined.get(id(c), c) for c in candidates if id(c) not in dropped]
+
+
+_DEFINITION = re.compile(r"\s*\(\s*(?P<short>[A-Za-z][A-Za-z0-9\-]{1,9}?)s?\s*\)")
+ABBREVIATED = frozenset({"condition", "medication", "observation", "procedure"})
+
+
+def _abbreviated(candidates: list[Candidate], text: str) -> list[Candidate]:
+    """Every use of a short form the document defines for a mention ("ataxia-telangiectasia
+    (A-T)", "impulse control disorders (ICDs)"): a mention of the same type. The short
+    form must hold a capital letter and start with the long form's first letter."""
+    forms: dict[str, str] = {}
+    for candidate in candidates:
+        if candidate.type not in ABBREVIATED:
+            continue
+        definition = _DEFINITION.match(text, candidate.end)
+        short = definition.group("short") if definition else ""
+        if not any(c.isupper() for c in short) or len(short) < 2:
+            continue
+        if short[0].lower() == text[candidate.start].lower():
+            forms.setdefault(short, candidate.type)
+    added: list[Candidate] = []
+    for short, kind in forms.items():
+        for match in re.finditer(rf"(?<![\w-]){re.escape(short)}s?(?![\w-])", text):
+            taken = any(c.start < match.end() and match.start() < c.end for c in candidates)
+            if not taken:
+                added.append(Candidate(match.start(), match.end(), kind, 0.8, found_by="pattern"))
+    return added
+
+
+def _structural(analysis: Analysis, found: list[Candidate]) -> list[Candidate]:
+    """Candidates from the form of words and from list items that no name accounts for.
+
+    A pattern counts where no candidate of its type overlaps it. A list item counts where
+    no candidate of its type overlaps it (under a problem or history heading: no candidate
+    of any listed type, since such lists hold operations too); an item whose semantic tag
+    names its type counts always, and being longer wins over the names inside it.
+    """
+    placed = _Placed(found)
+    added: list[Candidate] = []
+    for item in (*patterns(analysis.text), *allergies(analysis.text)):
+        if not placed.overlaps(item.start, item.end, {item.type}):
+            added.append(_from_item(item, "pattern", analysis))
+            placed.add(added[-1])
+    for item in items(analysis):
+        wanted = LISTED if item.type == "condition" else {item.type}
+        # a line of a list is one thing: "Td (adult), 2 Lf tetanus toxoid, ..." is one
+        # vaccine, not "Td" and "tetanus toxoid"; unless a name of another type is in it
+        whole = (
+            item.whole_line
+            and not placed.overlaps(item.start, item.end, LISTED - {item.type})
+            and not _names_each_piece(analysis.text, item, placed)
+        )
+        if item.tagged or whole or not placed.overlaps(item.start, item.end, wanted):
+            added.append(_from_item(item, "section", analysis))
+            placed.add(added[-1])
+    return added
+
+
+def _from_item(item: Item, found_by: str, analysis: Analysis) -> Candidate:
+    """A candidate for a pattern or list item; a medicine takes in its dose and frequency."""
+    confidence = FOUND_CONFIDENCE["tagged" if item.tagged else found_by]
+    end = item.end
+    if item.type == "medication":
+        limit = analysis.sentence_at(item.start).end
+        end = max(end, parse_sig(analysis.text, item.end, max(limit, item.end)).end)
+    return Candidate(item.start, end, item.type, confidence, found_by=found_by)
+
+
 def resolve(candidates: list[Candidate]) -> list[Candidate]:
-    """Non-overlapping candidates, longest first, then by PRIORITY; in text order."""
+    """Non-overlapping candidates, longest first, then by how they were found and by
+    PRIORITY; in text order."""
     ranked = sorted(
         candidates,
-        key=lambda c: (-(c.end - c.start), not c.specific, PRIORITY.index(c.type), c.start),
+        key=lambda c: (
+            -(c.end - c.start),
+            SOURCE_RANK.get(c.found_by, 1),
+            not c.specific,
+            PRIORITY.index(c.type),
+            c.start,
+        ),
     )
-    kept: list[Candidate] = []
+    kept = _Placed()
     for candidate in ranked:
-        if all(candidate.end <= k.start or candidate.start >= k.end for k in kept):
-            kept.append(candidate)
-    return sorted(kept, key=lambda c: (c.start, c.end))
+        if not kept.overlaps(candidate.start, candidate.end):
+            kept.add(candidate)
+    return sorted(kept.candidates, key=lambda c: (c.start, c.end))
+
+
+def _names_each_piece(text: str, item: Item, placed: _Placed) -> bool:
+    """Whether a line lists several things: more than half the pieces between its commas
+    hold a name of the item's type ("Hep B x3, DTaP x3, IPV x3, RV x3"), where one name
+    with its qualifiers has pieces that name nothing ("Td (adult), 2 Lf tetanus toxoid,
+    preservative free, adsorbed")."""
+    pieces = [m for m in re.finditer(r"[^,;]+", text[item.start : item.end]) if m.group().strip()]
+    named = sum(
+        placed.overlaps(item.start + m.start(), item.start + m.end(), {item.type}) for m in pieces
+    )
+    return named >= 2 and named * 2 > len(pieces)
+
+
+class _Placed:
+    """Candidates by place, to ask which overlap a span without looking at every one."""
+
+    def __init__(self, candidates: Iterable[Candidate] = ()) -> None:
+        self.candidates: list[Candidate] = []
+        self._starts: list[int] = []
+        self._longest = 0
+        for candidate in candidates:
+            self.add(candidate)
+
+    def add(self, candidate: Candidate) -> None:
+        index = bisect.bisect_right(self._starts, candidate.start)
+        self._starts.insert(index, candidate.start)
+        self.candidates.insert(index, candidate)
+        self._longest = max(self._longest, candidate.end - candidate.start)
+
+    def overlaps(self, start: int, end: int, types: Collection[str] | None = None) -> bool:
+        low = bisect.bisect_right(self._starts, start - self._longest)
+        high = bisect.bisect_left(self._starts, end)
+        return any(
+            c.end > start and (types is None or c.type in types) for c in self.candidates[low:high]
+        )
 
 
 def _base_confidence(hit: Hit, text: str) -> float:
     surface = text[hit.start : hit.end]
-    return 0.8 if len(surface) <= 3 and surface.isupper() else 0.9
+    base = FOUND_CONFIDENCE["vocabulary"] if hit.source == "vocabulary" else 0.9
+    return base - 0.1 if len(surface) <= 3 and surface.isupper() else base
 
 
 def _candidate(hit: Hit, analysis: Analysis, context: Context) -> Candidate | None:
     """The candidate a lexicon hit makes, or None when the rules say it is not a mention."""
+    candidate = _named(hit, analysis, context)
+    return None if candidate is None else dataclasses.replace(candidate, found_by=hit.source)
+
+
+def _named(hit: Hit, analysis: Analysis, context: Context) -> Candidate | None:
     if hit.section_only is not None and analysis.section_name(hit.start) != hit.section_only:
         return None
     if span_text_is_header(analysis, hit.start):
@@ -181,9 +372,21 @@ def _medicine(hit: Hit, analysis: Analysis, context: Context, base: float) -> Ca
         return _allergy(hit, analysis.text, limit, base)
     if hit.concept.kind == "allergen":
         return None
-    sig = parse_sig(analysis.text, hit.end, limit)
+    text = analysis.text
+    if _MEASURED_BEFORE.search(text, max(0, hit.start - 12), hit.start) or _MEASURED_AFTER.match(
+        text, hit.end
+    ):
+        return None  # "serum lithium", "digoxin level": a test of it, not the medicine
+    sig = parse_sig(text, hit.end, limit)
+    if _CONCENTRATION.match(text, sig.end):
+        return None  # "lithium 0.68 mmol/L": a result
     found = sig.strength is not None or sig.frequency is not None
     return Candidate(hit.start, sig.end, "medication", base + 0.05 * found)
+
+
+_MEASURED_BEFORE = re.compile(r"(?i:serum|plasma|blood|random|trough|peak|urine|urinary)\s+$")
+_MEASURED_AFTER = re.compile(r"\s+(?i:levels?|concentrations?|assay|titre|titer)\b")
+_CONCENTRATION = re.compile(r"\s*/\s*(?i:l|dl|ml)\b")
 
 
 def _measured_end(concept: Concept, text: str, position: int, limit: int) -> int | None:
@@ -223,7 +426,8 @@ class _Builder:
     def __call__(self, entity_id: str, candidate: Candidate) -> Entity:
         start, end = candidate.start, candidate.end
         place = self.locator.locate(start, end)
-        confidence = candidate.confidence * (0.5 + 0.5 * self.locator.confidence(start, end))
+        ocr = self.locator.word_confidence(start, end)
+        confidence = candidate.confidence * (0.5 + 0.5 * (1.0 if ocr is None else ocr))
         return Entity(
             id=entity_id,
             type=candidate.type,
@@ -234,6 +438,8 @@ class _Builder:
             box=place[1] if place else None,
             confidence=round(min(confidence, 1.0), 3),
             section=self.analysis.section_name(start),
+            found_by=candidate.found_by,
+            ocr_confidence=None if ocr is None else round(ocr, 3),
             **self._flags(candidate),
         )
 

@@ -45,6 +45,7 @@ from app.pipeline.ai.types import (
     Record,
     Vital,
 )
+from app.pipeline.ai.vocabulary import Vocabulary, icd10cm_codes, plain_name
 from app.pipeline.layout import DocumentText
 
 _STATUS_WORDS = (
@@ -70,8 +71,16 @@ ONSET_REACH = 40  # characters after a condition where its onset date may be wri
 class Enricher:
     """Builds the records of one document from its entities."""
 
-    def __init__(self, doc: DocumentText, lexicon: Lexicon, *, day_first: bool) -> None:
+    def __init__(
+        self,
+        doc: DocumentText,
+        lexicon: Lexicon,
+        *,
+        day_first: bool,
+        vocabulary: Vocabulary | None = None,
+    ) -> None:
         self.doc, self.lexicon, self.day_first = doc, lexicon, day_first
+        self.vocabulary = vocabulary
         self.analysis = Analysis(doc)
         self.context = Context(self.analysis)
 
@@ -110,8 +119,21 @@ class Enricher:
         for hit in self.lexicon.scan(text):
             if hit.concept.kind in wanted:
                 return hit.concept, hit.end
+        named = self._vocabulary_name(wanted, text)
+        if named is not None:
+            return named
         name = re.match(r"[A-Za-z][A-Za-z' \-]*[A-Za-z]", text)
         return None, name.end() if name else 0
+
+    def _vocabulary_name(self, kinds: tuple[str, ...], text: str) -> tuple[Concept, int] | None:
+        """A medicine's or vaccine's ingredient name from the large vocabulary ("Lasix" is
+        furosemide); conditions keep the words the document used."""
+        if self.vocabulary is None or not set(kinds) & {"medication", "vaccine"}:
+            return None
+        for hit in self.vocabulary.scan(text):
+            if hit.term.kind in kinds:
+                return Concept(hit.term.kind, hit.term.name), hit.end
+        return None
 
     def _sentence(self, entity: Entity) -> tuple[int, int]:
         span = self.analysis.sentence_at(entity.start)
@@ -133,7 +155,7 @@ class Enricher:
             dose_unit=sig.dose_unit,
             route=sig.route or self._route_before(entity),
             frequency=sig.frequency,
-            status=self._medication_status(entity),
+            status=self._medication_status(entity, name_end),
             rxnorm=concept.code if concept else None,
         )
 
@@ -141,7 +163,9 @@ class Enricher:
         line = self.analysis.line_at(entity.start)
         return route_before(self.doc.text[line.start : entity.start])
 
-    def _medication_status(self, entity: Entity) -> str:
+    def _medication_status(self, entity: Entity, name_end: int) -> str:
+        """Stopped, on hold, new or changed when a word says so in the mention after the
+        name ("Ramipril 5 mg (stopped)") or nearest to it in its sentence; else active."""
         if entity.negated:
             return "not_taking"
         if entity.section == "stopped_medications":
@@ -149,7 +173,7 @@ class Enricher:
         start, end = self._sentence(entity)
         nearest: tuple[int, str] | None = None
         for match in _STATUS.finditer(self.doc.text, start, end):
-            if entity.start <= match.start() < entity.end:
+            if entity.start <= match.start() < entity.start + name_end:
                 continue
             distance = max(match.start() - entity.end, entity.start - match.end())
             if nearest is None or distance < nearest[0]:
@@ -230,13 +254,16 @@ class Enricher:
 
     def condition(self, entity: Entity) -> Condition:
         concept, name_end = self._concept(("condition",), entity.text)
+        name = _name(concept, entity.text[:name_end])
+        codes = icd10cm_codes()
         return Condition(
             id="",
             entity_ids=(entity.id,),
-            name=_name(concept, entity.text[:name_end]),
+            name=name,
             status=self._condition_status(entity),
-            onset_date=self._date_after(entity, reduced=True, reach=ONSET_REACH),
+            onset_date=self._date_after(entity, name_end, reduced=True, reach=ONSET_REACH),
             code=concept.code if concept else None,
+            icd10cm=codes.get(plain_name(entity.text)) or codes.get(plain_name(name)),
         )
 
     def _condition_status(self, entity: Entity) -> str:
@@ -267,21 +294,27 @@ class Enricher:
         if entity.negated or entity.family:
             return None
         concept, name_end = self._concept(("vaccine",), entity.text)
-        date = self._date_after(entity, reduced=False) or self._date_before(entity)
-        return Immunization("", (entity.id,), _name(concept, entity.text[:name_end]), date)
+        date = self._date_after(entity, name_end, reduced=False) or self._date_before(entity)
+        name = _name(concept, entity.text[:name_end])
+        return Immunization("", (entity.id,), name, date, concept.code if concept else None)
 
     def procedure(self, entity: Entity) -> Procedure | None:
         if entity.negated or entity.family:
             return None
         concept, name_end = self._concept(("procedure",), entity.text)
-        date = self._date_after(entity, reduced=True) or self._date_before(entity)
+        date = self._date_after(entity, name_end, reduced=True) or self._date_before(entity)
         return Procedure("", (entity.id,), _name(concept, entity.text[:name_end]), date)
 
-    def _date_after(self, entity: Entity, *, reduced: bool, reach: int | None = None) -> str | None:
+    def _date_after(
+        self, entity: Entity, name_end: int, *, reduced: bool, reach: int | None = None
+    ) -> str | None:
+        """The first date after the mention's name: in the mention ("myocardial infarction
+        (2015)", a list's line) or after it in its sentence, within `reach` characters."""
         _, end = self._sentence(entity)
-        end = end if reach is None else min(end, entity.end + reach)
+        start = entity.start + name_end
+        end = end if reach is None else min(end, max(start, entity.end) + reach)
         finder = find_reduced_dates if reduced else find_dates
-        found = finder(self.doc.text, day_first=self.day_first, start=entity.end, end=end)
+        found = finder(self.doc.text, day_first=self.day_first, start=start, end=end)
         return found[0].iso if found else None
 
     def _date_before(self, entity: Entity) -> str | None:
@@ -387,11 +420,17 @@ def _numbered(records: list[Record], prefix: str) -> tuple[Record, ...]:
 
 
 def enrich(
-    doc: DocumentText, entities: list[Entity], lexicon: Lexicon, *, day_first: bool = True
+    doc: DocumentText,
+    entities: list[Entity],
+    lexicon: Lexicon,
+    *,
+    day_first: bool = True,
+    vocabulary: Vocabulary | None = None,
 ) -> ClinicalRecords:
     """The clinical records of `doc`, each citing the entities it came from.
 
     Entities of another provider are welcome: names the lexicon does not know are
-    kept as written (lower case) without a code. Never raises on any text.
+    named by the `vocabulary` (medicines and vaccines) or kept as written (lower case)
+    without a code. Never raises on any text.
     """
-    return Enricher(doc, lexicon, day_first=day_first).records(entities)
+    return Enricher(doc, lexicon, day_first=day_first, vocabulary=vocabulary).records(entities)

@@ -24,9 +24,11 @@ DATA_DIR = Path(__file__).with_name("data")
 # The kind of each file's concepts, and the section a `@` synonym needs.
 KINDS = {
     "medications.csv": ("medication", "medications"),
+    "brands.csv": ("medication", "medications"),
     "labs.csv": ("lab", "results"),
     "vitals.csv": ("vital", "vital_signs"),
     "conditions.csv": ("condition", "diagnosis"),
+    "abbreviations.csv": ("condition", "diagnosis"),
     "observations.csv": ("observation", "presenting_complaint"),
     "physical_findings.csv": ("physical_finding", "examination"),
     "allergens.csv": ("allergen", "allergies"),
@@ -59,6 +61,7 @@ class Hit:
     end: int
     concept: Concept
     section_only: str | None = None  # the section this synonym needs, if any
+    source: str = "lexicon"  # lexicon (the curated lists here) or vocabulary (vocabulary.py)
 
 
 @dataclass
@@ -93,8 +96,9 @@ class Lexicon:
         self._folded = _Table()
         self._exact = _Table()
         self.concepts: dict[tuple[str, str], Concept] = {}
-        for concept, synonyms, section in concepts:
-            self.concepts[(concept.kind, concept.name.lower())] = concept
+        for given, synonyms, section in concepts:
+            # a second row of the same concept (a brand in brands.csv) joins the first
+            concept = self.concepts.setdefault((given.kind, given.name.lower()), given)
             for synonym in [concept.name, *synonyms]:
                 self._add(concept, synonym, section)
         self._folded_re = self._folded.pattern(re.IGNORECASE)
@@ -138,11 +142,11 @@ class Lexicon:
         return self.concepts.get((kind, name.lower()))
 
 
-def read_rows(path: Path) -> list[dict[str, str]]:
+def read_rows(path: Path, delimiter: str = ",") -> list[dict[str, str]]:
     """The rows of a data file; lines starting with # are comments."""
     with path.open(encoding="utf-8", newline="") as handle:
         lines = [line for line in handle if line.strip() and not line.startswith("#")]
-    return list(csv.DictReader(lines))
+    return list(csv.DictReader(lines, delimiter=delimiter))
 
 
 def _number(value: str) -> float | None:
@@ -159,7 +163,7 @@ def _load_file(name: str, kind: str, section: str) -> list[tuple[Concept, list[s
         return _load_labs(rows, section)
     loaded = []
     for row in rows:
-        code = row.get("rxnorm") or row.get("snomed") or row.get("loinc") or None
+        code = row.get("rxnorm") or row.get("snomed") or row.get("loinc") or row.get("cvx") or None
         if kind == "vital":
             units: tuple[LabUnit, ...] = (LabUnit(row["unit"], row["loinc"] or None, None, None),)
             concept = Concept(kind, row["type"], code, units)

@@ -417,6 +417,7 @@ def _place_entities(
                 family=item["family"],
                 hypothetical=item["hypothetical"],
                 section=item["section"],
+                found_by="model",
             )
         )
     return entities

@@ -8,7 +8,11 @@
   width of the page's widest line and has eight words or more).
 - *Sections* start at a header from `data/sections.csv` at the start of a line,
   alone or followed by a colon or a dash ("Allergies: penicillin"), or followed by
-  up to three more words and a colon ("Allergies & sensitivities:"). A section lasts
+  up to three more words and a colon ("Allergies & sensitivities:"), or joined to
+  another heading ("Allergies / Adverse Reactions"), or as the first column of a
+  table's header row ("Vaccine      Dose 1      Dose 2"). Any other heading
+  ("ENCOUNTERS:", a rule of dashes) ends a section. A list section whose items start
+  on the heading's own line ("Allergies: penicillin") ends with that paragraph. A section lasts
   until the next header or a paragraph gap (a vertical gap between two lines of
   more than 1.8 times the page's usual line spacing), so a list of past history
   does not colour the letter's prose below it. A list section (`LIST_SECTIONS`)
@@ -46,6 +50,7 @@ LIST_SECTIONS = frozenset(
         "past_medical_history",
         "family_history",
         "procedures",
+        "past_surgical_history",
         "immunizations",
         "diagnosis",
     }
@@ -77,7 +82,10 @@ def _section_headers() -> tuple[re.Pattern[str], dict[str, str]]:
     names = {normalise_term(row["header"]).lower(): row["section"] for row in rows}
     body = "|".join(term_regex(h) for h in sorted(names, key=lambda h: (-len(h), h)))
     pattern = re.compile(
-        rf"\s*{_BULLET}(?P<header>{body})(?:\s*(?::|\s-\s|-\s|$)|(?:\s+[&\w/-]+){{1,3}}\s*:)",
+        rf"\s*{_BULLET}(?P<header>{body})(?:\s*(?::|\s-\s|-\s|$)|(?:\s+[&\w/-]+){{1,3}}\s*:"
+        r"|\s*(?:/|&|\band\b)\s*[\w ]{2,30}(?::|$)|\s{2,}\S.*$"
+        r"|(?:\s+(?:dose|doses|date|dates|given|route|frequency|reaction|reactions|severity"
+        r"|status|type|comments?|notes?|lot|site|strength|details|\d{1,2}))+\s*$)",
         re.IGNORECASE,
     )
     return pattern, names
@@ -192,6 +200,20 @@ def _gaps(lines: tuple[TextLine, ...]) -> set[int]:
     return starts
 
 
+# A heading this project does not name still ends the section above it: a capitalised
+# label and a colon ("ENCOUNTERS:", "REVIEW OF SYSTEMS: ..."), a short label alone on its
+# line ("Social circumstances:"), or a rule of dashes or equals signs.
+_OTHER_HEADER = re.compile(
+    r"\s*(?:[A-Z][A-Z/&()\-]{3,}(?: [A-Z/&()\-]+){0,5}\s*:"
+    r"|[A-Z][\w/&()\-]*(?: [\w/&()\-]+){0,3}\s*:\s*$"
+    r"|[-=_*]{5,}\s*$)"
+)
+
+
+def _other_header(text: str, line: TextLine) -> bool:
+    return _OTHER_HEADER.match(text, line.start, line.end) is not None
+
+
 def sections(text: str, lines: tuple[TextLine, ...]) -> list[Section]:
     """Section spans in text order; text outside every span belongs to no section."""
     pattern, names = _section_headers()
@@ -199,18 +221,39 @@ def sections(text: str, lines: tuple[TextLine, ...]) -> list[Section]:
     widest = _widest(lines)
     found: list[Section] = []
     current: tuple[int, str, int] | None = None
+    inline = False
     for index, line in enumerate(lines):
         match = pattern.match(text, line.start, line.end)
-        ends = match is not None or index in gaps
+        ends = match is not None or index in gaps or _other_header(text, line)
         if current is not None and not ends and current[1] in LIST_SECTIONS and index:
+            runs_on = _runs_on(text, lines[index - 1], line, widest[line.page])
             prose = _PROSE.match(text, line.start, line.end)
-            ends = bool(prose) and not _runs_on(text, lines[index - 1], line, widest[line.page])
+            ends = (bool(prose) or inline) and not runs_on
         if ends and current is not None:
             found.append(Section(current[0], lines[index - 1].end, current[1], current[2]))
             current = None
         if match:
             name = names[normalise_term(match.group("header")).lower()]
             current = (line.start, name, match.end())
+            # "Allergies: penicillin (rash)": a list written after its heading ends with
+            # its paragraph, not at the next heading
+            inline = bool(text[match.end() : line.end].strip(" \t:-\u2013"))
     if current is not None and lines:
         found.append(Section(current[0], lines[-1].end, current[1], current[2]))
-    return found
+    return [_clipped(text, section) for section in found]
+
+
+_LIST_END = re.compile(r"[.!?](?=\s|$)")
+
+
+def _clipped(text: str, section: Section) -> Section:
+    """A list written on its heading's line ends with its first sentence: "Allergies: NKA.
+    Peanut introduced at 6 months" lists no peanut allergy."""
+    line_end = text.find("\n", section.header_end, section.end)
+    if section.name not in LIST_SECTIONS or not text[section.header_end : line_end].strip():
+        return section
+    for match in _LIST_END.finditer(text, section.header_end, section.end):
+        if _ABBREVIATION.search(text, max(section.header_end, match.start() - 12), match.end()):
+            continue
+        return Section(section.start, match.end(), section.name, section.header_end)
+    return section

@@ -85,6 +85,11 @@ class Entity:
     family: bool = False
     hypothetical: bool = False
     section: str | None = None
+    # How it was found: lexicon (the curated lists), vocabulary (the large drug and
+    # disease vocabularies), pattern (the form of its words or values), section (an item
+    # of a list under a heading), fuzzy (a name read through OCR's confusions), or model.
+    found_by: str = "lexicon"
+    ocr_confidence: float | None = None  # mean OCR confidence (0-1) of its words; None: no OCR
 
 
 @dataclass(frozen=True)
@@ -141,6 +146,7 @@ class Condition:
     status: str  # one of CONDITION_STATUSES
     onset_date: str | None = None  # ISO 8601, possibly reduced ("2019", "2019-03")
     code: str | None = None  # SNOMED CT concept id
+    icd10cm: str | None = None  # ICD-10-CM code, e.g. "I10"
 
 
 @dataclass(frozen=True)
@@ -158,6 +164,7 @@ class Immunization:
     entity_ids: tuple[str, ...]
     vaccine: str
     date: str | None = None  # ISO 8601
+    cvx: str | None = None  # CDC CVX code, e.g. "115" (Tdap)
 
 
 @dataclass(frozen=True)

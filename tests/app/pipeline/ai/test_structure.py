@@ -1,0 +1,132 @@
+"""What structure says: list items under headings, semantic tags, the form of words."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.pipeline.ai.local import LocalProvider
+from app.pipeline.ai.structure import items, patterns
+from app.pipeline.ai.text import Analysis
+from app.pipeline.ai.types import Entity
+from app.pipeline.layout import DocumentText
+
+
+def plain(text: str) -> DocumentText:
+    return DocumentText(text, (), ())
+
+
+def listed(text: str) -> list[tuple[str, str, bool]]:
+    return [(text[i.start : i.end], i.type, i.tagged) for i in items(Analysis(plain(text)))]
+
+
+@pytest.fixture(scope="module")
+def provider() -> LocalProvider:
+    return LocalProvider()
+
+
+def entities(provider: LocalProvider, text: str) -> list[Entity]:
+    found, _ = provider.detect_entities(plain(text))
+    return found
+
+
+def test_a_list_under_its_own_heading_has_an_item_a_line_commas_included() -> None:
+    text = (
+        "IMMUNIZATIONS:\n"
+        "  2021-10-01 : Influenza, seasonal, injectable, preservative free\n"
+        "  2019-05-05 : Td (adult), 2 Lf tetanus toxoid, preservative free, adsorbed\n"
+        "ENCOUNTERS:\n"
+        "  2022-02-11 : Encounter for check up\n"
+    )
+    assert listed(text) == [
+        ("Influenza, seasonal, injectable, preservative free", "immunization", False),
+        ("Td (adult), 2 Lf tetanus toxoid, preservative free, adsorbed", "immunization", False),
+    ]
+
+
+def test_an_inline_list_splits_at_commas_and_and_and_drops_its_opening_words() -> None:
+    text = (
+        "PAST MEDICAL HISTORY: Significant for hypertension, gout, and asthma, poorly controlled."
+    )
+    assert [(t, k) for t, k, _ in listed(text)] == [
+        ("hypertension", "condition"),
+        ("gout", "condition"),
+        ("asthma", "condition"),
+    ]
+
+
+def test_prose_fields_dates_table_headers_and_nothing_are_no_items() -> None:
+    text = (
+        "Medications:\n"
+        "Drug  Dose  Route  Frequency\n"
+        "Date printed: 18-Nov-2024\n"
+        "She takes them as prescribed by her GP.\n"
+    )
+    assert listed(text) == []
+    assert listed("Allergies: none.") == []
+
+
+def test_a_semantic_tag_decides_the_type() -> None:
+    text = (
+        "CONDITIONS:\n"
+        "  2018-09-01 : Essential hypertension (disorder)\n"
+        "  2019-10-10 : Full-time employment (finding)\n"
+        "PROCEDURES:\n"
+        "  2022-06-30 : Insertion of subcutaneous contraceptive (procedure)\n"
+    )
+    assert listed(text) == [
+        ("Essential hypertension (disorder)", "condition", True),
+        ("Full-time employment (finding)", "observation", True),
+        ("Insertion of subcutaneous contraceptive (procedure)", "procedure", True),
+    ]
+
+
+def test_procedures_and_vaccines_by_the_form_of_their_words() -> None:
+    text = "Had a laparoscopic cholecystectomy; received the pneumococcal vaccine; flu shot."
+    assert [(text[i.start : i.end], i.type) for i in patterns(text)] == [
+        ("laparoscopic cholecystectomy", "procedure"),
+        ("pneumococcal vaccine", "immunization"),
+        ("flu shot", "immunization"),
+    ]
+    assert list(patterns("CERTIFICATE OF IMMUNIZATION; no known vaccine allergies")) == []
+
+
+def test_an_unknown_name_in_a_medication_list_is_a_medication(provider) -> None:
+    found = entities(provider, "MEDICATIONS:\n  2018-05-01 [STOPPED] : Zorbulin 28 Day Pack\n")
+    assert [(e.text, e.type, e.found_by) for e in found] == [
+        ("Zorbulin 28 Day Pack", "medication", "section")
+    ]
+
+
+def test_a_medicine_and_its_other_name_in_brackets_are_one_mention(provider) -> None:
+    found = entities(provider, "Metoprolol (Betaloc) 23.75mg daily")
+    assert [(e.text, e.type) for e in found] == [
+        ("Metoprolol (Betaloc) 23.75mg daily", "medication")
+    ]
+
+
+def test_a_short_form_the_text_defines_is_a_mention_wherever_it_is_used(provider) -> None:
+    text = "Patients with ataxia-telangiectasia (A-T) show ataxia. A-T cells were irradiated."
+    found = [(e.text, e.type) for e in entities(provider, text) if e.type == "condition"]
+    assert found == [
+        ("ataxia-telangiectasia", "condition"),
+        ("A-T", "condition"),
+        ("ataxia", "condition"),
+        ("A-T", "condition"),
+    ]
+
+
+def test_a_test_of_a_medicine_is_not_the_medicine(provider) -> None:
+    text = "Serum lithium 0.68 mmol/L. Check digoxin level. Continue lithium 400 mg at night."
+    found = [(e.text, e.type) for e in entities(provider, text) if e.type == "medication"]
+    assert found == [("lithium 400 mg at night", "medication")]
+
+
+def test_every_entity_says_how_it_was_found(provider) -> None:
+    text = "Past medical history: hypertension, polymyalgia rheumatica.\nCholecystectomy 2004."
+    found = {e.text: e.found_by for e in entities(provider, text)}
+    assert found == {
+        "hypertension": "lexicon",
+        "polymyalgia rheumatica": "vocabulary",
+        "Cholecystectomy": "lexicon",
+    }
+    assert all(e.ocr_confidence is None for e in entities(provider, text))  # no OCR words
