@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from app.fhir import records_bundle
+from app.fhir import CVX, ICD10CM, SNOMED, records_bundle
 from app.models import (
     AiUsage,
     ClinicalDocument,
@@ -91,6 +91,8 @@ def save_entities(session: Session, shell_file: ShellFile, entities: list[ai.Ent
             family=entity.family,
             hypothetical=entity.hypothetical,
             section=entity.section,
+            found_by=entity.found_by,
+            ocr_confidence=entity.ocr_confidence,
         )
         for entity in entities
     )
@@ -112,6 +114,8 @@ def entity_from_row(row: ClinicalEntity) -> ai.Entity:
         family=row.family,
         hypothetical=row.hypothetical,
         section=row.section,
+        found_by=row.found_by or "lexicon",
+        ocr_confidence=row.ocr_confidence,
     )
 
 
@@ -138,7 +142,11 @@ def _code(record: Any) -> tuple[str | None, str | None]:
     if getattr(record, "loinc", None):
         return "http://loinc.org", record.loinc
     if getattr(record, "code", None):
-        return "http://snomed.info/sct", record.code
+        return SNOMED, record.code
+    if getattr(record, "icd10cm", None):
+        return ICD10CM, record.icd10cm
+    if getattr(record, "cvx", None):
+        return CVX, record.cvx
     return None, None
 
 

@@ -15,6 +15,7 @@ so the same document always yields the same Bundle.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +24,9 @@ from fhir.resources.R4B.bundle import Bundle
 from app.pipeline.ai import types as ai
 
 UCUM = "http://unitsofmeasure.org"
+SNOMED = "http://snomed.info/sct"
+ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+CVX = "http://hl7.org/fhir/sid/cvx"
 LOINC = "http://loinc.org"
 SOURCE_EXTENSION = "https://shellfile-pipeline.invalid/fhir/StructureDefinition/source-location"
 # LOINC codes of the vital signs profile.
@@ -57,9 +61,15 @@ def _ref(shell_file_id: uuid.UUID, key: str) -> dict[str, str]:
 
 
 def _coding(system: str | None, code: str | None, text: str) -> dict[str, Any]:
+    return _codings(((system, code),), text)
+
+
+def _codings(pairs: Iterable[tuple[str | None, str | None]], text: str) -> dict[str, Any]:
+    """A CodeableConcept: `text`, and a coding for each (system, code) pair that has both."""
     concept: dict[str, Any] = {"text": text}
-    if system and code:
-        concept["coding"] = [{"system": system, "code": code}]
+    codings = [{"system": system, "code": code} for system, code in pairs if system and code]
+    if codings:
+        concept["coding"] = codings
     return concept
 
 
@@ -200,9 +210,7 @@ class BundleBuilder:
             return None  # a relative's condition is FamilyMemberHistory, not the patient's
         resource: dict[str, Any] = {
             "resourceType": "Condition",
-            "code": _coding(
-                "http://snomed.info/sct" if record.code else None, record.code, record.name
-            ),
+            "code": _codings(((SNOMED, record.code), (ICD10CM, record.icd10cm)), record.name),
             "subject": self.subject,
             "verificationStatus": {
                 "coding": [
@@ -243,7 +251,7 @@ class BundleBuilder:
         resource: dict[str, Any] = {
             "resourceType": "Immunization",
             "status": "completed",
-            "vaccineCode": {"text": record.vaccine},
+            "vaccineCode": _coding(CVX, record.cvx, record.vaccine),
             "patient": self.subject,
         }
         if record.date:

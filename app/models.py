@@ -420,6 +420,8 @@ class ClinicalEntity(Base):
     family: Mapped[bool] = mapped_column(Boolean, default=False)
     hypothetical: Mapped[bool] = mapped_column(Boolean, default=False)
     section: Mapped[str | None] = mapped_column(String(64))
+    found_by: Mapped[str | None] = mapped_column(String(16))  # lexicon, vocabulary, pattern, ...
+    ocr_confidence: Mapped[float | None]  # 0-1, of the mention's words; None without OCR
 
 
 class ClinicalRecord(Base):

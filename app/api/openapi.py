@@ -184,6 +184,11 @@ SPEC: dict[str, Any] = {
                     "family": {"type": "boolean"},
                     "hypothetical": {"type": "boolean"},
                     "section": {"type": ["string", "null"]},
+                    "found_by": {
+                        "type": "string",
+                        "enum": ["lexicon", "vocabulary", "pattern", "section", "fuzzy", "model"],
+                    },
+                    "ocr_confidence": {"type": ["number", "null"]},
                 },
             },
             "ClinicalRecord": {
