@@ -7,7 +7,9 @@ of its own, and the boxes stored for a page are all a later run has). In steps:
    of its long lines); a *drop capital* (a tall one- or two-letter word with text
    beside it) is set aside, to join the first line of its paragraph;
 2. *rows* and *fragments*: words on one baseline, split where a gap could be a
-   column gutter (a narrow gutter is about three word spaces);
+   column gutter (a narrow gutter is about three word spaces); a *speck* (a mark
+   under half a word's height each way, which a noisy scan's OCR reads as a word)
+   goes with the row it falls in but never decides where a row or a gutter runs;
 3. *header and footer*: the first and last bands, if set apart in the top or
    bottom tenth of the page, are read first and last;
 4. *sections*, a recursive XY cut (as xpdf's and pdfminer's layout analyses do, by
@@ -158,6 +160,10 @@ GUTTER_WIDTH = 1.0
 # Rows in this share of the page's height at its top or bottom, set apart from the rest
 # by a wider gap, are a running header or footer.
 MARGIN_SHARE = 0.1
+# A mark smaller than this many median word heights both ways (a speck of dust or
+# toner, a stray dot or dash, each of which a noisy scan's OCR reads as a word) is too
+# small to say where a line runs or where a gutter lies: it joins the line it falls in.
+SPECK = 0.5
 
 
 def _box(word: Word) -> Box:
@@ -168,11 +174,21 @@ def _centre_x(box: Box) -> float:
     return (box[0] + box[2]) / 2
 
 
-def _nearest(boxes: Sequence[Box], box: Box) -> Box:
-    return min(boxes, key=lambda other: abs(_centre_x(other) - _centre_x(box)))
+def _is_speck(box: Box, char_height: float) -> bool:
+    return max(box[2] - box[0], box[3] - box[1]) < SPECK * char_height
 
 
-def make_rows(words: Iterable[Word]) -> list[list[Word]]:
+def _nearest(boxes: Sequence[Box], box: Box, char_height: float) -> Box:
+    """Of `boxes`, the one nearest `box` left to right; a speck only if all are specks.
+
+    A speck is a few pixels tall: a word beside it on the same line may overlap it by
+    less than half, so measured against it, one line would break in two.
+    """
+    solid = [other for other in boxes if not _is_speck(other, char_height)] or boxes
+    return min(solid, key=lambda other: abs(_centre_x(other) - _centre_x(box)))
+
+
+def make_rows(words: Iterable[Word], char_height: float) -> list[list[Word]]:
     """Words on one baseline, top to bottom.
 
     A word joins a row when it lines up with the row's word nearest to it, not with the
@@ -182,7 +198,7 @@ def make_rows(words: Iterable[Word]) -> list[list[Word]]:
     for word in sorted(words, key=lambda w: (w.y0 + w.y1) / 2):
         box = _box(word)
         for row in reversed(rows[-3:]):
-            if _v_overlap(_nearest([_box(w) for w in row], box), box) >= 0.5:
+            if _v_overlap(_nearest([_box(w) for w in row], box, char_height), box) >= 0.5:
                 row.append(word)
                 break
         else:
@@ -205,7 +221,9 @@ def _runs(row: Sequence[Word], max_gap: float) -> list[list[Word]]:
 def make_fragments(words: Sequence[Word], char_height: float) -> list[Fragment]:
     """Words on one baseline, split where the gap between them could be a column gutter."""
     return [
-        Fragment(run) for row in make_rows(words) for run in _runs(row, GUTTER_WIDTH * char_height)
+        Fragment(run)
+        for row in make_rows(words, char_height)
+        for run in _runs(row, GUTTER_WIDTH * char_height)
     ]
 
 
@@ -216,7 +234,7 @@ def skew(words: Sequence[Word], char_height: float) -> float:
     their median, 0 when fewer than three runs are long enough to tell.
     """
     slopes = []
-    for row in make_rows(words):
+    for row in make_rows(words, char_height):
         for run in _runs(row, GUTTER_WIDTH * char_height):
             if len(run) < 4 or run[-1].x1 - run[0].x0 < 10 * char_height:
                 continue
@@ -262,6 +280,8 @@ def make_bands(fragments: Iterable[Fragment]) -> list[list[Fragment]]:
 
 def _gaps(fragments: Sequence[Fragment], min_width: float) -> list[tuple[float, float]]:
     """Horizontal intervals that no fragment covers, between the leftmost and rightmost."""
+    if not fragments:
+        return []
     spans = sorted((f.box[0], f.box[2]) for f in fragments)
     gaps = []
     reach = spans[0][1]
@@ -294,30 +314,34 @@ def _narrow(
 Section = tuple[list[Fragment], list[tuple[float, float]]]
 
 
-def make_sections(fragments: Iterable[Fragment], min_gutter: float) -> list[Section]:
+def make_sections(fragments: Iterable[Fragment], char_height: float) -> list[Section]:
     """Runs of bands, top to bottom, each with the gutters that run through all of it.
 
     A band with a gap in it starts a run that lasts while later bands leave part of
     that gap open, so paragraph breaks that line up across two columns, or a column
     that ends before the other, do not cut the columns apart; bands without gaps make
-    runs of their own.
+    runs of their own. Specks neither close a gutter nor split one in two (a table's
+    column gap split by a speck would leave a "column" of one speck between two
+    gutters, lined up with neither side, and the table would be read as columns).
     """
+    min_gutter = GUTTER_WIDTH * char_height
     sections: list[Section] = []
     current: list[Fragment] = []
     gutters: list[tuple[float, float]] = []
-    for band in make_bands(fragments):
+    for whole in make_bands(fragments):
+        band = [f for f in whole if not _is_speck(f.box, char_height)]
         if current:
             if gutters:
                 kept = _narrow(gutters, band, min_gutter)
                 if kept:
-                    current.extend(band)
+                    current.extend(whole)
                     gutters = kept
                     continue
             elif not _gaps(band, min_gutter):
-                current.extend(band)
+                current.extend(whole)
                 continue
             sections.append((current, gutters))
-        current = list(band)
+        current = list(whole)
         gutters = _gaps(band, min_gutter)
     if current:
         sections.append((current, gutters))
@@ -387,7 +411,7 @@ def _columns(fragments: list[Fragment], gutters: list[tuple[float, float]]) -> l
     return [fragments]
 
 
-def _read(fragments: list[Fragment], min_gutter: float, out: list[list[Fragment]]) -> int:
+def _read(fragments: list[Fragment], char_height: float, out: list[list[Fragment]]) -> int:
     """Append the runs of `fragments` to `out` in reading order; how many columns it has.
 
     A recursive XY cut (as xpdf's and pdfminer's layout analyses do, by profile gaps):
@@ -395,10 +419,10 @@ def _read(fragments: list[Fragment], min_gutter: float, out: list[list[Fragment]
     """
     columns = 1
     last_run: int | None = None  # the run this call appended last, if still the last in `out`
-    for section, gutters in make_sections(fragments, min_gutter):
+    for section, gutters in make_sections(fragments, char_height):
         parts = _columns(section, gutters)
         if len(parts) > 1:
-            columns = max(columns, sum(_read(part, min_gutter, out) for part in parts))
+            columns = max(columns, sum(_read(part, char_height, out) for part in parts))
         elif last_run is not None and last_run == len(out) - 1:
             out[-1] = out[-1] + section  # one column still: one run, its blocks cut by gaps
         else:
@@ -468,13 +492,13 @@ def _drop_capitals(words: list[Word], char_height: float) -> tuple[list[Word], d
     return rest, caps
 
 
-def _lines_of(fragments: list[Fragment]) -> list[list[Word]]:
+def _lines_of(fragments: list[Fragment], char_height: float) -> list[list[Word]]:
     """Fragments on the same baseline (table cells of a row) join into one line."""
     lines: list[list[Fragment]] = []
     for fragment in sorted(fragments, key=lambda f: (f.box[1] + f.box[3]) / 2):
         box = fragment.box
         for line in reversed(lines[-2:]):
-            if _v_overlap(_nearest([f.box for f in line], box), box) >= 0.5:
+            if _v_overlap(_nearest([f.box for f in line], box, char_height), box) >= 0.5:
                 line.append(fragment)
                 break
         else:
@@ -495,12 +519,11 @@ def map_page(page: PageText) -> PageLayout:
     char_height = statistics.median(w.y1 - w.y0 for w in words) or 1.0
     words, originals = _deskewed(words, char_height)
     words, caps = _drop_capitals(words, char_height)
-    min_gutter = GUTTER_WIDTH * char_height
     header, body, footer = _margins(
         make_fragments(words, char_height), page.height or max(w.y1 for w in words), char_height
     )
     runs: list[list[Fragment]] = list(header)
-    columns = _read(body, min_gutter, runs) if body else 1
+    columns = _read(body, char_height, runs) if body else 1
     runs.extend(footer)
     width, height = page.width or 1.0, page.height or 1.0
 
@@ -516,7 +539,7 @@ def map_page(page: PageText) -> PageLayout:
     blocks: list[Block] = []
     for run in runs:
         previous: Box | None = None
-        for found in _lines_of(run):
+        for found in _lines_of(run, char_height):
             line_words = [originals.get(id(w), w) for word in found for w in _with_cap(word, caps)]
             box = _union(line_words)
             if previous is None or box[1] - previous[3] > 1.0 * char_height:
