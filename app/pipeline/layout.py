@@ -17,8 +17,9 @@ of its own, and the boxes stored for a page are all a later run has). In steps:
    paragraph breaks that line up across two columns do not cut the columns apart.
    A gutter splits its section into columns when the rows either side do not line
    up (a side panel, an inset) or both sides are prose; where the rows line up and
-   one side is short cells (a table, a form), the rows are read whole. Each column
-   is read the same way, so a column may hold columns;
+   one side is short cells (a table, a form), the rows are read whole; a single
+   line between two gutters (a stray mark in a table's column gap) is no column.
+   Each column is read the same way, so a column may hold columns;
 5. *lines* and *blocks*: fragments of one column on the same baseline join into
    a line; a vertical gap wider than a line starts a new block.
 
@@ -392,6 +393,10 @@ def _columns(fragments: list[Fragment], gutters: list[tuple[float, float]]) -> l
 
     Gutters that do not separate what lies either side are dropped one at a time, the
     narrowest first, so that word spaces that happen to line up give way to the gutter.
+    A part between two gutters with a single line in it is no column (a stray mark in a
+    table's column gap, lined up with neither side, would make each gutter look like a
+    page's): the narrower gutter beside it goes, and the wider is judged on the parts
+    that then lie either side of it.
     """
     cuts = sorted(gutters)
     while cuts:
@@ -400,10 +405,15 @@ def _columns(fragments: list[Fragment], gutters: list[tuple[float, float]]) -> l
         for fragment in fragments:
             centre = _centre_x(fragment.box)
             parts[sum(1 for middle in middles if middle < centre)].append(fragment)
+        lone = [0 < i < len(cuts) and len(make_bands(part)) <= 1 for i, part in enumerate(parts)]
         failing = [
             i
             for i in range(len(cuts))
-            if not parts[i] or not parts[i + 1] or not _separates(parts[i], parts[i + 1])
+            if lone[i]
+            or lone[i + 1]
+            or not parts[i]
+            or not parts[i + 1]
+            or not _separates(parts[i], parts[i + 1])
         ]
         if not failing:
             return parts

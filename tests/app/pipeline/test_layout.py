@@ -94,7 +94,11 @@ def test_a_speck_in_a_table_row_leaves_the_row_whole() -> None:
     ]
 
 
-@pytest.mark.parametrize("mark", [Word("|", 190, 92, 192, 94, 40.0)], ids=["speck"])
+@pytest.mark.parametrize(
+    "mark",
+    [Word("|", 190, 92, 192, 94, 40.0), Word("I", 190, 92, 198, 100, 40.0)],
+    ids=["speck", "stray letter"],
+)
 def test_a_mark_in_a_tables_column_gap_does_not_make_it_columns(mark: Word) -> None:
     # Between two rows and between the names and the values: lined up with neither,
     # it must not make a column of its own that splits the gap into two gutters.
