@@ -362,7 +362,10 @@ def _named(hit: Hit, analysis: Analysis, context: Context) -> Candidate | None:
     if ENTITY_TYPE[kind] in NAMED_THINGS and _SERVICE.match(analysis.text, hit.end):
         return None
     specific = hit.section_only is not None
-    return Candidate(hit.start, hit.end, ENTITY_TYPE[kind], base, specific=specific)
+    kind_found = ENTITY_TYPE[kind]
+    if kind_found == "condition" and analysis.section_name(hit.start) == "review_of_systems":
+        kind_found = "observation"  # a review of systems asks after symptoms
+    return Candidate(hit.start, hit.end, kind_found, base, specific=specific)
 
 
 def _medicine(hit: Hit, analysis: Analysis, context: Context, base: float) -> Candidate | None:

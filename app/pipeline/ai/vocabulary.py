@@ -193,7 +193,13 @@ def _drug_names(data: dict[str, Any], never: frozenset[str]) -> dict[str, Term]:
     return {name: term for name, term in names.items() if _keep(name, never)}
 
 
-def _disease_names(data: dict[str, Any], never: frozenset[str]) -> dict[str, Term]:
+def _disease_names(
+    data: dict[str, Any], never: frozenset[str], icd: dict[str, Term]
+) -> dict[str, Term]:
+    """MeSH's diseases; a sign or symptom is an observation. MeSH files many symptoms
+    under a disease tree too ("Seizures", "Diplopia"), so a name ICD-10-CM files among
+    its symptoms (chapter R), or a MeSH symptom ICD-10-CM does not name as a disease,
+    is an observation."""
     canonical = data["disease_canonical_to_data"]
     names: dict[str, Term] = {}
     for variant, targets in data["disease_variant_to_canonical"].items():
@@ -201,8 +207,10 @@ def _disease_names(data: dict[str, Any], never: frozenset[str]) -> dict[str, Ter
         trees = info.get("mesh_tree") or []
         if not any(tree.startswith(DISEASE_TREES) for tree in trees):
             continue
-        symptom = all(tree.startswith(SYMPTOM_TREE) for tree in trees)
-        kind = "observation" if symptom else "condition"
+        symptom = any(tree.startswith(SYMPTOM_TREE) for tree in trees)
+        coded = icd.get(variant)
+        default = "observation" if symptom else "condition"
+        kind = coded.kind if coded is not None else default
         names[variant] = Term(kind, targets[0], info.get("mesh_id"), "diseases")
     return {name: term for name, term in names.items() if _keep(name, never)}
 
@@ -246,7 +254,7 @@ def build_vocabulary() -> Vocabulary:
     """
     never, _ = _word_lists()
     names = _icd10cm(never)
-    names.update(_disease_names(_load(*DISEASES), never))  # MeSH's name over ICD's
+    names.update(_disease_names(_load(*DISEASES), never, names))  # MeSH's name over ICD's
     names.update(_drug_names(_load(*DRUGS), never))  # a name that is both: the drug
     return Vocabulary(names)
 

@@ -105,12 +105,11 @@ def test_a_medicine_and_its_other_name_in_brackets_are_one_mention(provider) -> 
 
 
 def test_a_short_form_the_text_defines_is_a_mention_wherever_it_is_used(provider) -> None:
-    text = "Patients with ataxia-telangiectasia (A-T) show ataxia. A-T cells were irradiated."
+    text = "Patients with ataxia-telangiectasia (A-T) were studied. A-T cells were irradiated."
     found = [(e.text, e.type) for e in entities(provider, text) if e.type == "condition"]
     assert found == [
         ("ataxia-telangiectasia", "condition"),
         ("A-T", "condition"),
-        ("ataxia", "condition"),
         ("A-T", "condition"),
     ]
 
