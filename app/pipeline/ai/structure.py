@@ -115,8 +115,13 @@ _PROCEDURE_HEAD = re.compile(
     r"|scopies|graphy|gram|pexy|rrhaphy|centesis|desis|tripsy|ablation)\b"
     r"|\b(?:biopsy|biopsies|transplant|transplantation|bypass\s+graft|replacement|resection"
     r"|amputation|catheteri[sz]ation|intubation|cardioversion|dialysis|transfusion|angioplasty"
-    r"|stent\s+insertion|vasectomy)\b)"
+    r"|stent\s+insertion|vasectomy|surgery|insertion|placement|implantation|counsell?ing)\b"
+    r"|\b(?:breast|pelvic|eye|foot|rectal|skin|dental|hearing|diabetic\s+foot|prostate)"
+    r"\s+(?:exam|examination|check|screen|screening)\b)"
 )
+# "surgery", "insertion", "placement" and "counselling" name a procedure only after what
+# they act on ("bariatric surgery", "IUD insertion", "genetic counselling").
+_NEEDS_OBJECT = re.compile(r"(?i:surgery|insertion|placement|implantation|counsell?ing)")
 _SUFFIXED = re.compile(r"(?i:[a-z]+(?:y|ies|gram|ation))$")
 _PROCEDURE_MODIFIERS = re.compile(
     r"(?i:(?:(?:laparoscopic|robotic|open|total|partial|radical|bilateral|left|right|diagnostic"
@@ -124,6 +129,14 @@ _PROCEDURE_MODIFIERS = re.compile(
     r"|arthroscopic|coronary|cardiac|abdominal|vaginal)\s+){1,3})$"
 )
 _PROCEDURE_OBJECT = re.compile(r"(?i:(?:[a-z]+\s+){1,2})$")
+_OBJECT_WORD = re.compile(
+    r"(?<![\w-])(?!(?:the|a|an|of|for|and|or|to|no|any|his|her|their|had|has|have|after|before"
+    r"|post|prior|previous|recent|urgent|planned|schedule|scheduled|needs|needed|require"
+    r"|requires|required|under|underwent|undergo|for|from|with|without|since|during|on|in|at"
+    r"|is|was|were|be|been|successful|uncomplicated|elective|emergency|further|major|minor"
+    r"|same|day|this|that)\s)[A-Za-z][\w/&-]*\s+$",
+    re.IGNORECASE,
+)
 _VACCINE_HEAD = re.compile(
     r"(?i:\b(?:vaccines?|vaccinations?|immuni[sz]ations?|toxoid)\b"
     r"|\b(?:flu|influenza|tetanus|covid(?:-19)?|pneumonia|shingles)[ \t]+(?:shot|jab|booster)\b)"
@@ -253,6 +266,10 @@ def patterns(text: str) -> Iterator[Item]:
         before = text[max(0, match.start() - 48) : match.start()]
         suffixed = _SUFFIXED.search(match.group()) is not None
         lead = (_PROCEDURE_MODIFIERS if suffixed else _PROCEDURE_OBJECT).search(before)
+        if lead is not None and _NEEDS_OBJECT.fullmatch(match.group()):
+            lead = _OBJECT_WORD.search(before)  # its object: one word, not a verb or article
+        if _NEEDS_OBJECT.fullmatch(match.group()) and lead is None:
+            continue
         yield Item(match.start() - (len(lead.group()) if lead else 0), match.end(), "procedure")
     for match in _VACCINE_HEAD.finditer(text):
         start = match.start()
