@@ -382,17 +382,29 @@ def _abnormal(
 
 
 def _merge(records: list[Record]) -> list[Record]:
-    """Records that agree on every field both know become one, citing all their entities."""
+    """Records that agree on every field both know become one, citing all their entities.
+
+    Only records of one name can agree, so each is compared with those of its name alone.
+    """
     merged: list[Record] = []
+    by_name: dict[Any, list[int]] = {}
     for record in records:
-        for index, earlier in enumerate(merged):
-            combined = _combine(earlier, record)
+        places = by_name.setdefault(_key_of(record), [])
+        for index in places:
+            combined = _combine(merged[index], record)
             if combined is not None:
                 merged[index] = combined
                 break
         else:
+            places.append(len(merged))
             merged.append(record)
     return merged
+
+
+def _key_of(record: Record) -> Any:
+    """The value of a record's first field after its id and entities (its name)."""
+    key = next(f.name for f in dataclasses.fields(record) if f.name not in ("id", "entity_ids"))
+    return type(record), getattr(record, key)
 
 
 def _combine(a: Record, b: Record) -> Record | None:

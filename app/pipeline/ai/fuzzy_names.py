@@ -83,10 +83,15 @@ class NameMatcher:
     def hits(self, text: str, exact: list[Hit]) -> list[Hit]:
         """Names in `text` the exact scan (`exact`) did not find, each followed by a number."""
         covered = [(hit.start, hit.end) for hit in exact]
+        named = {position for hit in exact for position in range(hit.start, hit.end)}
         found: list[Hit] = []
         for line_start, line in _lines(text):
             words = [(m.start() + line_start, m.end() + line_start) for m in _WORD.finditer(line)]
-            for index in range(len(words)):
+            numbers = [j for j, (start, _) in enumerate(words) if _NUMBER.match(text, start)]
+            # only words with a number after them on their line can name a result
+            for index in range(numbers[-1] if numbers else 0):
+                if words[index][0] in named:
+                    continue  # the exact scan named it already
                 match = self._at(text, words, index, covered)
                 if match is not None:
                     hit = Hit(match.start, match.end, match.concept, match.section_only, "fuzzy")
@@ -102,8 +107,6 @@ class NameMatcher:
     def _at(
         self, text: str, words: list[tuple[int, int]], index: int, covered: list[tuple[int, int]]
     ) -> NameMatch | None:
-        if not any(_NUMBER.match(text, words[j][0]) for j in range(index + 1, len(words))):
-            return None
         match = self._best(text, words, index, kinds=FUZZY_KINDS)
         if match is None or any(s <= match.start and match.end <= e for s, e in covered):
             return None

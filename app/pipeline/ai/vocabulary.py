@@ -99,24 +99,35 @@ _BRITISH = re.compile(
 )
 
 
+_BRITISH_PAIRS = re.compile(r"ae|oe|our")
+
+
 def _fold(text: str) -> tuple[str, list[int]]:
     """`text` in lower case, in American spelling ("anaemia" is "anemia", "oedema"
     "edema"), with every run of white space made one space; and the offset in `text` of
     each character of the folded string."""
+    lowered = text.lower()
+    if len(lowered) != len(text):  # a letter whose lower case is two ("İ"): keep offsets
+        lowered = "".join(char.lower()[:1] for char in text)
     folded: list[str] = []
     offsets: list[int] = []
-    for match in re.finditer(r"\s+|\S+", text):
-        if match.group()[0].isspace():
+    for match in re.finditer(r"\s+|\S+", lowered):
+        start, end = match.span()
+        if lowered[start].isspace():
             folded.append(" ")
-            offsets.append(match.start())
+            offsets.append(start)
             continue
-        word = match.group().lower()
-        dropped = {m.start() for m in _BRITISH.finditer(word)} if "a" in word or "o" in word else ()
+        word = match.group()
+        if _BRITISH_PAIRS.search(word) is None:  # most words: nothing to drop
+            folded.append(word)
+            offsets.extend(range(start, end))
+            continue
+        dropped = {m.start() for m in _BRITISH.finditer(word)}
         kept = [index for index in range(len(word)) if index not in dropped]
         folded.append("".join(word[index] for index in kept))
-        offsets.extend(match.start() + index for index in kept)
+        offsets.extend(start + index for index in kept)
         if kept and kept[0] != 0:  # "oedema": a match starts where the word does
-            offsets[-len(kept)] = match.start()
+            offsets[-len(kept)] = start
     return "".join(folded), offsets
 
 
