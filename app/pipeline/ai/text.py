@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from app.pipeline.ai.lexicon import DATA_DIR, normalise_term, read_rows, term_regex
 from app.pipeline.layout import DocumentText, TextLine
 
-_SENTENCE_END = re.compile(r"[.!?;](?=\s)")
+_SENTENCE_END = re.compile(r"(?<!\s)[.!?;](?=\s)")  # not a speck: "Sodium . 139"
 # Words whose final "." is no sentence end: dotted abbreviations ("p.o.", "e.g.", an
 # initial "A.") and titles ("Dr.").
 _ABBREVIATION = re.compile(r"(?:^|[\s(])(?:(?:[A-Za-z]\.)+|(?i:dr|mr|mrs|ms|st|approx|vs|ref)\.)$")
