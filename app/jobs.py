@@ -3,7 +3,8 @@
 `job_queue` holds one row per stage run. A shell file's run is a chain of rows
 (`stage_index` 0…5); the first is `queued` and is what the outbox publishes, the
 later ones wait for the stage before them. Every function here joins the
-caller's session and transaction; none of them commits.
+caller's session and transaction and commits nothing, but `claim_at_once`, which
+claims a stage in one autocommitted statement of its own.
 
 Stages run at least once, so `begin_stage` decides under a row lock whether a
 delivery should run, be skipped (already done: let the chain go on) or stop the
@@ -38,7 +39,7 @@ from sqlalchemy.orm import Session
 from app.db import Database
 from app.models import JOB_CATEGORIES, Job, ProcessingError, ShellFile, table_of
 from app.pipeline import STAGES, StageSpec
-from app.pipeline.errors import describe
+from app.runs.failures import describe
 
 # Status only moves forward; a reprocess is an explicit new run.
 _NEXT_STATUSES: dict[str, frozenset[str]] = {

@@ -39,7 +39,8 @@ from app.celery_app import AppContextTask, flask_app_of
 from app.config import Settings
 from app.db import Database, get_db
 from app.models import Job
-from app.pipeline.errors import TRANSIENT_ERRORS, PermanentError, PipelineError
+from app.pipeline.errors import PermanentError, PipelineError
+from app.runs.failures import TRANSIENT_ERRORS
 from app.storage import Blobs
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,5 @@
-"""The pipeline's stages: plain functions (bytes or data in, data out), no Celery, no Flask.
+"""The pipeline's stages: plain functions (bytes or data in, data out). Nothing under this
+package imports Celery, kombu, redis, Flask or SQLAlchemy (tests/app/pipeline/test_purity.py).
 
 `STAGES` is the one list that names the pipeline: its order is the order of the
 chain, and each stage's lane is the queue its task is routed to.

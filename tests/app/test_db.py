@@ -2,7 +2,7 @@
 pooled connections checked before use only after they sat idle.
 
 (The server's own message may still quote a value it could not parse; that is why error
-rows keep only a library exception's class: see app.pipeline.errors.describe.)"""
+rows keep only a library exception's class: see app.runs.failures.describe.)"""
 
 from __future__ import annotations
 

@@ -8,15 +8,8 @@ import pytest
 from celery.utils.time import get_exponential_backoff_interval
 
 from app.pipeline import STAGES
-from app.pipeline.errors import (
-    TRANSIENT_ERRORS,
-    ApiError,
-    PermanentError,
-    SecurityRejected,
-    StageNotBuilt,
-    describe,
-    is_transient,
-)
+from app.pipeline.errors import ApiError, PermanentError, SecurityRejected
+from app.runs.failures import TRANSIENT_ERRORS, describe
 
 
 @pytest.fixture
@@ -66,7 +59,6 @@ def test_every_stage_task_uses_the_shared_policy(app) -> None:
         (ApiError("upstream 503"), True, "api_error"),
         (ConnectionError("refused"), True, "connection_error"),
         (TimeoutError(), True, "timeout"),
-        (StageNotBuilt("ocr"), False, "stage_not_implemented"),
         (SecurityRejected("bad file", "encrypted_pdf"), False, "encrypted_pdf"),
         (ValueError("Patient Jane Example, DOB 1970-01-01"), False, "internal_error"),
     ],
@@ -74,7 +66,9 @@ def test_every_stage_task_uses_the_shared_policy(app) -> None:
 def test_errors_are_classified_and_described_without_their_content(
     error: BaseException, transient: bool, error_type: str
 ) -> None:
-    assert is_transient(error) is transient
+    # what Celery does with autoretry_for and dont_autoretry_for
+    retried = isinstance(error, TRANSIENT_ERRORS) and not isinstance(error, PermanentError)
+    assert retried is transient
     kind, message = describe(error)
     assert kind == error_type
     assert "Jane" not in message and "1970" not in message

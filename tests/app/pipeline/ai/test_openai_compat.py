@@ -15,15 +15,9 @@ from app.pipeline.ai.openai_compat import OpenAICompatProvider, retry_after_seco
 from app.pipeline.ai.provider import make_provider
 from app.pipeline.ai.schemas import ENTITIES_SCHEMA, NARRATIVE_SCHEMA, RECORDS_SCHEMA
 from app.pipeline.ai.types import ClinicalRecords, Entity, Medication
-from app.pipeline.errors import (
-    AITimeout,
-    ApiError,
-    PermanentError,
-    RateLimited,
-    TransientError,
-    describe,
-)
+from app.pipeline.errors import AITimeout, ApiError, PermanentError, RateLimited, TransientError
 from app.pipeline.layout import DocumentText
+from app.runs.failures import describe
 from tests.app.pipeline.ai.chat_server import ChatServer
 from tests.support.clinical_corpus import M, Writer, document_text
 
