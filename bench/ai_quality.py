@@ -5,11 +5,19 @@
     .venv/bin/python bench/ai_quality.py --write-corpus FOLDER   # save the corpus, then stop
     .venv/bin/python bench/ai_quality.py --misses 30      # also list 30 of the errors
     .venv/bin/python bench/ai_quality.py --dev-only --misses 60   # only the development set
+    .venv/bin/python bench/ai_quality.py --check --misses 60      # only the blind check set
+    .venv/bin/python bench/ai_quality.py --dev-only --check       # both hand-written sets
 
 The development set (tests/corpus/dev/, loaded by tests/support/devset.py) is reported
 in its own section, with figures per house style (US, UK, AU, abstract); it is not a
 floor. Its errors are listed as "doc id / missed or spurious / type / text" with the
 document line they sit on, and all of them go into the results JSON.
+
+The check set (tests/corpus/check/, same format and loader) was written blind, after
+the extractor was tuned on the development set and without running it first; `--check`
+reports it in its own section with the same tables ("check set (blind, N documents)").
+It is an estimate of how the extractor does on documents it was not tuned on, not a
+floor, and nothing should be tuned to it.
 
 A corpus file is one JSON document (the format is documented at the top of
 tests/support/clinical_corpus.py):
@@ -53,7 +61,7 @@ from tests.support.clinical_corpus import (
     style_table,
     table,
 )
-from tests.support.devset import dev_documents
+from tests.support.devset import check_documents, dev_documents
 
 FLOORS = {"medication": 0.90, "lab_result": 0.90, "vital_sign": 0.90}
 DEFAULT_FLOOR = 0.80
@@ -79,19 +87,20 @@ def report(title: str, documents: list[CorpusDocument], misses: int) -> Evaluati
     return evaluation
 
 
-def report_dev(documents: list[CorpusDocument], misses: int) -> Evaluation:
-    """The development set's section: the usual table, then medication and condition per
-    house style ("clinical notes" are US, UK and AU), then up to `misses` errors."""
+def report_dev(
+    documents: list[CorpusDocument], misses: int, title: str | None = None
+) -> Evaluation:
+    """The development set's section (or, with `title`, another hand-written set's): the
+    usual table, then medication and condition per house style ("clinical notes" are US,
+    UK and AU), then up to `misses` errors."""
     started = time.perf_counter()
     evaluation = evaluate(documents, run_local, group=lambda doc: doc.style)
     notes = [doc for doc in documents if doc.style != "abstract"]
     evaluation.groups["notes"] = evaluate(notes, run_local)
     elapsed = time.perf_counter() - started
     pages = sum(len(doc.pages) for doc in documents)
-    print(
-        f"\n## development set (hand-written, {len(documents)} documents, {pages} pages;"
-        f" {elapsed:.2f} s)\n"
-    )
+    heading = title or f"development set (hand-written, {len(documents)} documents"
+    print(f"\n## {heading}, {pages} pages; {elapsed:.2f} s)\n")
     print("Only the types a document annotates are scored on it; not a floor.\n")
     with_records = any(doc.records for doc in documents)
     print(table(evaluation, records=with_records))
@@ -107,6 +116,13 @@ def report_dev(documents: list[CorpusDocument], misses: int) -> Evaluation:
             print(f"  {error.doc:<22} {error.kind:<22} {error.type:<16} {error.text!r}")
             print(f"  {'':<22} in: {error.line[:100]}")
     return evaluation
+
+
+def report_check(misses: int) -> dict[str, Any]:
+    """The blind check set's section, as report_dev prints it; returns its figures."""
+    documents = check_documents()
+    title = f"check set (blind, {len(documents)} documents"
+    return dev_figures(report_dev(documents, misses, title), documents)
 
 
 def spread(errors: list[Miss], count: int) -> list[Miss]:
@@ -142,6 +158,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--per-kind", type=int, default=10)
     parser.add_argument("--misses", type=int, default=0, help="list this many errors")
     parser.add_argument("--dev-only", action="store_true", help="score only the development set")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="score the blind check set (tests/corpus/check/); alone, only that set",
+    )
     return parser.parse_args(argv)
 
 
@@ -180,10 +201,20 @@ def run(argv: Sequence[str] = ()) -> dict[str, Any]:
     SystemExit when the folder holds no corpus files."""
     args = parse_args(argv)
     developed = dev_documents()
-    if args.dev_only:
-        dev = report_dev(developed, args.misses)
-        payload = {"parameters": {"dev_only": True}, "dev": dev_figures(dev, developed)}
-        path = common.write_results("ai_quality_dev", payload)
+    if args.dev_only or args.check:
+        parameters: dict[str, bool] = {"dev_only": True} if args.dev_only else {}
+        if args.check:
+            parameters["check"] = True
+        payload: dict[str, Any] = {"parameters": parameters}
+        if args.dev_only:
+            dev = report_dev(developed, args.misses)
+            payload["dev"] = dev_figures(dev, developed)
+        if args.check:
+            payload["check"] = report_check(args.misses)
+        name = "ai_quality_dev" if not args.check else "ai_quality_check"
+        if args.dev_only and args.check:
+            name = "ai_quality_hand"
+        path = common.write_results(name, payload)
         print(f"\nresults: {path.relative_to(common.PROJECT_ROOT)}")
         return {**payload, "below_floor": []}
     if args.folder:
@@ -199,7 +230,7 @@ def run(argv: Sequence[str] = ()) -> dict[str, Any]:
     failures = below_floor(evaluation)
     print("\nfloors: " + ("all met" if not failures else "; ".join(failures)))
     dev = report_dev(developed, args.misses)
-    payload: dict[str, Any] = {
+    payload = {
         "parameters": {"seed": args.seed, "per_kind": args.per_kind, "folder": args.folder},
         "corpus": figures(evaluation),
         "held_out": figures(held_out) if held_out else None,

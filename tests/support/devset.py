@@ -1,4 +1,6 @@
-"""The development set: hand-written clinical documents with gold marks, in tests/corpus/dev/.
+"""The development set: hand-written clinical documents with gold marks, in tests/corpus/dev/;
+and the check set, in tests/corpus/check/, written the same way but blind: its documents
+were written and marked before the extractor was run on them, and nothing was tuned to them.
 
 Each `*.txt` file there is one document: a header between two `---` lines, then
 the text as a reader would take it off the page, with every gold mention marked
@@ -24,7 +26,8 @@ of tests/support/clinical_corpus.py.
 
 `dev_documents()` loads them all as `CorpusDocument`s whose `style` and
 `scored_types` are set, so `evaluate()` ignores predictions of a type the file
-does not annotate. `parse(text, name)` reads one file and raises `DevSetError`
+does not annotate; `dev_documents(CHECK_FOLDER)` (or `check_documents()`) loads the
+check set. `parse(text, name)` reads one file and raises `DevSetError`
 naming the file and line of anything malformed.
 """
 
@@ -40,6 +43,7 @@ from app.pipeline.ai.types import ENTITY_TYPES
 from tests.support.clinical_corpus import RECORD_KINDS, CorpusDocument, GoldEntity
 
 FOLDER = Path(__file__).resolve().parent.parent / "corpus" / "dev"
+CHECK_FOLDER = FOLDER.parent / "check"
 KINDS = (
     "lab_report",
     "discharge_summary",
@@ -67,6 +71,11 @@ class DevSetError(ValueError):
 def dev_documents(folder: Path = FOLDER) -> list[CorpusDocument]:
     """Every `*.txt` document in `folder`, by name. Raises DevSetError on a malformed one."""
     return [parse(path.read_text("utf-8"), path.name) for path in sorted(folder.glob("*.txt"))]
+
+
+def check_documents() -> list[CorpusDocument]:
+    """The blind check set (tests/corpus/check/), in the development set's format."""
+    return dev_documents(CHECK_FOLDER)
 
 
 def parse(source: str, name: str = "<text>") -> CorpusDocument:

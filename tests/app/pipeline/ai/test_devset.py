@@ -14,7 +14,7 @@ import pytest
 
 from app.pipeline.ai.types import ENTITY_TYPES
 from tests.support.clinical_corpus import CorpusDocument, document_text, gold_spans
-from tests.support.devset import STYLES, DevSetError, dev_documents, parse
+from tests.support.devset import STYLES, DevSetError, check_documents, dev_documents, parse
 
 GOOD = """---
 id: tiny
@@ -120,3 +120,34 @@ def test_the_error_names_the_file_and_line() -> None:
 def test_a_file_whose_id_differs_from_its_name_is_refused() -> None:
     with pytest.raises(DevSetError, match="differs from the file name"):
         parse(GOOD, "other.txt")
+
+
+# ---------------------------------------------------------------- the blind check set
+
+
+@pytest.fixture(scope="module")
+def checked() -> list[CorpusDocument]:
+    return check_documents()
+
+
+def test_the_check_set_loads_and_every_mark_sits_where_the_loader_says(
+    checked: list[CorpusDocument],
+) -> None:
+    assert len(checked) >= 25
+    assert len({doc.id for doc in checked}) == len(checked)
+    assert {doc.style for doc in checked} == set(STYLES)
+    for doc in checked:
+        assert {e.type for e in doc.entities} <= set(doc.scored_types or ()), doc.id
+        if doc.style == "abstract":
+            assert set(doc.scored_types or ()) == {"condition", "medication"}, doc.id
+        text = document_text(doc)
+        spans = gold_spans(doc, text)  # raises if a mark's text is not at its place
+        assert len(spans) == len(doc.entities), doc.id
+        for start, end, entity in spans:
+            assert text.text[start:end] == entity.text, (doc.id, entity)
+
+
+def test_the_check_set_shares_no_document_with_the_development_set(
+    documents: list[CorpusDocument], checked: list[CorpusDocument]
+) -> None:
+    assert not {doc.id for doc in documents} & {doc.id for doc in checked}
