@@ -65,21 +65,7 @@ task_routes = {
 }
 task_create_missing_queues = False
 
-# Time limits per stage (soft, then hard), so a file that hangs a stage cannot hold a
-# worker: the soft limit raises in the task (a transient error, retried, then final),
-# the hard one kills the process (the stage is reclaimed, then dead-lettered).
-_LIMITS = {
-    "fast.scan_shell_file": (60, 75),
-    "fast.extract_text": (110, 120),  # a long document hands off to page batches
-    "fast.ocr_pages": (110, 120),
-    "fast.map_layout": (60, 75),
-    "ai.detect_entities": (570, 600),
-    "ai.enrich_records": (570, 600),
-    "ai.write_narrative": (570, 600),
-}
-task_annotations = {
-    name: {"soft_time_limit": soft, "time_limit": hard} for name, (soft, hard) in _LIMITS.items()
-}
+# Each stage's time limits are set on its task, from the stage list (tasks/stages.py).
 
 # Flower: workers and the producer emit events.
 worker_send_task_events = True

@@ -34,7 +34,7 @@ def celery_init_app(app: Flask) -> Celery:
     celery_app: Celery = Celery(app.name, task_cls=AppContextTask)
     celery_app.config_from_object("celeryconfig")
     celery_app.conf["flask_app"] = app
-    celery_app.conf["imports"] = ("tasks.fast", "tasks.ai", "tasks.maintenance")
+    celery_app.conf["imports"] = ("tasks.stages", "tasks.maintenance")
     celery_app.set_default()
     app.extensions["celery"] = celery_app
     # Celery's failure lines and our task modules' logs never repeat a library's message.

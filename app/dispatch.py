@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 import kombu.exceptions
 import redis
@@ -57,6 +58,7 @@ def send_chain(celery_app: Celery, chain_jobs: Sequence[Job | jobs.ChainLink]) -
         kwargs=_task_kwargs(first),
         task_id=str(first.id),
         priority=first.priority - 1,
+        **_task_options(celery_app, first.job_name),
         chain=[
             {
                 "task": job.job_name,
@@ -70,6 +72,20 @@ def send_chain(celery_app: Celery, chain_jobs: Sequence[Job | jobs.ChainLink]) -
         ],
         retry=False,
     )
+
+
+def _task_options(celery_app: Celery, name: str) -> dict[str, Any]:
+    """The options the task's message carries when the task is registered here (in a
+    worker: its time limits, whether its result is kept), as the canvas would send them;
+    none where it is not (the web process), as the canvas would not either."""
+    task = celery_app.tasks.get(name)
+    if task is None:
+        return {}
+    return {
+        "soft_time_limit": task.soft_time_limit,
+        "time_limit": task.time_limit,
+        "ignore_result": task.ignore_result,
+    }
 
 
 def _task_kwargs(job: Job | jobs.ChainLink) -> dict[str, str]:

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import redis
-from celery import shared_task
 from celery.signals import worker_init
 from celery.utils.time import get_exponential_backoff_interval
 from sqlalchemy.orm import Session
@@ -27,7 +26,7 @@ from app.pipeline.ai.errors import ProviderRateLimited
 from app.pipeline.ai.vocabulary import default_vocabulary
 from app.pipeline.errors import RateLimited
 from app.ratelimit import RedisRateLimiter
-from tasks.base import Save, StageContext, StageTask, run_stage
+from tasks.base import Save, StageContext
 
 T = TypeVar("T")
 
@@ -148,18 +147,3 @@ def narrative_work(context: StageContext) -> Save:
         clinical_store.save_usage(session, context.shell_file_id, "pass3", usage)
 
     return save
-
-
-@shared_task(bind=True, base=StageTask, name="ai.detect_entities")
-def detect_entities(self: StageTask, shell_file_id: str, job_id: str) -> str | None:
-    return run_stage(self, job_id, entities_work)
-
-
-@shared_task(bind=True, base=StageTask, name="ai.enrich_records")
-def enrich_records(self: StageTask, shell_file_id: str, job_id: str) -> str | None:
-    return run_stage(self, job_id, records_work)
-
-
-@shared_task(bind=True, base=StageTask, name="ai.write_narrative")
-def write_narrative(self: StageTask, shell_file_id: str, job_id: str) -> str | None:
-    return run_stage(self, job_id, narrative_work)

@@ -1,8 +1,9 @@
-"""The fast lane: security scan → OCR (in parallel page batches when long) → spatial mapping.
+"""The fast lane's work: security scan → OCR (in parallel page batches when long) → spatial
+mapping.
 
-Each task loads by id, calls its stage (plain functions in `app.pipeline`), and
-saves through `app.stage_outputs`; `tasks.base` does the claiming, heartbeats,
-retries and error rows.
+Each work function loads by id, calls its stage (plain functions in `app.pipeline`), and
+saves through `app.stage_outputs`; `tasks.stages` registers them as tasks, and `tasks.base`
+does the claiming, heartbeats, retries and error rows.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ from tasks.base import (
     Handoff,
     Save,
     StageContext,
-    StageTask,
     run_batch,
-    run_stage,
 )
+
+# The OCR stage's time limits (soft, hard), which its page batches share.
+OCR_LIMITS = (110, 120)
 
 # One Tesseract engine per worker process, loaded on first use.
 _engine: ocr.Tesseract | None = None
@@ -139,21 +141,14 @@ def layout_work(context: StageContext) -> Save:
     return save
 
 
-@shared_task(bind=True, base=StageTask, name="fast.scan_shell_file")
-def scan_shell_file(self: StageTask, shell_file_id: str, job_id: str) -> str | None:
-    return run_stage(self, job_id, scan_work)
-
-
-@shared_task(bind=True, base=StageTask, name="fast.extract_text")
-def extract_text(self: StageTask, shell_file_id: str, job_id: str) -> str | None:
-    return run_stage(self, job_id, ocr_work)
-
-
-@shared_task(bind=True, base=BatchTask, name="fast.ocr_pages")
+@shared_task(
+    bind=True,
+    base=BatchTask,
+    name="fast.ocr_pages",
+    soft_time_limit=OCR_LIMITS[0],
+    time_limit=OCR_LIMITS[1],
+)
 def ocr_pages(self: BatchTask, shell_file_id: str, job_id: str, pages: list[int]) -> None:
+    """One batch of a long document's OCR (the `ocr` stage's work hands them out)."""
+    del shell_file_id  # the job row names its shell file
     run_batch(self, job_id, lambda context: read_pages(context, pages), finish_ocr)
-
-
-@shared_task(bind=True, base=StageTask, name="fast.map_layout")
-def map_layout(self: StageTask, shell_file_id: str, job_id: str) -> str | None:
-    return run_stage(self, job_id, layout_work)
