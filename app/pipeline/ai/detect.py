@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import itertools
 import re
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
@@ -51,6 +52,7 @@ ENTITY_TYPE = {
 # over a vocabulary name or a pattern, any name over a bare list item.
 SOURCE_RANK = {"lexicon": 0, "fuzzy": 1, "vocabulary": 1, "pattern": 1, "section": 2}
 LISTED = frozenset({"medication", "condition", "procedure", "immunization", "allergy"})
+MEDICATION_SECTIONS = frozenset({"medications", "discharge_medications", "stopped_medications"})
 # Base confidence by how a candidate was found (the curated lexicon's is in _base_confidence).
 FOUND_CONFIDENCE = {"vocabulary": 0.85, "pattern": 0.8, "section": 0.75, "tagged": 0.9}
 # Which of two candidates of equal length wins.
@@ -92,6 +94,17 @@ _SERVICE = re.compile(
     r"|educat\w+|review)\b"
 )
 NAMED_THINGS = frozenset({"condition", "observation", "physical_finding"})
+# A name that labels a threshold or names an instrument is no mention of the patient's:
+# a range legend ("Diabetes: >6.4", "Prediabetes 5.7-6.4" ending its line), a
+# questionnaire, scale or equation ("GAD-7", "Generalized anxiety disorder 7 item",
+# "CKD-EPI").
+_LABEL = re.compile(
+    r"\s*:?\s*(?:[<>\u2264\u2265]=?\s*\d|\d+(?:\.\d+)?\s*[-\u2013]\s*\d+(?:\.\d+)?\s*%?"
+    r"(?=[ \t]*[.;]?[ \t]*(?:\n|$)))"
+    r"|-\d{1,2}\b"
+    r"|(?:[\s-]+\d+)?[\s-]+(?i:items?|scale|score|questionnaire|screener|tool|criteria|equation"
+    r"|index|EPI)\b"
+)
 
 
 @dataclass(frozen=True)
@@ -210,7 +223,32 @@ def _join_other_names(candidates: list[Candidate], text: str) -> list[Candidate]
         sig = parse_sig(text, end, len(text) if limit < 0 else limit)
         joined[id(first)] = dataclasses.replace(first, end=max(end, sig.end))
         dropped |= {id(c) for c in inside}
-    return [joined.get(id(c), c) for c in candidates if id(c) not in dropped]
+    kept = [joined.get(id(c), c) for c in candidates if id(c) not in dropped]
+    return _join_combinations(kept, text)
+
+
+_COMBINED = re.compile(r"[-/+]")
+
+
+def _join_combinations(candidates: list[Candidate], text: str) -> list[Candidate]:
+    """A combination product is one medicine: "amoxicillin-clavulanate 875 mg",
+    "tiotropium/olodaterol" (written without spaces; "metformin - lisinopril" is two)."""
+    medicines = sorted((c for c in candidates if c.type == "medication"), key=lambda c: c.start)
+    merged: dict[int, Candidate] = {}
+    dropped: set[int] = set()
+    for first, second in itertools.pairwise(medicines):
+        head = merged.get(id(first), first)
+        if id(first) in dropped and id(first) not in merged:
+            continue
+        joint = _COMBINED.fullmatch(text, head.end, second.start)
+        if joint is None:
+            continue
+        whole = dataclasses.replace(head, end=max(head.end, second.end))
+        merged[id(second)] = whole
+        dropped.add(id(first))
+        merged.pop(id(first), None)
+    kept = [merged.get(id(c), c) for c in candidates if id(c) not in dropped]
+    return kept
 
 
 _DEFINITION = re.compile(r"\s*\(\s*(?P<short>[A-Za-z][A-Za-z0-9\-]{1,9}?)s?\s*\)")
@@ -353,13 +391,16 @@ def _named(hit: Hit, analysis: Analysis, context: Context) -> Candidate | None:
     if span_text_is_header(analysis, hit.start):
         return None
     kind, base = hit.concept.kind, _base_confidence(hit, analysis.text)
-    if kind in ("medication", "allergen"):
+    if kind in ("medication", "allergen", "chemical"):
         return _medicine(hit, analysis, context, base)
     if kind in ("lab", "vital"):
         limit = analysis.sentence_at(hit.start).end
         end = _measured_end(hit.concept, analysis.text, hit.end, limit)
         return None if end is None else Candidate(hit.start, end, ENTITY_TYPE[kind], base + 0.05)
-    if ENTITY_TYPE[kind] in NAMED_THINGS and _SERVICE.match(analysis.text, hit.end):
+    named_thing = ENTITY_TYPE[kind] in (*NAMED_THINGS, "procedure")
+    if named_thing and (
+        _SERVICE.match(analysis.text, hit.end) or _LABEL.match(analysis.text, hit.end)
+    ):
         return None
     specific = hit.section_only is not None
     kind_found = ENTITY_TYPE[kind]
@@ -384,6 +425,9 @@ def _medicine(hit: Hit, analysis: Analysis, context: Context, base: float) -> Ca
     if _CONCENTRATION.match(text, sig.end):
         return None  # "lithium 0.68 mmol/L": a result
     found = sig.strength is not None or sig.frequency is not None
+    listed = analysis.section_name(hit.start) in MEDICATION_SECTIONS
+    if hit.concept.kind == "chemical" and not (found or listed or sig.route or sig.dose):
+        return None  # "troponin I", "rheumatoid factor": a molecule named, no medicine given
     return Candidate(hit.start, sig.end, "medication", base + 0.05 * found)
 
 

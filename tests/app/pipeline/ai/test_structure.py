@@ -129,3 +129,27 @@ def test_every_entity_says_how_it_was_found(provider) -> None:
         "Cholecystectomy": "lexicon",
     }
     assert all(e.ocr_confidence is None for e in entities(provider, text))  # no OCR words
+
+
+def test_a_combination_product_is_one_medicine(provider) -> None:
+    text = "amoxicillin-clavulanate 875 mg PO BID. Metformin 500 mg - lisinopril 10 mg."
+    found = [e.text for e in entities(provider, text) if e.type == "medication"]
+    assert found == [
+        "amoxicillin-clavulanate 875 mg PO BID",
+        "Metformin 500 mg",
+        "lisinopril 10 mg",
+    ]
+
+
+def test_a_molecule_or_test_named_is_no_medicine_unless_given(provider) -> None:
+    text = "Troponin I (hs) was raised; rheumatoid factor positive. Heparin 5000 units SC."
+    found = [e.text for e in entities(provider, text) if e.type == "medication"]
+    assert found == ["Heparin 5000 units SC"]
+
+
+def test_a_range_legend_or_an_instrument_is_no_diagnosis(provider) -> None:
+    text = (
+        "Diabetes: >6.4 %\nPrediabetes 5.7-6.4\nGAD-7 score 12; eGFR by CKD-EPI.\nShe has diabetes."
+    )
+    found = [(e.text, e.type) for e in entities(provider, text) if e.type != "lab_result"]
+    assert found == [("diabetes", "condition")]
