@@ -228,6 +228,9 @@ def _join_other_names(candidates: list[Candidate], text: str) -> list[Candidate]
 
 
 _COMBINED = re.compile(r"[-/+]")
+# RxNorm's and a pharmacy's way: each ingredient with its strength, " / " between
+# ("Amoxicillin 250 MG / Clavulanate 125 MG", "hydrocortisone 1% / ketoconazole 2%").
+_STRENGTH_JOINT = re.compile(r"(?i:mg|mcg|g|%|unt/ml|units?/ml|ml)\s*/\s*$")
 
 
 def _join_combinations(candidates: list[Candidate], text: str) -> list[Candidate]:
@@ -240,8 +243,10 @@ def _join_combinations(candidates: list[Candidate], text: str) -> list[Candidate
         head = merged.get(id(first), first)
         if id(first) in dropped and id(first) not in merged:
             continue
-        joint = _COMBINED.fullmatch(text, head.end, second.start)
-        if joint is None:
+        joint = _COMBINED.fullmatch(text, head.end, second.start) or _STRENGTH_JOINT.search(
+            text, max(head.start, second.start - 12), second.start
+        )
+        if joint is None or text[head.end : second.start].count("\n"):
             continue
         whole = dataclasses.replace(head, end=max(head.end, second.end))
         merged[id(second)] = whole
@@ -414,26 +419,41 @@ def _medicine(hit: Hit, analysis: Analysis, context: Context, base: float) -> Ca
     limit = analysis.sentence_at(hit.start).end
     if "allergy" in context.categories(hit.start, hit.end):
         return _allergy(hit, analysis.text, limit, base)
-    if hit.concept.kind == "allergen":
+    if hit.concept.kind == "allergen" or _measured(hit, analysis.text, limit):
         return None
-    text = analysis.text
-    if _MEASURED_BEFORE.search(text, max(0, hit.start - 12), hit.start) or _MEASURED_AFTER.match(
-        text, hit.end
-    ):
-        return None  # "serum lithium", "digoxin level": a test of it, not the medicine
-    sig = parse_sig(text, hit.end, limit)
-    if _CONCENTRATION.match(text, sig.end):
+    sig = parse_sig(analysis.text, hit.end, limit)
+    if _CONCENTRATION.match(analysis.text, sig.end):
         return None  # "lithium 0.68 mmol/L": a result
     found = sig.strength is not None or sig.frequency is not None
-    listed = analysis.section_name(hit.start) in MEDICATION_SECTIONS
-    if hit.concept.kind == "chemical" and not (found or listed or sig.route or sig.dose):
-        return None  # "troponin I", "rheumatoid factor": a molecule named, no medicine given
+    if hit.concept.kind == "chemical":
+        listed = analysis.section_name(hit.start) in MEDICATION_SECTIONS
+        given = found or listed or sig.route or sig.dose
+        if not given or "/" in (sig.strength_unit or ""):
+            # "troponin I", "rheumatoid factor 48 IU/mL": a molecule named or measured
+            return None
     return Candidate(hit.start, sig.end, "medication", base + 0.05 * found)
+
+
+def _measured(hit: Hit, text: str, limit: int) -> bool:
+    """A test of the substance, not the medicine: "serum lithium", "digoxin level",
+    "Troponin I 0.03 ng/mL"."""
+    return bool(
+        _MEASURED_BEFORE.search(text, max(0, hit.start - 12), hit.start)
+        or _MEASURED_AFTER.match(text, hit.end)
+        or _RESULT.match(text, hit.end, limit)
+    )
 
 
 _MEASURED_BEFORE = re.compile(r"(?i:serum|plasma|blood|random|trough|peak|urine|urinary)\s+$")
 _MEASURED_AFTER = re.compile(r"\s+(?i:levels?|concentrations?|assay|titre|titer)\b")
 _CONCENTRATION = re.compile(r"\s*/\s*(?i:l|dl|ml)\b")
+# A name, then a value in a laboratory's unit (a flag may stand between): a result.
+_RESULT = re.compile(
+    r"(?:,?\s*(?i:total|cal|calc|calculated|serum|plasma|\(\w{1,4}\)|[a-z]?\d*-hydroxy))*"
+    r"\s*:?\s*[<>]?\d+(?:\.\d+)?\s*(?:H|L|HH|LL|\*)?\s*"
+    r"(?i:ng/ml|ng/l|pg/ml|mmol/l|umol/l|\u00b5mol/l|nmol/l|pmol/l|u/l|iu/l|mg/dl|g/dl|g/l|mg/l"
+    r"|meq/l|mmol/mol|mu/l|miu/l)(?![a-z])"
+)
 
 
 def _measured_end(concept: Concept, text: str, position: int, limit: int) -> int | None:

@@ -153,3 +153,17 @@ def test_a_range_legend_or_an_instrument_is_no_diagnosis(provider) -> None:
     )
     found = [(e.text, e.type) for e in entities(provider, text) if e.type != "lab_result"]
     assert found == [("diabetes", "condition")]
+
+
+def test_a_result_in_a_laboratorys_unit_is_no_medicine(provider) -> None:
+    text = (
+        "Vitamin D, 25-Hydroxy 18.6 L ng/mL\nRheumatoid factor 48 IU/mL\nVitamin D 1000 units daily"
+    )
+    found = [e.text for e in entities(provider, text) if e.type == "medication"]
+    assert found == ["Vitamin D 1000 units daily"]
+
+
+def test_ingredients_each_with_their_strength_are_one_product(provider) -> None:
+    text = "2019-11-22 [STOPPED] : Amoxicillin 250 MG / Clavulanate 125 MG Oral Tablet"
+    found = [e.text for e in entities(provider, text) if e.type == "medication"]
+    assert found == ["Amoxicillin 250 MG / Clavulanate 125 MG Oral"]
