@@ -31,7 +31,7 @@ from app.pipeline.ai.context import Context, ContextRules, span_text_is_header
 from app.pipeline.ai.fuzzy_names import name_matcher
 from app.pipeline.ai.grammar import lab_value, parse_sig, vital_reading
 from app.pipeline.ai.lexicon import Concept, Hit, Lexicon
-from app.pipeline.ai.structure import Item, allergies, items, patterns
+from app.pipeline.ai.structure import Item, allergies, items, patterns, results
 from app.pipeline.ai.text import Analysis
 from app.pipeline.ai.types import Entity
 from app.pipeline.ai.vocabulary import Vocabulary
@@ -293,7 +293,7 @@ def _structural(analysis: Analysis, found: list[Candidate]) -> list[Candidate]:
     """
     placed = _Placed(found)
     added: list[Candidate] = []
-    for item in (*patterns(analysis.text), *allergies(analysis.text)):
+    for item in (*patterns(analysis.text), *allergies(analysis.text), *results(analysis.text)):
         if not placed.overlaps(item.start, item.end, {item.type}):
             added.append(_from_item(item, "pattern", analysis))
             placed.add(added[-1])

@@ -24,7 +24,7 @@ from app.pipeline.ai.context import Context
 from app.pipeline.ai.dates import find_dates, find_reduced_dates
 from app.pipeline.ai.documents import dates_of, kind_of
 from app.pipeline.ai.fuzzy_names import name_matcher
-from app.pipeline.ai.grammar import lab_value, parse_sig, route_before, vital_reading
+from app.pipeline.ai.grammar import lab_value, parse_sig, result_line, route_before, vital_reading
 from app.pipeline.ai.lexicon import Concept, LabUnit, Lexicon
 from app.pipeline.ai.plausibility import (
     range_is_readable,
@@ -186,6 +186,9 @@ class Enricher:
         if entity.family or entity.negated:
             return None
         concept, name_end, approximate = self._measured_name("lab", entity.text)
+        if concept is None:  # a test no list names, read from its line's form
+            line = result_line(entity.text, 0, len(entity.text))
+            name_end = line[1] if line else name_end
         value = lab_value(entity.text, name_end, len(entity.text))
         if value is None:
             return LabResult("", (entity.id,), _name(concept, entity.text[:name_end]), None, "")

@@ -62,6 +62,25 @@ LAB_UNITS: tuple[tuple[str, str], ...] = (
     (r"%", "%"),
 )
 _LAB_UNIT = _alternation(LAB_UNITS)
+# A line of a results table whatever its test: a name, then a value in a laboratory's
+# unit ("Protein, Total 7.1 g/dL 6.0-8.3", "Lipase 48 U/L"). Percentages are left out:
+# too much else is counted in them.
+_RESULT_LINE = re.compile(
+    r"[ \t]*(?:[-\u2022*][ \t]*)?(?P<name>[A-Za-z][A-Za-z0-9 ,()/'+.\-]{1,48}?)[ \t]*[:=]?[ \t]+"
+    r"[<>]?\d+(?:\.\d+)?[ \t]*(?:(?:H|L|HH|LL|\*)[ \t]*)?"
+    r"(?:" + "|".join(pattern for pattern, unit in LAB_UNITS if unit != "%") + rf"){_BOUNDARY}"
+)
+
+
+def result_line(text: str, start: int, end: int) -> tuple[int, int, int] | None:
+    """Where the test's name starts and ends in a results line `text[start:end]`, if it
+    is one, and where its whole result (range and flag included) ends."""
+    match = _RESULT_LINE.match(text, start, end)
+    if match is None:
+        return None
+    read = lab_value(text, match.end("name"), end)
+    return match.start("name"), match.end("name"), max(match.end(), read.end if read else 0)
+
 
 # ---- medicines
 _STRENGTH_UNITS: tuple[tuple[str, str], ...] = (

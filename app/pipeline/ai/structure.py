@@ -32,6 +32,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from app.pipeline.ai.grammar import result_line
 from app.pipeline.ai.text import Analysis
 
 # The entity type a list section's items take.
@@ -290,6 +291,17 @@ def patterns(text: str) -> Iterator[Item]:
             and not _ALLERGIES.match(text, match.end())
         ):
             yield Item(start, match.end(), "immunization")
+
+
+def results(text: str) -> Iterator[Item]:
+    """Lines of a results table, whatever their test: a name, then a value in a
+    laboratory's unit (`grammar.result_line`)."""
+    position = 0
+    for line in text.split("\n"):
+        found = result_line(text, position, position + len(line))
+        if found is not None:
+            yield Item(found[0], found[2], "lab_result")
+        position += len(line) + 1
 
 
 def allergies(text: str) -> Iterator[Item]:

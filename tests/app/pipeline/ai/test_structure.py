@@ -167,3 +167,19 @@ def test_ingredients_each_with_their_strength_are_one_product(provider) -> None:
     text = "2019-11-22 [STOPPED] : Amoxicillin 250 MG / Clavulanate 125 MG Oral Tablet"
     found = [e.text for e in entities(provider, text) if e.type == "medication"]
     assert found == ["Amoxicillin 250 MG / Clavulanate 125 MG Oral"]
+
+
+def test_a_results_line_is_a_result_whatever_its_test(provider) -> None:
+    text = "Protein, Total 7.1 g/dL 6.0-8.3\nLipase 48 U/L (13-60)\nMetformin 500 mg daily"
+    doc = DocumentText(text, (), ())
+    found, _ = provider.detect_entities(doc)
+    assert [(e.type, e.found_by) for e in found] == [
+        ("lab_result", "pattern"),
+        ("lab_result", "pattern"),
+        ("medication", "lexicon"),
+    ]
+    records, _ = provider.enrich(doc, found)
+    read = [
+        (r.test, r.value, r.unit, r.reference_low, r.reference_high) for r in records.lab_results
+    ]
+    assert read == [("protein, total", 7.1, "g/dL", 6.0, 8.3), ("lipase", 48.0, "U/L", 13.0, 60.0)]
