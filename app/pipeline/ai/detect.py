@@ -342,15 +342,17 @@ def resolve(candidates: list[Candidate]) -> list[Candidate]:
     return sorted(kept.candidates, key=lambda c: (c.start, c.end))
 
 
+# The pieces of a list's line: between commas, semicolons, sentence ends and "and".
+_PIECE = re.compile(r"(?:(?!,|;|\.\s|\s(?:and|&)\s).)+", re.DOTALL)
+
+
 def _names_each_piece(text: str, item: Item, placed: _Placed) -> bool:
-    """Whether a line lists several things: more than half the pieces between its commas
-    hold a name of the item's type ("Hep B x3, DTaP x3, IPV x3, RV x3"), where one name
+    """Whether a line lists several things: more than half its pieces (`_PIECE`) hold a
+    name of the item's type ("Hep B x3, DTaP x3, IPV x3, RV x3"), where one name
     with its qualifiers has pieces that name nothing ("Td (adult), 2 Lf tetanus toxoid,
     preservative free, adsorbed")."""
-    pieces = [m for m in re.finditer(r"[^,;]+", text[item.start : item.end]) if m.group().strip()]
-    named = sum(
-        placed.overlaps(item.start + m.start(), item.start + m.end(), {item.type}) for m in pieces
-    )
+    pieces = [m for m in _PIECE.finditer(text, item.start, item.end) if m.group().strip()]
+    named = sum(placed.overlaps(m.start(), m.end(), {item.type}) for m in pieces)
     return named >= 2 and named * 2 > len(pieces)
 
 

@@ -183,3 +183,9 @@ def test_a_results_line_is_a_result_whatever_its_test(provider) -> None:
         (r.test, r.value, r.unit, r.reference_low, r.reference_high) for r in records.lab_results
     ]
     assert read == [("protein, total", 7.1, "g/dL", 6.0, 8.3), ("lipase", 48.0, "U/L", 13.0, 60.0)]
+
+
+def test_a_problem_lists_line_naming_several_problems_gives_each(provider) -> None:
+    text = "ASSESSMENT:\n2. Hypokalemia and hypomagnesemia.\n5. Small hiatal hernia. Osteopenia.\n"
+    found = [e.text for e in entities(provider, text) if e.type == "condition"]
+    assert found == ["Hypokalemia", "hypomagnesemia", "hiatal hernia", "Osteopenia"]
