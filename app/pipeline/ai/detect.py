@@ -29,9 +29,9 @@ from dataclasses import dataclass
 
 from app.pipeline.ai.context import Context, ContextRules, span_text_is_header
 from app.pipeline.ai.fuzzy_names import name_matcher
-from app.pipeline.ai.grammar import lab_value, parse_sig, vital_reading
+from app.pipeline.ai.grammar import lab_value, parse_sig, result_follows, vital_reading
 from app.pipeline.ai.lexicon import Concept, Hit, Lexicon
-from app.pipeline.ai.structure import Item, allergies, items, patterns, results
+from app.pipeline.ai.structure import LIST_TYPES, Item, allergies, items, patterns, results
 from app.pipeline.ai.text import Analysis
 from app.pipeline.ai.types import Entity
 from app.pipeline.ai.vocabulary import Vocabulary
@@ -52,7 +52,7 @@ ENTITY_TYPE = {
 # over a vocabulary name or a pattern, any name over a bare list item.
 SOURCE_RANK = {"lexicon": 0, "fuzzy": 1, "vocabulary": 1, "pattern": 1, "section": 2}
 LISTED = frozenset({"medication", "condition", "procedure", "immunization", "allergy"})
-MEDICATION_SECTIONS = frozenset({"medications", "discharge_medications", "stopped_medications"})
+MEDICATION_SECTIONS = frozenset(name for name, kind in LIST_TYPES.items() if kind == "medication")
 # Base confidence by how a candidate was found (the curated lexicon's is in _base_confidence).
 FOUND_CONFIDENCE = {"vocabulary": 0.85, "pattern": 0.8, "section": 0.75, "tagged": 0.9}
 # Which of two candidates of equal length wins.
@@ -241,8 +241,6 @@ def _join_combinations(candidates: list[Candidate], text: str) -> list[Candidate
     dropped: set[int] = set()
     for first, second in itertools.pairwise(medicines):
         head = merged.get(id(first), first)
-        if id(first) in dropped and id(first) not in merged:
-            continue
         joint = _COMBINED.fullmatch(text, head.end, second.start) or _STRENGTH_JOINT.search(
             text, max(head.start, second.start - 12), second.start
         )
@@ -424,8 +422,6 @@ def _medicine(hit: Hit, analysis: Analysis, context: Context, base: float) -> Ca
     if hit.concept.kind == "allergen" or _measured(hit, analysis.text, limit):
         return None
     sig = parse_sig(analysis.text, hit.end, limit)
-    if _CONCENTRATION.match(analysis.text, sig.end):
-        return None  # "lithium 0.68 mmol/L": a result
     found = sig.strength is not None or sig.frequency is not None
     if hit.concept.kind == "chemical":
         listed = analysis.section_name(hit.start) in MEDICATION_SECTIONS
@@ -442,20 +438,12 @@ def _measured(hit: Hit, text: str, limit: int) -> bool:
     return bool(
         _MEASURED_BEFORE.search(text, max(0, hit.start - 12), hit.start)
         or _MEASURED_AFTER.match(text, hit.end)
-        or _RESULT.match(text, hit.end, limit)
+        or result_follows(text, hit.end, limit)
     )
 
 
 _MEASURED_BEFORE = re.compile(r"(?i:serum|plasma|blood|random|trough|peak|urine|urinary)\s+$")
 _MEASURED_AFTER = re.compile(r"\s+(?i:levels?|concentrations?|assay|titre|titer)\b")
-_CONCENTRATION = re.compile(r"\s*/\s*(?i:l|dl|ml)\b")
-# A name, then a value in a laboratory's unit (a flag may stand between): a result.
-_RESULT = re.compile(
-    r"(?:,?\s*(?i:total|cal|calc|calculated|serum|plasma|\(\w{1,4}\)|[a-z]?\d*-hydroxy))*"
-    r"\s*:?\s*[<>]?\d+(?:\.\d+)?\s*(?:H|L|HH|LL|\*)?\s*"
-    r"(?i:ng/ml|ng/l|pg/ml|mmol/l|umol/l|\u00b5mol/l|nmol/l|pmol/l|u/l|iu/l|mg/dl|g/dl|g/l|mg/l"
-    r"|meq/l|mmol/mol|mu/l|miu/l)(?![a-z])"
-)
 
 
 def _measured_end(concept: Concept, text: str, position: int, limit: int) -> int | None:

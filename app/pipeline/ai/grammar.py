@@ -62,14 +62,29 @@ LAB_UNITS: tuple[tuple[str, str], ...] = (
     (r"%", "%"),
 )
 _LAB_UNIT = _alternation(LAB_UNITS)
-# A line of a results table whatever its test: a name, then a value in a laboratory's
-# unit ("Protein, Total 7.1 g/dL 6.0-8.3", "Lipase 48 U/L"). Percentages are left out:
-# too much else is counted in them.
+# A value in a laboratory's unit, a flag perhaps between ("43 H mg/dL", "0.03 ng/mL"): a
+# result, whatever names it. Percentages are left out: too much else is counted in them.
+_VALUE_IN_LAB_UNIT = (
+    r"[<>]?\d+(?:\.\d+)?[ \t]*(?:(?:H|L|HH|LL|\*)[ \t]*)?(?:"
+    + "|".join(pattern for pattern, unit in LAB_UNITS if unit != "%")
+    + rf"){_BOUNDARY}"
+)
+# A line of a results table whatever its test ("Protein, Total 7.1 g/dL 6.0-8.3").
 _RESULT_LINE = re.compile(
     r"[ \t]*(?:[-\u2022*][ \t]*)?(?P<name>[A-Za-z][A-Za-z0-9 ,()/'+.\-]{1,48}?)[ \t]*[:=]?[ \t]+"
-    r"[<>]?\d+(?:\.\d+)?[ \t]*(?:(?:H|L|HH|LL|\*)[ \t]*)?"
-    r"(?:" + "|".join(pattern for pattern, unit in LAB_UNITS if unit != "%") + rf"){_BOUNDARY}"
+    + _VALUE_IN_LAB_UNIT
 )
+# What follows a name that is measured, not given: its qualifiers, then a result
+# ("Troponin I (hs) 84 ng/L", "Vitamin D, 25-Hydroxy 18.6 L ng/mL").
+_RESULT_AFTER = re.compile(
+    r"(?:,?\s*(?i:total|cal|calc|calculated|serum|plasma|\(\w{1,4}\)|[a-z]?\d*-hydroxy))*"
+    r"\s*:?\s*" + _VALUE_IN_LAB_UNIT
+)
+
+
+def result_follows(text: str, position: int, limit: int) -> bool:
+    """Whether a result in a laboratory's unit follows the name ending at `position`."""
+    return _RESULT_AFTER.match(text, position, limit) is not None
 
 
 def result_line(text: str, start: int, end: int) -> tuple[int, int, int] | None:

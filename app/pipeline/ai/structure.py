@@ -20,9 +20,10 @@ A SNOMED CT semantic tag written after an item decides its type wherever the ite
 stands: "(disorder)" a condition, "(finding)" or "(situation)" an observation,
 "(procedure)" a procedure, "(substance)" an allergy inside an allergy list.
 
-`patterns` finds what names look like, anywhere in the text: a procedure by its
-word's form ("-ectomy", "-scopy", "-plasty", "biopsy"), a vaccine by its head word
-("... vaccine", "flu shot", "tetanus booster").
+Anywhere in the text, what names look like: `patterns` finds a procedure by its word's
+form ("-ectomy", "-scopy", "bariatric surgery"), a vaccine by its head word ("...
+vaccine", "flu shot"); `allergies` an allergy by its ("Egg allergy"); `results` a line
+of a results table whatever its test ("Lipase 48 U/L").
 """
 
 from __future__ import annotations
@@ -133,7 +134,7 @@ _PROCEDURE_OBJECT = re.compile(r"(?i:(?:[a-z]+\s+){1,2})$")
 _OBJECT_WORD = re.compile(
     r"(?<![\w-])(?!(?:the|a|an|of|for|and|or|to|no|any|his|her|their|had|has|have|after|before"
     r"|post|prior|previous|recent|urgent|planned|schedule|scheduled|needs|needed|require"
-    r"|requires|required|under|underwent|undergo|for|from|with|without|since|during|on|in|at"
+    r"|requires|required|under|underwent|undergo|from|with|without|since|during|on|in|at"
     r"|is|was|were|be|been|successful|uncomplicated|elective|emergency|further|major|minor"
     r"|same|day|this|that)\s)[A-Za-z][\w/&-]*\s+$",
     re.IGNORECASE,
