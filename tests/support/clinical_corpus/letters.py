@@ -19,6 +19,7 @@ from tests.support.clinical_corpus.vocabulary import (
     ACUTE,
     ALLERGENS,
     CONDITIONS,
+    DIAGNOSES,
     DOCTORS,
     FAMILY_CONDITIONS,
     HOSPITALS,
@@ -143,15 +144,7 @@ def _investigations(d: Doc) -> None:
 
 
 def _diagnosis(d: Doc) -> None:
-    diagnosis = d.condition(
-        (
-            (("community acquired pneumonia", "pneumonia"), "pneumonia"),
-            (("urinary tract infection",), "urinary tract infection"),
-            (("cellulitis",), "cellulitis"),
-            (("heart failure",), "heart failure"),
-        ),
-        lower=False,
-    )
+    diagnosis = d.condition(DIAGNOSES, lower=False)
     excluded = d.condition(RULED_OUT, status="negated", negated=True)
     style = d.rng.randrange(2)
     if style == 0:
