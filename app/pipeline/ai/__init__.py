@@ -9,7 +9,8 @@ Every result is a frozen dataclass from `types.py`; `to_json` / `from_json` turn
 them into JSON-ready data and back. Errors are the pipeline's own
 (`app.pipeline.errors`) plus `errors.py` here.
 
-Modules: `types` (results), `provider` (the interface, `make_provider`), `local`
+Modules: `types` (results), `provider` (the interface, `make_provider`), `rate_limiter`
+(what admits a remote model's requests), `local`
 (the offline default: `lexicon`, `text`, `context`, `detect`, `grammar`, `dates`,
 `documents`, `enrich`, `narrate`, data in `data/`), `openai_compat` (a remote
 model over the chat-completions API, with `schemas`).
@@ -18,7 +19,8 @@ model over the chat-completions API, with `schemas`).
 from __future__ import annotations
 
 from app.pipeline.ai.errors import AIRequestRejected, InvalidAIResponse, ProviderRateLimited
-from app.pipeline.ai.provider import Provider, RateLimiter, make_provider
+from app.pipeline.ai.provider import Provider, make_provider
+from app.pipeline.ai.rate_limiter import RateLimiter
 from app.pipeline.ai.types import (
     Allergy,
     ClinicalRecords,

@@ -45,7 +45,7 @@ import httpx
 from app.pipeline.ai.detect import Locator
 from app.pipeline.ai.documents import dates_of, kind_of
 from app.pipeline.ai.errors import AIRequestRejected, InvalidAIResponse, ProviderRateLimited
-from app.pipeline.ai.provider import RateLimiter
+from app.pipeline.ai.rate_limiter import RateLimiter
 from app.pipeline.ai.schemas import (
     ENTITIES_SCHEMA,
     NARRATIVE_SCHEMA,

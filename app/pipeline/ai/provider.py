@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from app.pipeline.ai.local import LocalProvider
+from app.pipeline.ai.openai_compat import OpenAICompatProvider
 from app.pipeline.ai.types import ClinicalRecords, Entity, Narrative, Usage
 from app.pipeline.layout import DocumentText
 
@@ -36,14 +38,6 @@ class Provider(Protocol):
     ) -> tuple[Narrative, Usage]: ...
 
 
-class RateLimiter(Protocol):
-    """Admits requests to a remote model: `acquire(tokens)` returns when `tokens`
-    (an estimate of the request's prompt and completion tokens) may be spent, or
-    raises `RateLimited` when it will not wait."""
-
-    def acquire(self, tokens: int) -> None: ...
-
-
 PROVIDERS = ("local", "openai")
 
 
@@ -56,11 +50,7 @@ def make_provider(name: str, **settings: Any) -> Provider:
     name, TypeError for a setting the provider does not take.
     """
     if name == "local":
-        from app.pipeline.ai.local import LocalProvider
-
         return LocalProvider(**settings)
     if name == "openai":
-        from app.pipeline.ai.openai_compat import OpenAICompatProvider
-
         return OpenAICompatProvider(**settings)
     raise ValueError(f"unknown AI provider {name!r}; expected one of {', '.join(PROVIDERS)}")
