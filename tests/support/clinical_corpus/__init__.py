@@ -13,7 +13,7 @@ documents share a template line for line. Each document gives
 - its kind and document date.
 
 Everything is invented: names, numbers and hospitals are made up. `handwritten()`
-gives six held-out documents written by hand, kept as corpus files.
+gives six held-out documents written by hand, kept as corpus files in held_out/.
 
 Entity definitions follow the provider's (see app/pipeline/ai/types.py): a
 medicine's, result's or reading's span takes in its values; an allergy's takes in
@@ -22,7 +22,8 @@ its reaction; symptoms are `observation`, examination findings `physical_finding
 Where things live:
 
 - documents.py: the document and gold types, their JSON corpus files (`save`,
-  `load`; the format is in its docstring) and their layout (`document_text`);
+  `load`; the format is in its docstring), their layout (`document_text`) and
+  the held-out set (`handwritten`);
 - writer.py: `Writer` and `M`, to write a document with its gold in place;
 - vocabulary.py: the words the generators choose from (vocabulary.json);
 - generate.py: `corpus(seed)` and the generators of each kind (with mentions.py,
@@ -37,12 +38,13 @@ from tests.support.clinical_corpus.documents import (
     GoldEntity,
     document_text,
     gold_spans,
+    handwritten,
     layouts,
     load,
+    read,
     save,
 )
 from tests.support.clinical_corpus.generate import corpus
-from tests.support.clinical_corpus.held_out import handwritten
 from tests.support.clinical_corpus.scoring import (
     Evaluation,
     Miss,
@@ -72,6 +74,7 @@ __all__ = [
     "layouts",
     "load",
     "match_entities",
+    "read",
     "save",
     "style_table",
     "table",
