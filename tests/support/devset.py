@@ -22,7 +22,7 @@ header's `types`. A line holding only `\\f` (or a form feed, or `=== page ===`)
 starts a new page. Runs of spaces collapse to one and lines are stripped, so a
 table may be aligned in the file; an empty line is vertical space. A trailing
 block opened by a line `--- records ---` holds gold records as JSON, in the shape
-of tests/support/clinical_corpus.py.
+of tests/support/clinical_corpus/documents.py.
 
 `dev_documents()` loads them all as `CorpusDocument`s whose `style` and
 `scored_types` are set, so `evaluate()` ignores predictions of a type the file
