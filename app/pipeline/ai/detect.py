@@ -35,7 +35,8 @@ from app.pipeline.ai.structure import LIST_TYPES, Item, allergies, items, patter
 from app.pipeline.ai.text import Analysis
 from app.pipeline.ai.types import Entity
 from app.pipeline.ai.vocabulary import Vocabulary
-from app.pipeline.layout import Box, DocumentText
+from app.pipeline.geometry import Box
+from app.pipeline.layout import DocumentText
 
 ENTITY_TYPE = {
     "medication": "medication",
