@@ -28,12 +28,14 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 from app.pipeline.ai.context import Context, ContextRules, span_text_is_header
+from app.pipeline.ai.doses import parse_sig
 from app.pipeline.ai.fuzzy_names import name_matcher
-from app.pipeline.ai.grammar import lab_value, parse_sig, result_follows, vital_reading
+from app.pipeline.ai.lab_values import lab_value, result_follows
 from app.pipeline.ai.lexicon import Concept, Hit, Lexicon
 from app.pipeline.ai.structure import LIST_TYPES, Item, allergies, items, patterns, results
 from app.pipeline.ai.text import Analysis
 from app.pipeline.ai.types import Entity
+from app.pipeline.ai.vital_readings import vital_reading
 from app.pipeline.ai.vocabulary import Vocabulary
 from app.pipeline.geometry import Box
 from app.pipeline.layout import DocumentText

@@ -23,8 +23,9 @@ from typing import Any
 from app.pipeline.ai.context import Context
 from app.pipeline.ai.dates import find_dates, find_reduced_dates
 from app.pipeline.ai.documents import dates_of, kind_of
+from app.pipeline.ai.doses import parse_sig, route_before
 from app.pipeline.ai.fuzzy_names import name_matcher
-from app.pipeline.ai.grammar import lab_value, parse_sig, result_line, route_before, vital_reading
+from app.pipeline.ai.lab_values import lab_value, result_line
 from app.pipeline.ai.lexicon import Concept, LabUnit, Lexicon
 from app.pipeline.ai.plausibility import (
     range_is_readable,
@@ -45,6 +46,7 @@ from app.pipeline.ai.types import (
     Record,
     Vital,
 )
+from app.pipeline.ai.vital_readings import vital_reading
 from app.pipeline.ai.vocabulary import Vocabulary, icd10cm_codes, plain_name
 from app.pipeline.layout import DocumentText
 

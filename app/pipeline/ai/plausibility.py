@@ -26,8 +26,9 @@ import bisect
 import functools
 import re
 
-from app.pipeline.ai.grammar import LabValue, Reading
+from app.pipeline.ai.lab_values import LabValue
 from app.pipeline.ai.lexicon import DATA_DIR, Concept, read_rows
+from app.pipeline.ai.vital_readings import Reading
 from app.pipeline.layout import DocumentText
 
 REVIEW_REASONS: tuple[str, ...] = (

@@ -33,7 +33,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from app.pipeline.ai.grammar import result_line
+from app.pipeline.ai.lab_values import result_line
 from app.pipeline.ai.text import Analysis
 
 # The entity type a list section's items take.
@@ -296,7 +296,7 @@ def patterns(text: str) -> Iterator[Item]:
 
 def results(text: str) -> Iterator[Item]:
     """Lines of a results table, whatever their test: a name, then a value in a
-    laboratory's unit (`grammar.result_line`)."""
+    laboratory's unit (`lab_values.result_line`)."""
     position = 0
     for line in text.split("\n"):
         found = result_line(text, position, position + len(line))

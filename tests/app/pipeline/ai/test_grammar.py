@@ -5,13 +5,9 @@ from __future__ import annotations
 import pytest
 
 from app.pipeline.ai.dates import display_date, find_dates, find_reduced_dates, parse_date
-from app.pipeline.ai.grammar import (
-    combine_frequencies,
-    convert,
-    lab_value,
-    parse_sig,
-    vital_reading,
-)
+from app.pipeline.ai.doses import combine_frequencies, parse_sig
+from app.pipeline.ai.lab_values import lab_value
+from app.pipeline.ai.vital_readings import convert, vital_reading
 
 
 def sig(text: str):
