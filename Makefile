@@ -2,7 +2,7 @@
 .PHONY: run test setup lint bench
 
 run: setup
-	.venv/bin/python -m app.launcher
+	.venv/bin/python -m app.ops.launcher
 
 test: setup
 	bash scripts/services.sh

@@ -2,7 +2,7 @@
 
 Read from the environment; imports nothing of the project. With no
 `CELERY_BROKER_URL` set, the broker is the embedded Redis that the launcher
-(`python -m app.launcher`) runs on a unix socket under `DATA_DIR`.
+(`python -m app.ops.launcher`) runs on a unix socket under `DATA_DIR`.
 """
 
 import os

@@ -18,7 +18,7 @@ from flask import Flask, Response, g, request
 from app.celery_app import celery_init_app
 from app.config import MIB, Settings
 from app.db import Database, close_request_session
-from app.dispatch import Dispatcher
+from app.runs.dispatch import Dispatcher
 from app.storage import Blobs
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -57,9 +57,9 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     app.teardown_appcontext(close_request_session)
 
     from app.api import api
-    from app.cli import register_commands
-    from app.health import health
-    from app.metrics import metrics
+    from app.ops.cli import register_commands
+    from app.ops.health import health
+    from app.ops.metrics import metrics
     from app.web import init_web
 
     app.register_blueprint(api)

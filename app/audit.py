@@ -72,7 +72,7 @@ def audit_row(
     compliance_category: str = "phi_access",
 ) -> dict[str, Any]:
     """The `audit_log` row `log_audit_event` writes, for a statement that writes it along
-    with the change it records (see `app.uploads`)."""
+    with the change it records (see `app.documents.upload`)."""
     if operation not in OPERATIONS:
         raise ValueError(f"unknown audit operation {operation!r}")
     request_id = client_address = None

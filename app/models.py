@@ -516,7 +516,7 @@ class AuditSeal(Base):
 
 
 class LegacyDocumentImport(Base):
-    """Where one row of the legacy `documents` table went (`app.legacy`): the import's
+    """Where one row of the legacy `documents` table went (`app.ops.legacy`): the import's
     idempotency key, one row per legacy id. `duplicate` marks a legacy document whose bytes
     were already in the profile, so it maps onto that shell file. The row outlives its
     shell file (SET NULL), so a document its owner deleted is never imported again."""

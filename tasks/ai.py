@@ -2,7 +2,7 @@
 
 Each task loads by id, calls the configured provider (`app.pipeline.ai`: the local
 rules by default, or any OpenAI-compatible service), and saves through
-`app.clinical_store`. A service that says "slow down" (HTTP 429, or the shared
+`app.outputs.ai_lane`. A service that says "slow down" (HTTP 429, or the shared
 rate limit) is retried after its Retry-After, and holds every worker back for that
 long; other transient faults follow the ordinary backoff schedule.
 """
@@ -17,10 +17,10 @@ from celery.signals import worker_init
 from celery.utils.time import get_exponential_backoff_interval
 from sqlalchemy.orm import Session
 
-from app import clinical_store
 from app.celery_app import flask_app_of
 from app.config import Settings
 from app.models import ShellFile
+from app.outputs import ai_lane
 from app.pipeline.ai import Provider, make_provider
 from app.pipeline.ai.errors import ProviderRateLimited
 from app.pipeline.ai.vocabulary import default_vocabulary
@@ -113,37 +113,37 @@ def _shell_file(session: Session, context: StageContext) -> ShellFile:
 
 def entities_work(context: StageContext) -> Save:
     with context.db.session() as session:
-        doc = clinical_store.load_document_text(session, context.shell_file_id)
+        doc = ai_lane.load_document_text(session, context.shell_file_id)
     entities, usage = _ask(context, lambda provider: provider.detect_entities(doc))
 
     def save(session: Session) -> None:
-        clinical_store.save_entities(session, _shell_file(session, context), entities)
-        clinical_store.save_usage(session, context.shell_file_id, "pass1", usage)
+        ai_lane.save_entities(session, _shell_file(session, context), entities)
+        ai_lane.save_usage(session, context.shell_file_id, "pass1", usage)
 
     return save
 
 
 def records_work(context: StageContext) -> Save:
     with context.db.session() as session:
-        doc = clinical_store.load_document_text(session, context.shell_file_id)
-        entities = clinical_store.load_entities(session, context.shell_file_id)
+        doc = ai_lane.load_document_text(session, context.shell_file_id)
+        entities = ai_lane.load_entities(session, context.shell_file_id)
     records, usage = _ask(context, lambda provider: provider.enrich(doc, entities))
 
     def save(session: Session) -> None:
-        clinical_store.save_records(session, _shell_file(session, context), records)
-        clinical_store.save_usage(session, context.shell_file_id, "pass2", usage)
+        ai_lane.save_records(session, _shell_file(session, context), records)
+        ai_lane.save_usage(session, context.shell_file_id, "pass2", usage)
 
     return save
 
 
 def narrative_work(context: StageContext) -> Save:
     with context.db.session() as session:
-        entities = clinical_store.load_entities(session, context.shell_file_id)
-        records = clinical_store.load_records(session, context.shell_file_id)
+        entities = ai_lane.load_entities(session, context.shell_file_id)
+        records = ai_lane.load_records(session, context.shell_file_id)
     narrative, usage = _ask(context, lambda provider: provider.narrate(records, entities))
 
     def save(session: Session) -> None:
-        clinical_store.save_narrative(session, _shell_file(session, context), narrative, usage)
-        clinical_store.save_usage(session, context.shell_file_id, "pass3", usage)
+        ai_lane.save_narrative(session, _shell_file(session, context), narrative, usage)
+        ai_lane.save_usage(session, context.shell_file_id, "pass3", usage)
 
     return save

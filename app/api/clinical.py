@@ -8,12 +8,12 @@ from flask import Response, jsonify
 from sqlalchemy import func, select
 from werkzeug.exceptions import NotFound
 
-from app import clinical_store
 from app.api import api
 from app.api.shell_files import readable_shell_file
 from app.audit import audit_read
 from app.db import request_session
 from app.models import AiUsage, ClinicalRecord, Narrative
+from app.outputs import ai_lane
 from app.pipeline.ai import to_json
 
 
@@ -21,7 +21,7 @@ from app.pipeline.ai import to_json
 def list_entities(shell_file_id: str) -> Any:
     shell_file = readable_shell_file(shell_file_id)
     session = request_session()
-    entities = clinical_store.load_entities(session, shell_file.id)
+    entities = ai_lane.load_entities(session, shell_file.id)
     audit_read(
         session,
         table_name="clinical_entities",
@@ -45,7 +45,7 @@ def list_clinical_records(shell_file_id: str) -> Any:
             ClinicalRecord.record_key,
         )
     ).all()
-    records = clinical_store.load_records(session, shell_file.id)
+    records = ai_lane.load_records(session, shell_file.id)
     items = [
         {
             "id": row.record_key,
@@ -111,7 +111,7 @@ def get_narrative(shell_file_id: str) -> Any:
 def get_fhir_bundle(shell_file_id: str) -> Any:
     shell_file = readable_shell_file(shell_file_id)
     session = request_session()
-    bundle = clinical_store.load_fhir_bundle(session, shell_file)
+    bundle = ai_lane.load_fhir_bundle(session, shell_file)
     audit_read(
         session,
         table_name="clinical_records",

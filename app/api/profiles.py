@@ -10,10 +10,10 @@ from sqlalchemy import func, or_, select
 from werkzeug.exceptions import BadRequest, NotFound
 
 from app import jobs
+from app.access.grants import accessible_profile
 from app.api import api
 from app.api.shell_files import shell_file_view
 from app.audit import audit_read, commit_audited, log_audit_event
-from app.auth import accessible_profile
 from app.db import request_session
 from app.jobs import now
 from app.models import SHELL_FILE_STATUSES, ProfilePermission, ShellFile, UserProfile

@@ -11,13 +11,13 @@ from sqlalchemy import select
 from werkzeug.exceptions import BadRequest, NotFound
 
 from app import jobs
+from app.access.grants import accessible_profile
 from app.api import api, error_response
 from app.audit import audit_read
-from app.auth import accessible_profile
 from app.db import get_db, request_session
+from app.documents.upload import UploadOutcome, UploadRefused, receive_upload
 from app.models import Job, ProcessingError, ShellFile
 from app.pipeline import STAGE_NAMES
-from app.uploads import UploadOutcome, UploadRefused, receive_upload
 
 
 def parse_uuid(raw: str | None, what: str) -> uuid.UUID:

@@ -21,7 +21,7 @@ from flask import (
 from sqlalchemy import func, select
 from werkzeug.exceptions import NotFound
 
-from app import clinical_store, jobs
+from app import jobs
 from app.api.shell_files import readable_shell_file
 from app.audit import audit_document, audit_read, commit_audited, log_audit_event
 from app.db import request_session
@@ -34,6 +34,7 @@ from app.models import (
     ShellFile,
     UserProfile,
 )
+from app.outputs import ai_lane
 from app.web import images, present, progress, web, wording
 from app.web.views import can_write
 
@@ -83,7 +84,7 @@ def document(shell_file_id: str) -> Any:
             select(PageLayoutRow).where(PageLayoutRow.shell_file_id == shell_file.id)
         )
     }
-    entities = clinical_store.load_entities(db, shell_file.id)
+    entities = ai_lane.load_entities(db, shell_file.id)
     record_rows = list(
         db.scalars(
             select(ClinicalRecord)
@@ -166,7 +167,7 @@ def page_image(shell_file_id: str, page_number: int) -> Any:
 def fhir_download(shell_file_id: str) -> Any:
     shell_file = readable_shell_file(shell_file_id)
     db = request_session()
-    bundle = clinical_store.load_fhir_bundle(db, shell_file)
+    bundle = ai_lane.load_fhir_bundle(db, shell_file)
     audit_read(
         db,
         table_name="clinical_records",

@@ -15,8 +15,8 @@ from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import BadRequest
 
 from app.db import request_session
+from app.documents.upload import UploadRefused, receive_upload
 from app.models import UserProfile
-from app.uploads import UploadRefused, receive_upload
 from app.web import wants_json, web
 from app.web.views import profile_for
 

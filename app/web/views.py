@@ -20,8 +20,8 @@ from flask import (
 from sqlalchemy import func, or_, select
 from werkzeug.exceptions import BadRequest, NotFound
 
+from app.access.grants import accessible_profile
 from app.audit import audit_read, commit_audited, log_audit_event
-from app.auth import accessible_profile
 from app.db import request_session
 from app.jobs import now
 from app.models import SHELL_FILE_STATUSES, Account, ProfilePermission, ShellFile, UserProfile

@@ -10,8 +10,8 @@ from celery.signals import before_task_publish
 from sqlalchemy.orm import Session
 
 from app import jobs
-from app.dispatch import Dispatcher, send_chain
 from app.models import Job
+from app.runs.dispatch import Dispatcher, send_chain
 from tests.support.factories import make_account, make_profile, make_shell_file
 
 

@@ -16,7 +16,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
-from app.auth import hash_token
+from app.access.tokens import hash_token
 from app.models import ApiToken, AuditLog, BlobChunk, Job, ShellFile
 from tests.support.api import upload
 from tests.support.factories import bearer, make_account, make_profile

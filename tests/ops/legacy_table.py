@@ -1,4 +1,4 @@
-"""Building a legacy `documents` table (the shape `app.legacy` documents) with SQL."""
+"""Building a legacy `documents` table (the shape `app.ops.legacy` documents) with SQL."""
 
 from __future__ import annotations
 

@@ -20,10 +20,10 @@ import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
 
-from app.cli import alembic_config
 from app.config import PROJECT_ROOT
 from app.db import Database
-from app.deploy import SMOKE_EMAIL, revision_of, smoke_test
+from app.ops.cli import alembic_config
+from app.ops.deploy import SMOKE_EMAIL, revision_of, smoke_test
 from tests.support.services import (
     RedisServer,
     drop_database,

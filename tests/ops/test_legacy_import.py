@@ -22,7 +22,8 @@ from sqlalchemy import text
 
 from app import jobs
 from app.db import Database
-from app.legacy import (
+from app.models import ShellFile
+from app.ops.legacy import (
     LEGACY_PRIORITY,
     ImportReport,
     LegacyImportError,
@@ -31,7 +32,6 @@ from app.legacy import (
     legacy_table,
     verify_import,
 )
-from app.models import ShellFile
 from app.storage import Blobs
 from tests.ops.legacy_table import add_document, create_legacy_table
 from tests.support.factories import make_shell_file

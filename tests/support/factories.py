@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from app.auth import issue_token
+from app.access.tokens import issue_token
 from app.models import Account, ProfilePermission, ShellFile, UserProfile
 
 _counter = itertools.count()

@@ -17,8 +17,9 @@ from flask import Flask
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from app import clinical_store, jobs, stage_outputs
+from app import jobs
 from app.models import Job, ShellFile
+from app.outputs import ai_lane, fast_lane
 from app.pipeline import layout, ocr, security
 from app.pipeline.ai.provider import make_provider
 
@@ -41,26 +42,26 @@ def process_in_place(app: Flask, session: Session, shell_file_id: uuid.UUID) -> 
         report = security.scan(
             path, security.ScanLimits(), claimed_name=shell_file.original_filename
         )
-        stage_outputs.save_security_scan(session, shell_file.id, report, None)
+        fast_lane.save_security_scan(session, shell_file.id, report, None)
         pages = list(ocr.iter_pages(path, report.mime_type, range(1, report.page_count + 1)))
     for page in pages:
-        stage_outputs.save_ocr_page(session, shell_file.id, page)
-    stage_outputs.summarize_ocr(session, shell_file.id)
+        fast_lane.save_ocr_page(session, shell_file.id, page)
+    fast_lane.summarize_ocr(session, shell_file.id)
     layouts = [layout.map_page(page) for page in pages]
-    stage_outputs.save_layouts(session, shell_file.id, layouts, layout.document_text(layouts).text)
+    fast_lane.save_layouts(session, shell_file.id, layouts, layout.document_text(layouts).text)
     session.flush()
 
     provider = make_provider("local")
-    doc = clinical_store.load_document_text(session, shell_file.id)
+    doc = ai_lane.load_document_text(session, shell_file.id)
     entities, usage = provider.detect_entities(doc)
-    clinical_store.save_entities(session, shell_file, entities)
-    clinical_store.save_usage(session, shell_file.id, "pass1", usage)
+    ai_lane.save_entities(session, shell_file, entities)
+    ai_lane.save_usage(session, shell_file.id, "pass1", usage)
     records, usage = provider.enrich(doc, entities)
-    clinical_store.save_records(session, shell_file, records)
-    clinical_store.save_usage(session, shell_file.id, "pass2", usage)
+    ai_lane.save_records(session, shell_file, records)
+    ai_lane.save_usage(session, shell_file.id, "pass2", usage)
     narrative, usage = provider.narrate(records, entities)
-    clinical_store.save_narrative(session, shell_file, narrative, usage)
-    clinical_store.save_usage(session, shell_file.id, "pass3", usage)
+    ai_lane.save_narrative(session, shell_file, narrative, usage)
+    ai_lane.save_usage(session, shell_file.id, "pass3", usage)
 
     finished = jobs.now()
     session.execute(

@@ -11,7 +11,7 @@ from pathlib import Path
 import psycopg
 import redis
 
-from app.cli import alembic_config
+from app.ops.cli import alembic_config
 
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -48,7 +48,7 @@ def redis_binary() -> str:
     found = shutil.which("redis-server")
     if found:
         return found
-    from app.launcher import redis_server_binary
+    from app.ops.launcher import redis_server_binary
 
     return redis_server_binary()
 

@@ -17,8 +17,8 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
+from app.documents.upload import clean_filename
 from app.models import AuditLog, BlobChunk, Job, SecurityScan, ShellFile
-from app.uploads import clean_filename
 from tests.support.factories import bearer, make_account, make_profile
 from tests.support.hostile import (
     HOSTILE_CASES,

@@ -21,11 +21,11 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
-from app import clinical_store, stage_outputs
+from app.documents.upload import accept_upload
 from app.models import Account, ShellFile, UserProfile
+from app.outputs import ai_lane, fast_lane
 from app.pipeline import layout, ocr, security
 from app.pipeline.ai import make_provider
-from app.uploads import accept_upload
 from app.web.passwords import hash_password
 from tests.support.factories import make_account, make_profile
 
@@ -109,21 +109,21 @@ def process_in_place(app: Flask, session: Session, shell_file_id: uuid.UUID) -> 
         path = Path(folder) / "document"
         path.write_bytes(b"".join(app.extensions["blobs"].read(session, shell_file.storage_key)))
         report = security.scan(path, security.ScanLimits(), claimed_name="document.pdf")
-        stage_outputs.save_security_scan(session, shell_file.id, report, None)
+        fast_lane.save_security_scan(session, shell_file.id, report, None)
         pages = list(ocr.iter_pages(path, report.mime_type, range(1, report.page_count + 1)))
     for page in pages:
-        stage_outputs.save_ocr_page(session, shell_file.id, page)
+        fast_lane.save_ocr_page(session, shell_file.id, page)
     layouts = [layout.map_page(page) for page in pages]
-    stage_outputs.save_layouts(session, shell_file.id, layouts, layout.document_text(layouts).text)
+    fast_lane.save_layouts(session, shell_file.id, layouts, layout.document_text(layouts).text)
     session.flush()
     provider = make_provider("local")
-    doc = clinical_store.load_document_text(session, shell_file.id)
+    doc = ai_lane.load_document_text(session, shell_file.id)
     entities, usage = provider.detect_entities(doc)
-    clinical_store.save_entities(session, shell_file, entities)
+    ai_lane.save_entities(session, shell_file, entities)
     records, usage = provider.enrich(doc, entities)
-    clinical_store.save_records(session, shell_file, records)
+    ai_lane.save_records(session, shell_file, records)
     narrative, usage = provider.narrate(records, entities)
-    clinical_store.save_narrative(session, shell_file, narrative, usage)
+    ai_lane.save_narrative(session, shell_file, narrative, usage)
     shell_file.status = "completed"
     session.flush()
     return shell_file

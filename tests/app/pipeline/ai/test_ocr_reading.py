@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import pytest
 from fhir.resources.R4B.bundle import Bundle
 
-from app.fhir import records_bundle
+from app.outputs.fhir import records_bundle
 from app.pipeline.ai.fuzzy_names import fold, name_matcher
 from app.pipeline.ai.lexicon import default_lexicon
 from app.pipeline.ai.local import LocalProvider

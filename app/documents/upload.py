@@ -21,8 +21,9 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import NotFound, Unauthorized
 
 from app import jobs
+from app.access.grants import accessible_profile_archived, levels_at_least
+from app.access.tokens import forget_token, verify_token
 from app.audit import AuditUnavailable, audit_document, audit_read, audit_row
-from app.auth import accessible_profile_archived, forget_token, levels_at_least, verify_token
 from app.filetypes import SNIFF_BYTES, is_allowed, sniff_mime
 from app.models import Job, ShellFile, table_of
 from app.pipeline import STAGES
@@ -31,9 +32,9 @@ from app.storage import Blobs, DatabaseBlobStore
 UPLOAD_REASON = "document upload"
 
 # A new document in one round trip on PostgreSQL. The statement checks the caller's token
-# when the request took it on trust (`app.auth.authenticate(deferred=True)`; the rule of
+# when the request took it on trust (`app.access.authenticate(deferred=True)`; the rule of
 # `_ACCOUNT_OF_TOKEN` there), that the uploader may write to the profile (the rule of
-# `app.auth.accessible_profile` at read_write: owned, or granted, neither revoked nor
+# `app.access.accessible_profile` at read_write: owned, or granted, neither revoked nor
 # expired, at read_write or above) and that the profile is not archived; only then does it
 # insert the shell file, one job per stage (the rows `jobs.enqueue_pipeline` makes, at the
 # priority `jobs.fair_share_priority` gives), the upload's audit row and, for a file of one

@@ -46,10 +46,10 @@ from sqlalchemy.orm import Session
 
 from app import jobs
 from app.db import Database, get_db
+from app.documents.upload import clean_filename
 from app.filetypes import SNIFF_BYTES, sniff_mime
 from app.models import AuditLog, LegacyDocumentImport, ShellFile, UserProfile, table_of
 from app.storage import Blobs
-from app.uploads import clean_filename
 
 DEFAULT_TABLE = "documents"
 # The least urgent priority: the relay publishes by priority, so live uploads go first.

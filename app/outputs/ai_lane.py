@@ -13,7 +13,6 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from app.fhir import CVX, ICD10CM, SNOMED, records_bundle
 from app.models import (
     AiUsage,
     ClinicalDocument,
@@ -23,6 +22,7 @@ from app.models import (
     PageLayoutRow,
     ShellFile,
 )
+from app.outputs.fhir import CVX, ICD10CM, SNOMED, records_bundle
 from app.pipeline.ai import types as ai
 from app.pipeline.layout import Block, DocumentText, Line, PageLayout, document_text
 
@@ -198,7 +198,7 @@ def load_records(session: Session, shell_file_id: uuid.UUID) -> ai.ClinicalRecor
 
 
 def load_fhir_bundle(session: Session, shell_file: ShellFile) -> dict[str, Any]:
-    """The document's records and entities as a FHIR R4B Bundle (`app.fhir`)."""
+    """The document's records and entities as a FHIR R4B Bundle (`app.outputs.fhir`)."""
     return records_bundle(
         shell_file,
         load_records(session, shell_file.id),

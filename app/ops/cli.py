@@ -19,8 +19,8 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from app import jobs
+from app.access.tokens import issue_token
 from app.audit import audit_document, log_audit_event, seal_pending, verify_chain
-from app.auth import issue_token
 from app.config import PROJECT_ROOT
 from app.db import get_db
 from app.models import PERMISSION_LEVELS, PROFILE_TYPES, Account, ProfilePermission, UserProfile
@@ -346,8 +346,8 @@ def audit_verify() -> None:
 
 
 def register_commands(app: Flask) -> None:
-    from app.deploy import deploy_command
-    from app.legacy import legacy_group
+    from app.ops.deploy import deploy_command
+    from app.ops.legacy import legacy_group
 
     for group in (accounts, tokens, profiles, database, jobs_group, audit_group, legacy_group):
         app.cli.add_command(group)

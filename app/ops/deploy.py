@@ -35,11 +35,11 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
+from app.access.tokens import issue_token
 from app.audit import log_audit_event
-from app.auth import issue_token
-from app.cli import alembic_config
 from app.db import Database
 from app.models import Account, UserProfile
+from app.ops.cli import alembic_config
 
 SMOKE_EMAIL = "smoke@deploy.invalid"
 SMOKE_PROFILE_NAME = "Deploy smoke test"

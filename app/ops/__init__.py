@@ -1,0 +1,1 @@
+"""Running the service: admin CLI, deploys, legacy import, launcher, health, metrics."""

@@ -1,0 +1,1 @@
+"""What the stages produce: the fast lane's pages, the AI lane's entities and records, FHIR."""
