@@ -37,14 +37,10 @@ class Fragment:
 # A one- or two-letter word this many times taller than the median word, with text
 # beside it, is a drop capital: it joins the line it starts instead of being laid out.
 DROP_CAP_HEIGHT = 2.2
-
-
 # A vertical strip this many median word heights wide, free of text, may be a gutter
 # between columns (a word space is about half of one; a narrow gutter, 12 pt at 10 pt
 # type, about one and a half).
 GUTTER_WIDTH = 1.0
-
-
 # A mark smaller than this many median word heights both ways (a speck of dust or
 # toner, a stray dot or dash, each of which a noisy scan's OCR reads as a word) is too
 # small to say where a line runs or where a gutter lies: it joins the line it falls in.
