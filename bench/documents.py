@@ -1,28 +1,28 @@
-"""Documents for the fast-lane benchmarks: dense born-digital pages and their 300 dpi scans.
+"""The benchmarks' documents, each with known text.
 
-- `dense_lines(n)`: page `n`'s known text, 40 lines (a title and 39 lines of 10
-  words from the test vocabulary), about 3,300 characters: a full typed page.
-- `born_digital_pdf(pages)`: those pages as a text PDF (reportlab, Helvetica 11 pt).
-- `write_scanned_pdf(path, pages)`: an image-only PDF of the same pages rendered at
-  300 dpi (grayscale), written page by page straight to disk, so neither the
-  rendered pages nor the file are ever all in memory. Each page is one lossless
-  8-bit image (the PNG's own deflate data, embedded as FlateDecode with the PNG
-  predictor, as img2pdf does): ~0.3 MB a page, so 100 pages stay under the 50 MiB
-  upload limit. The JPEG that Pillow's PDF writer uses (`images_pdf`) would be
-  ~0.9 MB a page (~0.55 MB even at quality 30), too big for 100 pages.
+- `dense_lines(n)`: page `n`'s known text, 40 lines (a title and 39 lines of 10 words from
+  the test vocabulary), about 3,300 characters: a full typed page. `born_digital_pdf`
+  makes a text PDF of such pages; `write_scanned_pdf` an image-only PDF of them at 300
+  dpi, page by page straight to disk (one lossless 8-bit image per page, the PNG's own
+  deflate data with the PNG predictor, as img2pdf does: ~0.3 MB a page, so 100 pages stay
+  under the 50 MiB upload limit; Pillow's JPEG would take ~0.9 MB a page).
+- `padded_pdf`: a valid one-page PDF of any size whose bulk is a binary stream of random
+  bytes (incompressible, like a scan), with a 16-character token in its page text.
+- `clinical_pdf`: the synthetic clinical corpus's lines refilled into dense pages.
 """
 
 from __future__ import annotations
 
 import io
+import os
+import random
 import struct
 import zlib
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from bench import common  # noqa: F401 - puts the project root on sys.path
-
+TOKEN_LEN = 16
 LINES_PER_PAGE = 40
 WORDS_PER_LINE = 10
 FONT_SIZE = 11
@@ -151,3 +151,80 @@ def write_scanned_pdf(path: Path, pages: int, dpi: int = 300) -> dict[str, float
         source.close()
         partial.unlink(missing_ok=True)
     return {"bytes": path.stat().st_size, "seconds": time.perf_counter() - started}
+
+
+def padded_pdf(size: int, text: str, seed: int | None = None) -> Iterator[bytes]:
+    """The pieces of a one-page PDF of about `size` bytes showing "Benchmark upload TEXT"
+    (pad TEXT to 16 characters to keep a token's place); the bulk is an unreferenced stream
+    of random bytes (`seed`: reproducible; else os.urandom) in 1 MiB pieces, never whole in
+    memory. Offsets in the xref table are exact."""
+    rng = random.Random(seed) if seed is not None else None
+    content = b"BT /F1 16 Tf 72 720 Td (Benchmark upload %s) Tj ET\n" % text.encode()
+    content += b"BT /F1 11 Tf 72 696 Td (Lab report: all values within range.) Tj ET\n"
+    small = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    head = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n"
+    offsets, position = [], len(head)
+    yield head
+    for number, body in enumerate(small, start=1):
+        offsets.append(position)
+        piece = b"%d 0 obj\n" % number + body + b"\nendobj\n"
+        position += len(piece)
+        yield piece
+    left = max(0, size - position - 600)
+    offsets.append(position)
+    piece = b"6 0 obj\n<< /Length %d >>\nstream\n" % left
+    position += len(piece) + left + 18
+    yield piece
+    while left:
+        chunk = min(1 << 20, left)
+        yield rng.randbytes(chunk) if rng else os.urandom(chunk)
+        left -= chunk
+    yield b"\nendstream\nendobj\n"
+    xref = b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    yield b"xref\n0 7\n0000000000 65535 f \n" + xref
+    yield b"trailer\n<< /Size 7 /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % position
+
+
+def token_pdf(size: int, seed: int = 1) -> tuple[bytes, int]:
+    """A padded PDF in memory, and the offset of its 16-character token (all zeros)."""
+    pdf = b"".join(padded_pdf(size, "0" * TOKEN_LEN, seed))
+    return pdf, pdf.index(b"Benchmark upload ") + len(b"Benchmark upload ")
+
+
+def clinical_pages(count: int, reference: str) -> list[list[str]]:
+    """`count` dense pages of the corpus's lines (up to 40 lines, ~3,000 characters); the
+    first line names `reference`, so every document's bytes differ."""
+    from tests.support.clinical_corpus import corpus
+
+    def lines() -> Iterator[str]:
+        seed = 20240312
+        while True:  # new seeds once one corpus is used up
+            for doc in corpus(seed, 10):
+                for page in doc.pages:
+                    yield from (line for line in page if line.strip())
+            seed += 1
+
+    source, pages = lines(), []
+    for number in range(1, count + 1):
+        page = [f"Reference {reference} page {number}"]
+        while len(page) < 40 and sum(len(x) + 1 for x in page) < 3000:
+            page.append(next(source))
+        pages.append(page)
+    return pages
+
+
+def clinical_pdf(path: Path, pages: int, reference: str, *, scanned: bool) -> Path:
+    """A born-digital PDF of `pages` clinical pages at `path` (Helvetica 10 pt), or with
+    `scanned` those pages rendered at 300 dpi into an image-only PDF."""
+    from tests.support.documents import images_pdf, render_pages, text_pdf
+
+    pdf = text_pdf(clinical_pages(pages, reference), font_size=10)
+    path.write_bytes(images_pdf(render_pages(pdf, dpi=300)) if scanned else pdf)
+    return path

@@ -171,7 +171,7 @@ def start_stack(env: common.BenchEnv, procs: common.Processes, concurrency: int)
 
 def upload(stack: Stack, path: Path) -> str:
     """POST `path`; the new shell file's id. Raises RuntimeError unless the API answers 201."""
-    from bench.upload_memory import post_file
+    from bench.harness import post_file
 
     answer = post_file(
         stack.port, stack.identity.token, stack.identity.profile_id, path, name=path.name

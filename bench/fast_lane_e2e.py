@@ -67,7 +67,7 @@ if __package__ in (None, ""):
 
 from bench import common
 from bench.common import GunicornSettings, fmt, log, markdown_table, median
-from bench.fast_docs import known_words, word_recall, write_scanned_pdf
+from bench.documents import known_words, word_recall, write_scanned_pdf
 
 NAME = "fast_lane_e2e"
 DB_NAME = "sfp_bench_fast_e2e"
@@ -381,7 +381,7 @@ def run_pipeline(
 ) -> dict[str, Any]:
     import psutil
 
-    from bench.upload_memory import post_file
+    from bench.harness import post_file
 
     identity = common.create_identity(env, "fastlane")
     worker_env = env.env(OMP_THREAD_LIMIT="1")

@@ -80,7 +80,9 @@ def row(
 
 
 def upload_rows(r: Mapping[str, Any], command: str) -> list[Row]:
-    from bench.upload_throughput import FLOOR_P99_MS, FLOOR_RATIO, FLOOR_UPLOADS_PER_S
+    from bench.harness import FLOOR_UPLOAD_P99_MS as FLOOR_P99_MS
+    from bench.harness import FLOOR_UPLOAD_RATIO as FLOOR_RATIO
+    from bench.harness import FLOOR_UPLOADS_PER_S
 
     ours, bare, p = r["ours"], r["bare"], r["parameters"]
     load = f"{p['file_bytes'] / 1000:.0f} KB PDFs, {p['connections']} clients"

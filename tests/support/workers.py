@@ -13,12 +13,16 @@ from app.config import PROJECT_ROOT
 
 
 class WorkerProcess:
-    def __init__(self, process: subprocess.Popen[bytes], log: Path) -> None:
+    def __init__(self, process: subprocess.Popen[bytes], log: Path, name: str = "") -> None:
         self.process, self.log = process, log
+        self.name = name or log.stem
 
     @property
     def pid(self) -> int:
         return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
@@ -67,7 +71,7 @@ def start_worker(
     ]  # fmt: skip
     if beat:
         command += ["--beat", "--schedule", str(workdir / f"{name}-beat-schedule")]
-    return _spawn(command, env, workdir / f"{name}.log", ready="ready.")
+    return spawn(command, env, workdir / f"{name}.log", ready="ready.")
 
 
 def start_beat(env: dict[str, str], workdir: Path) -> WorkerProcess:
@@ -77,15 +81,35 @@ def start_beat(env: dict[str, str], workdir: Path) -> WorkerProcess:
         sys.executable, "-m", "celery", "--app", "tasks.worker", "beat",
         "--schedule", str(workdir / "beat-schedule"), "--loglevel", "INFO",
     ]  # fmt: skip
-    return _spawn(command, env, workdir / "beat.log", ready="beat: Starting")
+    return spawn(command, env, workdir / "beat.log", ready="beat: Starting")
 
 
-def _spawn(command: list[str], env: dict[str, str], log: Path, *, ready: str) -> WorkerProcess:
+def spawn(
+    command: list[str],
+    env: dict[str, str],
+    log: Path,
+    *,
+    ready: str | None = None,
+    inherit: bool = True,
+    new_session: bool = False,
+) -> WorkerProcess:
+    """Start `command` with its output in `log`; with `ready`, wait for that line (kill it
+    and raise AssertionError if it never comes). `env` is added to this process's
+    environment, or with `inherit=False` is the whole of it; `new_session` gives it a
+    session of its own, so a Ctrl-C in the terminal reaches only its parent."""
     with log.open("wb") as out:
         process = subprocess.Popen(
-            command, env=os.environ | env, stdout=out, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT
+            command,
+            env=os.environ | env if inherit else env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=PROJECT_ROOT,
+            start_new_session=new_session,
         )
     handle = WorkerProcess(process, log)
+    if ready is None:
+        return handle
     try:
         handle.wait_for_line(ready, timeout=60)
     except AssertionError:
