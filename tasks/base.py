@@ -34,12 +34,12 @@ from flask import current_app
 from sqlalchemy.orm import Session
 
 import celeryconfig
-from app import jobs
 from app.celery_app import AppContextTask, flask_app_of
 from app.config import Settings
 from app.db import Database, get_db
 from app.models import Job
 from app.pipeline.errors import PermanentError, PipelineError
+from app.runs import claims, completion, enqueue, states
 from app.runs.failures import TRANSIENT_ERRORS
 from app.storage import Blobs
 
@@ -54,7 +54,7 @@ LOCAL_COPY_MAX_AGE_S = 3600
 class StageContext:
     """What a stage's work gets: ids and where to read its input, never ORM objects."""
 
-    claim: jobs.Claim
+    claim: claims.Claim
     db: Database
     blobs: Blobs
     settings: Settings
@@ -167,10 +167,10 @@ class StageTask(AppContextTask):
         next_retry_at = None
         if not final:
             seconds = when.timestamp() - time.time() if isinstance(when, datetime) else when
-            next_retry_at = jobs.now() + timedelta(seconds=float(seconds or 0))
+            next_retry_at = states.now() + timedelta(seconds=float(seconds or 0))
         try:
             with flask_app_of(self.app).app_context(), get_db().session() as session:
-                jobs.record_failure(
+                completion.record_failure(
                     session,
                     uuid.UUID(kwargs["job_id"]),
                     exc,
@@ -250,7 +250,7 @@ class Heartbeats:
                 continue
             try:
                 with self.db.session() as session:
-                    jobs.heartbeat(session, tracked)
+                    claims.heartbeat(session, tracked)
             except Exception:  # noqa: BLE001 - a missed beat is tolerable; reclaim has slack
                 log.warning("heartbeat for %d job(s) failed", len(tracked))
 
@@ -268,7 +268,7 @@ def heartbeats() -> Heartbeats:
     return keeper
 
 
-def _context(task: Any, claim: jobs.Claim) -> StageContext:
+def _context(task: Any, claim: claims.Claim) -> StageContext:
     return StageContext(
         claim=claim,
         db=get_db(),
@@ -285,15 +285,15 @@ def run_stage(task: Any, job_id: str, work: Work) -> str | None:
     dispatcher = current_app.extensions["dispatcher"]
     job_uuid = uuid.UUID(job_id)
     who, stale_after = worker_id(task), timedelta(seconds=settings.stale_after_s)
-    claim = jobs.claim_at_once(db, job_uuid, worker_id=who)
+    claim = claims.claim_at_once(db, job_uuid, worker_id=who)
     if claim is None:
         with db.session() as session:
-            claim = jobs.begin_stage(session, job_uuid, worker_id=who, stale_after=stale_after)
-    if claim.action is jobs.Action.STOP:
+            claim = claims.begin_stage(session, job_uuid, worker_id=who, stale_after=stale_after)
+    if claim.action is claims.Action.STOP:
         log.info("job %s: %s; the chain stops here", job_id, claim.reason)
         task.request.chain = None
         return None
-    if claim.action is jobs.Action.SKIP:
+    if claim.action is claims.Action.SKIP:
         log.info("job %s: %s", job_id, claim.reason)
         return str(claim.shell_file_id)
     context = _context(task, claim)
@@ -301,13 +301,13 @@ def run_stage(task: Any, job_id: str, work: Work) -> str | None:
         outcome = work(context)
         if isinstance(outcome, Handoff):
             with db.session() as session:
-                jobs.extend_lease(session, job_uuid, outcome.lease_s)
+                claims.extend_lease(session, job_uuid, outcome.lease_s)
             outcome.publish()
             task.request.chain = None  # the last batch continues the chain
             return None
         with db.session() as session:
             outcome(session)
-            jobs.complete_stage(session, job_uuid, epoch=_epoch_or_none(dispatcher))
+            completion.complete_stage(session, job_uuid, epoch=_epoch_or_none(dispatcher))
     return str(claim.shell_file_id)
 
 
@@ -322,8 +322,8 @@ def run_batch(task: Any, job_id: str, work: BatchWork, finish: Finish) -> None:
     db = get_db()
     job_uuid = uuid.UUID(job_id)
     with db.session() as session:
-        claim = jobs.batch_claim(session, job_uuid)
-    if claim.action is not jobs.Action.RUN:
+        claim = claims.batch_claim(session, job_uuid)
+    if claim.action is not claims.Action.RUN:
         log.info("batch of job %s: %s", job_id, claim.reason)
         return
     context = _context(task, claim)
@@ -331,12 +331,12 @@ def run_batch(task: Any, job_id: str, work: BatchWork, finish: Finish) -> None:
         work(context)
     next_jobs: list[Job] = []
     with db.session() as session:
-        if not jobs.lock_running(session, job_uuid):
+        if not claims.lock_running(session, job_uuid):
             return
         if finish(session, context):
-            upcoming = jobs.complete_stage(session, job_uuid, epoch=None, published=False)
+            upcoming = completion.complete_stage(session, job_uuid, epoch=None, published=False)
             if upcoming is not None:
-                next_jobs = jobs.chain_from(session, upcoming)
+                next_jobs = enqueue.chain_from(session, upcoming)
     if next_jobs:
         # Committed first: if this publish fails, the outbox relay sends it.
         current_app.extensions["dispatcher"].publish_after_commit(next_jobs)

@@ -8,12 +8,12 @@ from flask import current_app, jsonify, request
 from sqlalchemy import select
 from werkzeug.exceptions import BadRequest
 
-from app import jobs
 from app.api import api, error_response
 from app.api.shell_files import readable_shell_file
 from app.audit import audit_document
 from app.db import request_session
 from app.models import SecurityScan
+from app.runs import enqueue, states
 
 
 def _from_stage() -> str | None:
@@ -51,8 +51,8 @@ def reprocess_shell_file(shell_file_id: str) -> Any:
     from_stage = _from_stage()
     session = request_session()
     try:
-        chain = jobs.start_new_run(session, shell_file, from_stage=from_stage)
-    except jobs.CannotReprocess as refused:
+        chain = enqueue.start_new_run(session, shell_file, from_stage=from_stage)
+    except enqueue.CannotReprocess as refused:
         session.rollback()
         return error_response(409, "cannot_reprocess", str(refused))
     audit_document(
@@ -81,7 +81,7 @@ def delete_shell_file(shell_file_id: str) -> Any:
     shell_file = readable_shell_file(shell_file_id, level="full_access" if hard else "read_write")
     session = request_session()
     if not hard:
-        jobs.advance_status(shell_file, "archived")
+        states.advance_status(shell_file, "archived")
         audit_document(session, shell_file, operation="update", reason="archive document")
         session.commit()
         return jsonify(shell_file_id=str(shell_file.id), status=shell_file.status)
@@ -109,8 +109,8 @@ def cancel_shell_file(shell_file_id: str) -> Any:
     shell_file = readable_shell_file(shell_file_id, level="read_write")
     session = request_session()
     try:
-        cancelled = jobs.cancel_run(session, shell_file)
-    except jobs.CannotCancel as refused:
+        cancelled = enqueue.cancel_run(session, shell_file)
+    except enqueue.CannotCancel as refused:
         session.rollback()
         return error_response(409, "cannot_cancel", str(refused))
     audit_document(session, shell_file, operation="update", reason="cancel processing")

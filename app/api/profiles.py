@@ -9,14 +9,14 @@ from flask import g, jsonify, request
 from sqlalchemy import func, or_, select
 from werkzeug.exceptions import BadRequest, NotFound
 
-from app import jobs
 from app.access.grants import accessible_profile
 from app.api import api
 from app.api.shell_files import shell_file_view
 from app.audit import audit_read, commit_audited, log_audit_event
 from app.db import request_session
-from app.jobs import now
 from app.models import SHELL_FILE_STATUSES, ProfilePermission, ShellFile, UserProfile
+from app.runs import admin
+from app.runs.states import now
 
 MAX_PER_PAGE = 100
 MAX_PAGE = 1_000_000  # keeps the row offset within PostgreSQL's range
@@ -100,7 +100,7 @@ def list_profile_shell_files(profile_id: str) -> Any:
         .limit(per_page)
         .offset((page - 1) * per_page)
     ).all()
-    stages = jobs.current_stages(session, [row.id for row in rows])
+    stages = admin.current_stages(session, [row.id for row in rows])
     items = [shell_file_view(row, stages.get(row.id)) for row in rows]
     audit_read(
         session,

@@ -10,7 +10,6 @@ from flask import Response, current_app, g, jsonify, request, stream_with_contex
 from sqlalchemy import select
 from werkzeug.exceptions import BadRequest, NotFound
 
-from app import jobs
 from app.access.grants import accessible_profile
 from app.api import api, error_response
 from app.audit import audit_read
@@ -18,6 +17,7 @@ from app.db import get_db, request_session
 from app.documents.upload import UploadOutcome, UploadRefused, receive_upload
 from app.models import Job, ProcessingError, ShellFile
 from app.pipeline import STAGE_NAMES
+from app.runs import enqueue, states
 
 
 def parse_uuid(raw: str | None, what: str) -> uuid.UUID:
@@ -165,8 +165,8 @@ def upload_shell_file() -> Any:
 def get_shell_file(shell_file_id: str) -> Any:
     shell_file = readable_shell_file(shell_file_id)
     session = request_session()
-    run = jobs.run_jobs(session, shell_file.id, shell_file.run_number)
-    current = next((job.job_type for job in run if job.status in jobs.ACTIVE_JOB_STATUSES), None)
+    run = enqueue.run_jobs(session, shell_file.id, shell_file.run_number)
+    current = next((job.job_type for job in run if job.status in states.ACTIVE_JOB_STATUSES), None)
     body = shell_file_view(shell_file, current, run)
     audit_read(
         session,

@@ -20,13 +20,13 @@ from sqlalchemy.exc import IntegrityError, ProgrammingError, SQLAlchemyError
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import NotFound, Unauthorized
 
-from app import jobs
 from app.access.grants import accessible_profile_archived, levels_at_least
 from app.access.tokens import forget_token, verify_token
 from app.audit import AuditUnavailable, audit_document, audit_read, audit_row
 from app.filetypes import SNIFF_BYTES, is_allowed, sniff_mime
 from app.models import Job, ShellFile, table_of
 from app.pipeline import STAGES
+from app.runs import enqueue, states
 from app.storage import Blobs, DatabaseBlobStore
 
 UPLOAD_REASON = "document upload"
@@ -36,8 +36,8 @@ UPLOAD_REASON = "document upload"
 # `_ACCOUNT_OF_TOKEN` there), that the uploader may write to the profile (the rule of
 # `app.access.accessible_profile` at read_write: owned, or granted, neither revoked nor
 # expired, at read_write or above) and that the profile is not archived; only then does it
-# insert the shell file, one job per stage (the rows `jobs.enqueue_pipeline` makes, at the
-# priority `jobs.fair_share_priority` gives), the upload's audit row and, for a file of one
+# insert the shell file, one job per stage (the rows `enqueue.enqueue_pipeline` makes, at the
+# priority `enqueue.fair_share_priority` gives), the upload's audit row and, for a file of one
 # chunk, its bytes. Checking and writing in one statement also leaves no moment between
 # them for a token or a grant to be revoked. Plain SQL: short and with few parameters, so
 # that psycopg caches its parsing and PostgreSQL its plan.
@@ -133,7 +133,7 @@ class UploadOutcome:
     head_job_id: uuid.UUID | None
     created: bool  # False: an earlier upload answered (idempotent replay or duplicate)
     duplicate: bool
-    chain: list[jobs.ChainLink]  # the jobs to publish after commit; empty unless created
+    chain: list[enqueue.ChainLink]  # the jobs to publish after commit; empty unless created
 
 
 def clean_filename(raw: str | None) -> str:
@@ -261,7 +261,7 @@ def _store_new_document(
     values: dict[str, Any],
     data: bytes | None,
     token_to_verify: str | None = None,
-) -> list[jobs.ChainLink]:
+) -> list[enqueue.ChainLink]:
     """Insert the shell file, its jobs (priority by fair share) and the audit row of its
     upload, and `data`, its bytes as one blob chunk, if given (PostgreSQL only); return the
     chain to publish. One statement on PostgreSQL, which inserts nothing and raises
@@ -275,7 +275,7 @@ def _store_new_document(
     connection = session.connection()
     if connection.dialect.name != "postgresql":
         connection.execute(insert(_files), [values])
-        chain = jobs.enqueue_pipeline(session, shell_file)
+        chain = enqueue.enqueue_pipeline(session, shell_file)
         audit_document(session, shell_file, operation="create", reason=UPLOAD_REASON)
         return chain
     audit = audit_row(
@@ -287,10 +287,10 @@ def _store_new_document(
     )
     job_ids = [uuid.uuid4() for _ in STAGES]
     params = values | {f"audit_{column}": value for column, value in audit.items()}
-    params |= _STAGE_ARRAYS | {"job_ids": job_ids, "chunk": data, "now": jobs.now()}
-    params |= {"job_category": "standard", "max_retries": jobs.DEFAULT_MAX_RETRIES}
-    params |= {"in_flight_cap": jobs.FAIR_SHARE_STEP * 10}
-    params |= {"fair_share_step": jobs.FAIR_SHARE_STEP, "token_hash": token_to_verify}
+    params |= _STAGE_ARRAYS | {"job_ids": job_ids, "chunk": data, "now": states.now()}
+    params |= {"job_category": "standard", "max_retries": enqueue.DEFAULT_MAX_RETRIES}
+    params |= {"in_flight_cap": enqueue.FAIR_SHARE_STEP * 10}
+    params |= {"fair_share_step": enqueue.FAIR_SHARE_STEP, "token_hash": token_to_verify}
     try:
         statement = _NEW_DOCUMENT if data is None else _NEW_DOCUMENT_WITH_BYTES
         caller, archived, priority = connection.execute(statement, params).one()
@@ -309,7 +309,7 @@ def _store_new_document(
     if archived:
         raise _ARCHIVED
     return [
-        jobs.ChainLink(job_id, stage.task_name, shell_file.id, priority)
+        enqueue.ChainLink(job_id, stage.task_name, shell_file.id, priority)
         for job_id, stage in zip(job_ids, STAGES, strict=True)
     ]
 

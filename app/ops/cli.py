@@ -18,12 +18,12 @@ from flask.cli import AppGroup
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from app import jobs
 from app.access.tokens import issue_token
 from app.audit import audit_document, log_audit_event, seal_pending, verify_chain
 from app.config import PROJECT_ROOT
 from app.db import get_db
 from app.models import PERMISSION_LEVELS, PROFILE_TYPES, Account, ProfilePermission, UserProfile
+from app.runs import admin, enqueue
 
 accounts = AppGroup("accounts", help="Accounts that sign in.")
 tokens = AppGroup("tokens", help="API tokens.")
@@ -251,7 +251,7 @@ def _job_json(job: Any) -> dict[str, Any]:
 def list_dead_letters() -> None:
     """List the stages that exhausted their attempts."""
     with get_db().session() as session:
-        emit({"jobs": [_job_json(job) for job in jobs.dead_letters(session)]})
+        emit({"jobs": [_job_json(job) for job in admin.dead_letters(session)]})
 
 
 @jobs_group.command("requeue")
@@ -265,14 +265,14 @@ def requeue_dead(job_id: uuid.UUID | None, all_dead: bool) -> None:
 
     requeued, chains = [], []
     with get_db().session() as session:
-        targets = jobs.dead_letters(session) if all_dead else [session.get(Job, job_id)]
+        targets = admin.dead_letters(session) if all_dead else [session.get(Job, job_id)]
         for job in targets:
             if job is None or job.status != "dead_letter" or job.shell_file_id is None:
                 fail("no such dead-lettered job")
             shell_file = session.get(ShellFile, job.shell_file_id)
             if shell_file is None or shell_file.run_number != job.run_number:
                 continue  # its document has been reprocessed or deleted since
-            chains.append(jobs.start_new_run(session, shell_file, from_stage=job.job_type))
+            chains.append(enqueue.start_new_run(session, shell_file, from_stage=job.job_type))
             audit_document(
                 session,
                 shell_file,
@@ -299,7 +299,7 @@ def requeue_stuck(older_than: int) -> None:
     dispatcher = current_app.extensions["dispatcher"]
     epoch = dispatcher.epoch()
     with get_db().session() as session:
-        stuck = jobs.stuck_jobs(session, older_than=timedelta(seconds=older_than))
+        stuck = admin.stuck_jobs(session, older_than=timedelta(seconds=older_than))
         for job in stuck:
             dispatcher.republish(session, job, epoch)
         ids = [job.id for job in stuck]
@@ -311,7 +311,7 @@ def requeue_stuck(older_than: int) -> None:
 def prune_jobs(older_than_days: int) -> None:
     """Delete job rows that completed (or were cancelled) long ago."""
     with get_db().session() as session:
-        pruned = jobs.prune_completed(session, older_than=timedelta(days=older_than_days))
+        pruned = admin.prune_completed(session, older_than=timedelta(days=older_than_days))
     emit({"pruned": pruned})
 
 

@@ -44,11 +44,11 @@ from sqlalchemy import Row, insert, select, text
 from sqlalchemy.exc import IntegrityError, ProgrammingError
 from sqlalchemy.orm import Session
 
-from app import jobs
 from app.db import Database, get_db
 from app.documents.upload import clean_filename
 from app.filetypes import SNIFF_BYTES, sniff_mime
 from app.models import AuditLog, LegacyDocumentImport, ShellFile, UserProfile, table_of
+from app.runs import enqueue
 from app.storage import Blobs
 
 DEFAULT_TABLE = "documents"
@@ -227,7 +227,7 @@ def _move(session: Session, target: Target, rows: list[Row[Any]]) -> ImportRepor
     shell_files = _insert_shell_files(session, target, new)
     _insert_mappings(session, placements)
     for shell_file in shell_files:
-        jobs.enqueue_pipeline(session, shell_file, job_category=LEGACY_CATEGORY)
+        enqueue.enqueue_pipeline(session, shell_file, job_category=LEGACY_CATEGORY)
     _audit(session, created, new, [p for p in placements if p.duplicate])
     report.imported = len(new)
     report.duplicates = len(placements) - len(new)

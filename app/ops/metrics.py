@@ -25,8 +25,8 @@ from sqlalchemy import func, select
 from werkzeug.exceptions import NotFound
 
 from app.db import get_db
-from app.jobs import ACTIVE_JOB_STATUSES, now
 from app.models import Job, ProcessingError, ShellFile
+from app.runs.states import ACTIVE_JOB_STATUSES, now
 
 metrics = Blueprint("metrics", __name__)
 LANES = ("fast", "ai")

@@ -26,9 +26,9 @@ import redis.exceptions
 from celery import Celery
 from sqlalchemy.orm import Session
 
-from app import jobs
 from app.db import Database
 from app.models import Job
+from app.runs import completion, enqueue, outbox
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ BROKER_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-def send_chain(celery_app: Celery, chain_jobs: Sequence[Job | jobs.ChainLink]) -> None:
+def send_chain(celery_app: Celery, chain_jobs: Sequence[Job | enqueue.ChainLink]) -> None:
     """Publish the chain that runs `chain_jobs` in order, each task routed by its name.
 
     The message is the one `celery.chain(...).apply_async()` sends: the first task,
@@ -88,7 +88,7 @@ def _task_options(celery_app: Celery, name: str) -> dict[str, Any]:
     }
 
 
-def _task_kwargs(job: Job | jobs.ChainLink) -> dict[str, str]:
+def _task_kwargs(job: Job | enqueue.ChainLink) -> dict[str, str]:
     return {"shell_file_id": str(job.shell_file_id), "job_id": str(job.id)}
 
 
@@ -148,13 +148,13 @@ class Dispatcher:
         with self._lock:
             self._epoch = None
 
-    def publish(self, chain_jobs: Sequence[Job | jobs.ChainLink]) -> str:
+    def publish(self, chain_jobs: Sequence[Job | enqueue.ChainLink]) -> str:
         """Send the chain; return the epoch it went to. Raises a broker error on failure."""
         epoch = self.epoch()
         send_chain(self.celery, chain_jobs)
         return epoch
 
-    def publish_after_commit(self, chain_jobs: Sequence[Job | jobs.ChainLink]) -> bool:
+    def publish_after_commit(self, chain_jobs: Sequence[Job | enqueue.ChainLink]) -> bool:
         """Publish a freshly committed chain; on a broker fault leave it to the relay."""
         if time.monotonic() < self._down_until:
             return False
@@ -191,14 +191,14 @@ class Dispatcher:
         if by_epoch:
             with self.db.session() as session:
                 for epoch, ids in by_epoch.items():
-                    jobs.mark_published(session, ids, epoch)
+                    outbox.mark_published(session, ids, epoch)
 
     def relay(self, *, grace: timedelta, stale_after: timedelta) -> int:
         """Publish every job the broker does not hold. Returns how many chains went out."""
         epoch = self.epoch()  # raises while the broker is down: beat tries again
         published = 0
         with self.db.session() as session:
-            for job in jobs.jobs_to_publish(
+            for job in outbox.jobs_to_publish(
                 session, current_epoch=epoch, grace=grace, stale_after=stale_after
             ):
                 self.republish(session, job, epoch)
@@ -207,18 +207,18 @@ class Dispatcher:
 
     def republish(self, session: Session, job: Job, epoch: str) -> None:
         """Send `job`'s chain again from `job` on, and record that it went."""
-        send_chain(self.celery, jobs.chain_from(session, job))
+        send_chain(self.celery, enqueue.chain_from(session, job))
         if job.status == "retrying":
             job.status = "queued"
-        jobs.mark_published(session, [job.id], epoch)
+        outbox.mark_published(session, [job.id], epoch)
 
     def reclaim(self, *, stale_after: timedelta) -> int:
         """Send again each stage whose worker stopped heartbeating; dead-letter the hopeless."""
         epoch = self.epoch()
         reclaimed = 0
         with self.db.session() as session:
-            for job in jobs.stale_running_jobs(session, stale_after=stale_after):
-                if jobs.reclaim_or_dead_letter(session, job):
+            for job in outbox.stale_running_jobs(session, stale_after=stale_after):
+                if completion.reclaim_or_dead_letter(session, job):
                     self.republish(session, job, epoch)
                     reclaimed += 1
         return reclaimed

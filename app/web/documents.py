@@ -21,7 +21,6 @@ from flask import (
 from sqlalchemy import func, select
 from werkzeug.exceptions import NotFound
 
-from app import jobs
 from app.api.shell_files import readable_shell_file
 from app.audit import audit_document, audit_read, commit_audited, log_audit_event
 from app.db import request_session
@@ -35,6 +34,7 @@ from app.models import (
     UserProfile,
 )
 from app.outputs import ai_lane
+from app.runs import enqueue
 from app.web import images, present, progress, web, wording
 from app.web.views import can_write
 
@@ -190,8 +190,8 @@ def reprocess(shell_file_id: str) -> Any:
     shell_file = readable_shell_file(shell_file_id, level="read_write")
     db = request_session()
     try:
-        chain = jobs.start_new_run(db, shell_file)
-    except jobs.CannotReprocess:
+        chain = enqueue.start_new_run(db, shell_file)
+    except enqueue.CannotReprocess:
         db.rollback()
         flash("This document cannot be processed again right now.", "error")
         return redirect(url_for("web.document", shell_file_id=shell_file.id))

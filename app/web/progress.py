@@ -13,9 +13,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.jobs import REPROCESSABLE_STATUSES
 from app.models import ClinicalDocument, Job, ProcessingError, ShellFile
 from app.pipeline import STAGE_NAMES
+from app.runs.states import REPROCESSABLE_STATUSES
 from app.web import wording
 
 IN_FLIGHT = ("uploaded", "processing")

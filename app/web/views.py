@@ -23,8 +23,8 @@ from werkzeug.exceptions import BadRequest, NotFound
 from app.access.grants import accessible_profile
 from app.audit import audit_read, commit_audited, log_audit_event
 from app.db import request_session
-from app.jobs import now
 from app.models import SHELL_FILE_STATUSES, Account, ProfilePermission, ShellFile, UserProfile
+from app.runs.states import now
 from app.web import progress, sign_in_account, web, wording
 from app.web.forms import SignInForm
 from app.web.passwords import hash_password, needs_rehash, verify_password

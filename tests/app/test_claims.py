@@ -7,8 +7,8 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app import jobs
 from app.models import Job, ProcessingError, ShellFile
+from app.runs import claims, states
 from tests.app.test_dispatch import committed_chain
 
 STALE_AFTER = timedelta(seconds=30)
@@ -17,10 +17,10 @@ STALE_AFTER = timedelta(seconds=30)
 def test_a_queued_stage_is_claimed_and_its_document_starts(db_session: Session) -> None:
     head = committed_chain(db_session)[0]
 
-    claim = jobs.begin_stage(db_session, head.id, worker_id="w1", stale_after=STALE_AFTER)
+    claim = claims.begin_stage(db_session, head.id, worker_id="w1", stale_after=STALE_AFTER)
 
     assert (claim.action, claim.stage, claim.mime_type) == (
-        jobs.Action.RUN,
+        claims.Action.RUN,
         "security_scan",
         "application/pdf",
     )
@@ -32,11 +32,11 @@ def test_a_queued_stage_is_claimed_and_its_document_starts(db_session: Session) 
 
 def test_a_stage_held_by_a_live_worker_is_not_claimed_twice(db_session: Session) -> None:
     head = committed_chain(db_session)[0]
-    jobs.begin_stage(db_session, head.id, worker_id="w1", stale_after=STALE_AFTER)
+    claims.begin_stage(db_session, head.id, worker_id="w1", stale_after=STALE_AFTER)
 
-    again = jobs.begin_stage(db_session, head.id, worker_id="w2", stale_after=STALE_AFTER)
+    again = claims.begin_stage(db_session, head.id, worker_id="w2", stale_after=STALE_AFTER)
 
-    assert again.action is jobs.Action.STOP
+    assert again.action is claims.Action.STOP
     assert db_session.get(Job, head.id, populate_existing=True).worker_id == "w1"
 
 
@@ -44,14 +44,14 @@ def test_a_stage_left_by_a_dead_worker_is_taken_over_with_a_worker_lost_row(
     db_session: Session,
 ) -> None:
     head = committed_chain(db_session)[0]
-    jobs.begin_stage(db_session, head.id, worker_id="w1", stale_after=STALE_AFTER)
+    claims.begin_stage(db_session, head.id, worker_id="w1", stale_after=STALE_AFTER)
     job = db_session.get(Job, head.id)
-    job.heartbeat_at = jobs.now() - STALE_AFTER * 2  # w1 died a while ago
+    job.heartbeat_at = states.now() - STALE_AFTER * 2  # w1 died a while ago
     db_session.flush()
 
-    claim = jobs.begin_stage(db_session, head.id, worker_id="w2", stale_after=STALE_AFTER)
+    claim = claims.begin_stage(db_session, head.id, worker_id="w2", stale_after=STALE_AFTER)
 
-    assert claim.action is jobs.Action.RUN
+    assert claim.action is claims.Action.RUN
     job = db_session.get(Job, head.id, populate_existing=True)
     assert (job.attempts, job.worker_id) == (2, "w2")
     (lost,) = db_session.scalars(select(ProcessingError).where(ProcessingError.job_id == head.id))

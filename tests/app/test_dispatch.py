@@ -9,17 +9,17 @@ from celery import chain as canvas_chain
 from celery.signals import before_task_publish
 from sqlalchemy.orm import Session
 
-from app import jobs
 from app.models import Job
+from app.runs import enqueue
 from app.runs.dispatch import Dispatcher, send_chain
 from tests.support.factories import make_account, make_profile, make_shell_file
 
 
-def committed_chain(session: Session) -> list[jobs.ChainLink]:
+def committed_chain(session: Session) -> list[enqueue.ChainLink]:
     account, _ = make_account(session)
     profile = make_profile(session, account)
     shell_file = make_shell_file(session, profile.id, account.id)
-    return jobs.enqueue_pipeline(session, shell_file)
+    return enqueue.enqueue_pipeline(session, shell_file)
 
 
 def test_send_chain_sends_the_message_a_canvas_chain_sends(app, db_session: Session) -> None:
@@ -104,7 +104,7 @@ def test_enqueue_job_v3_joins_the_callers_transaction(app, db_session: Session) 
     db_session.commit()
     payload = {"shell_file_id": str(chain[0].shell_file_id), "stage_index": 0, "run": 9}
 
-    job_id = jobs.enqueue_job_v3(
+    job_id = enqueue.enqueue_job_v3(
         "security_scan", "fast.scan_shell_file", payload, priority=2, session=db_session
     )
 

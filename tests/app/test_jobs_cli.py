@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from app import jobs
 from app.models import Job, ShellFile
+from app.runs import enqueue
 from tests.support.factories import make_account, make_profile, make_shell_file
 
 
@@ -18,7 +18,7 @@ def document(session: Session, status: str = "failed") -> ShellFile:
     account, _ = make_account(session)
     profile = make_profile(session, account)
     shell_file = make_shell_file(session, profile.id, account.id, run_number=1, status=status)
-    jobs.enqueue_pipeline(session, shell_file)
+    enqueue.enqueue_pipeline(session, shell_file)
     return shell_file
 
 
@@ -66,7 +66,7 @@ def test_dead_letters_are_listed_and_requeued_from_their_stage(app, db_session, 
     assert answer == {"requeued": [str(shell_file.id)], "published": 1}
     db_session.expire_all()
     assert (shell_file.run_number, shell_file.status) == (2, "processing")
-    second = jobs.run_jobs(db_session, shell_file.id, 2)
+    second = enqueue.run_jobs(db_session, shell_file.id, 2)
     assert [(j.job_type, j.status) for j in second[:3]] == [
         ("security_scan", "completed"),
         ("ocr", "queued"),

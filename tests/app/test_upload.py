@@ -10,9 +10,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app import jobs
 from app.models import AuditLog, BlobChunk, Job, ShellFile
 from app.pipeline import STAGE_NAMES
+from app.runs import enqueue
 from tests.support.api import upload
 from tests.support.factories import bearer, make_account, make_profile, make_shell_file
 from tests.support.samples import Samples
@@ -91,12 +91,12 @@ def test_an_uploads_jobs_are_the_rows_enqueue_pipeline_makes(
     client: FlaskClient, db_session: Session, owner, samples: Samples
 ) -> None:
     """On PostgreSQL an upload writes its jobs in its own one statement; they must be the
-    rows `jobs.enqueue_pipeline` (the reprocess path, and the upload's elsewhere) makes."""
+    rows `enqueue.enqueue_pipeline` (the reprocess path, and the upload's elsewhere) makes."""
     account, token, profile = owner
     body = upload(client, token, profile.id, samples.read("letter.pdf"), priority="4").json
     uploaded = db_session.get(ShellFile, uuid.UUID(body["shell_file_id"]))
     queued = make_shell_file(db_session, profile.id, account.id, processing_priority=4)
-    jobs.enqueue_pipeline(db_session, queued)
+    enqueue.enqueue_pipeline(db_session, queued)
 
     def rows(shell_file: ShellFile) -> list[dict[str, object]]:
         run = db_session.scalars(

@@ -20,7 +20,6 @@ import pytest
 from PIL import Image
 from sqlalchemy import text
 
-from app import jobs
 from app.db import Database
 from app.models import ShellFile
 from app.ops.legacy import (
@@ -32,6 +31,7 @@ from app.ops.legacy import (
     legacy_table,
     verify_import,
 )
+from app.runs import enqueue, outbox
 from app.storage import Blobs
 from tests.ops.legacy_table import add_document, create_legacy_table
 from tests.support.factories import make_shell_file
@@ -359,8 +359,8 @@ def test_the_relay_publishes_a_live_upload_before_the_backlog(legacy_db, importe
         live = make_shell_file(
             session, profile_id, None, original_filename="live.txt", mime_type="text/plain"
         )
-        jobs.enqueue_pipeline(session, live)
-        picked = jobs.jobs_to_publish(
+        enqueue.enqueue_pipeline(session, live)
+        picked = outbox.jobs_to_publish(
             session, current_epoch=None, grace=timedelta(0), stale_after=timedelta(seconds=30)
         )
         legacy_ids = dict(

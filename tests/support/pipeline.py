@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from flask import Flask
 from sqlalchemy import select
 
-from app import jobs
 from app.models import Job, ProcessingError, ShellFile
 from app.pipeline import StageSpec
+from app.runs import enqueue
 from tests.support.factories import make_account, make_profile, make_shell_file
 
 TERMINAL = ("completed", "failed", "quarantined", "cancelled", "archived")
@@ -62,7 +62,7 @@ def start_scripted_run(
             mime_type="text/plain",
             processing_priority=priority,
         )
-        chain = jobs.enqueue_pipeline(
+        chain = enqueue.enqueue_pipeline(
             session, shell_file, stages=scripted_stages([lane for lane, _ in plans]), max_retries=3
         )
     job_ids = [link.id for link in chain]

@@ -17,11 +17,11 @@ from flask import Flask
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from app import jobs
 from app.models import Job, ShellFile
 from app.outputs import ai_lane, fast_lane
 from app.pipeline import layout, ocr, security
 from app.pipeline.ai.provider import make_provider
+from app.runs import states
 
 
 def process_in_place(app: Flask, session: Session, shell_file_id: uuid.UUID) -> ShellFile:
@@ -63,15 +63,15 @@ def process_in_place(app: Flask, session: Session, shell_file_id: uuid.UUID) -> 
     ai_lane.save_narrative(session, shell_file, narrative, usage)
     ai_lane.save_usage(session, shell_file.id, "pass3", usage)
 
-    finished = jobs.now()
+    finished = states.now()
     session.execute(
         update(Job)
         .where(Job.shell_file_id == shell_file.id, Job.run_number == shell_file.run_number)
         .values(status="completed", attempts=1, started_at=finished, completed_at=finished)
         .execution_options(synchronize_session=False)
     )
-    jobs.advance_status(shell_file, "processing")
-    jobs.advance_status(shell_file, "completed")
+    states.advance_status(shell_file, "processing")
+    states.advance_status(shell_file, "completed")
     shell_file.processing_started_at = shell_file.processing_completed_at = finished
     session.flush()
     return shell_file

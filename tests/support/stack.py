@@ -18,9 +18,9 @@ import redis
 import sqlalchemy.exc
 from sqlalchemy import func, select
 
-from app import jobs
 from app.db import Database
 from app.models import Job, ProcessingError, ShellFile
+from app.runs import enqueue
 from tests.support.factories import make_account, make_profile, make_shell_file
 from tests.support.pipeline import TERMINAL, Run, scripted_stages
 from tests.support.services import RedisServer, migrate, service_environment
@@ -82,7 +82,7 @@ class Stack:
                 mime_type="text/plain",
             )
             stages = scripted_stages([lane for lane, _ in plans])
-            chain = jobs.enqueue_pipeline(session, shell_file, stages=stages, max_retries=3)
+            chain = enqueue.enqueue_pipeline(session, shell_file, stages=stages, max_retries=3)
             job_ids = [link.id for link in chain]
             for job_id, (_, plan) in zip(job_ids, plans, strict=True):
                 self.redis.set(f"plan:{job_id}", plan)

@@ -263,7 +263,7 @@ def test_a_stranger_gets_404_on_every_document_and_profile_url(
 def test_revoked_and_expired_grants_reach_nothing(
     make_person, owner: Person, processed: ShellFile, db_session: Session
 ) -> None:
-    from app.jobs import now
+    from app.runs.states import now
 
     former = make_person()
     grant(db_session, owner.profile, former.account, "read_write", revoked_at=now())

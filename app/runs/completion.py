@@ -1,0 +1,242 @@
+"""A stage's end: completed (and the next one queued), or failed, retried or dead-lettered."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import (
+    and_,
+    bindparam,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.orm import Session
+
+from app.models import Job, ProcessingError, ShellFile, table_of
+from app.runs.enqueue import StageRef
+from app.runs.failures import describe
+from app.runs.states import TERMINAL_SHELL_FILE_STATUSES, advance_status, now
+
+# The hot path of every stage, as Core statements built once (SQLAlchemy caches their
+# compiled form): claiming a job, and completing it.
+_jobs = table_of(Job)
+_files = table_of(ShellFile)
+
+_COMPLETE_JOB = (
+    update(_jobs)
+    .where(_jobs.c.id == bindparam("p_job_id"), _jobs.c.status == "running")
+    .values(status="completed", completed_at=bindparam("p_now"), heartbeat_at=None)
+    .returning(_jobs.c.shell_file_id, _jobs.c.run_number, _jobs.c.stage_index)
+)
+
+
+_IN_NEXT_STAGE = and_(
+    _jobs.c.shell_file_id == bindparam("p_shell_file_id"),
+    _jobs.c.run_number == bindparam("p_run_number"),
+    _jobs.c.stage_index == bindparam("p_stage_index"),
+)
+
+
+_QUEUE_NEXT = (
+    update(_jobs)
+    .where(_IN_NEXT_STAGE, _jobs.c.status == "waiting")
+    .values(
+        status="queued", published_at=bindparam("p_published_at"), broker_epoch=bindparam("p_epoch")
+    )
+    .returning(_jobs.c.id)
+)
+
+
+_NEXT_EXISTS = select(_jobs.c.id).where(_IN_NEXT_STAGE)
+
+
+# PostgreSQL does both in one round trip: complete this job and queue the next one.
+_done = _COMPLETE_JOB.cte("done")
+
+
+_queued = (
+    update(_jobs)
+    .where(
+        _jobs.c.shell_file_id == _done.c.shell_file_id,
+        _jobs.c.run_number == _done.c.run_number,
+        _jobs.c.stage_index == _done.c.stage_index + 1,
+        _jobs.c.status == "waiting",
+    )
+    .values(
+        status="queued", published_at=bindparam("p_published_at"), broker_epoch=bindparam("p_epoch")
+    )
+    .returning(_jobs.c.id)
+    .cte("queued")
+)
+
+
+_COMPLETE_AND_QUEUE_NEXT = select(
+    _done.c.shell_file_id,
+    _done.c.run_number,
+    _done.c.stage_index,
+    select(func.count()).select_from(_queued).scalar_subquery().label("queued"),
+)
+
+
+_COMPLETE_FILE = (
+    update(_files)
+    .where(_files.c.id == bindparam("p_shell_file_id"), _files.c.status == "processing")
+    .values(status="completed", processing_completed_at=bindparam("p_now"))
+)
+
+
+def complete_stage(
+    session: Session, job_id: uuid.UUID, *, epoch: str | None, published: bool = True
+) -> StageRef | None:
+    """Mark the stage done; queue the next one, or complete the shell file after the last.
+
+    Returns the next stage, or None after the last one. With `published` the caller's
+    chain carries the next stage on; without it the next job waits for the caller (or
+    the outbox relay) to publish it.
+    """
+    current = now()
+    connection = session.connection()
+    publish = {"p_published_at": current if published else None, "p_epoch": epoch}
+    if connection.dialect.name == "postgresql":
+        done = connection.execute(
+            _COMPLETE_AND_QUEUE_NEXT, {"p_job_id": job_id, "p_now": current} | publish
+        ).one_or_none()
+        queued = bool(done and done.queued)
+    else:
+        done = connection.execute(
+            _COMPLETE_JOB, {"p_job_id": job_id, "p_now": current}
+        ).one_or_none()
+        queued = False
+    if done is None or done.shell_file_id is None:
+        return None
+    following = StageRef(done.shell_file_id, done.run_number, done.stage_index + 1)
+    where = {
+        "p_shell_file_id": following.shell_file_id,
+        "p_run_number": following.run_number,
+        "p_stage_index": following.stage_index,
+    }
+    if not queued and connection.dialect.name != "postgresql":
+        queued = connection.execute(_QUEUE_NEXT, where | publish).one_or_none() is not None
+    if queued or connection.execute(_NEXT_EXISTS, where).first() is not None:
+        return following
+    connection.execute(_COMPLETE_FILE, {"p_shell_file_id": done.shell_file_id, "p_now": current})
+    return None
+
+
+def record_failure(
+    session: Session,
+    job_id: uuid.UUID,
+    exc: BaseException,
+    *,
+    retry_count: int,
+    next_retry_at: datetime | None,
+    final: bool,
+    worker_id: str | None,
+    update_job: bool = True,
+) -> ProcessingError | None:
+    """File one failed attempt; on a final one, fail the stage and the shell file.
+
+    `update_job=False` files the row only (a retrying batch of a stage still running).
+    """
+    job = session.get(Job, job_id, with_for_update=True)
+    if job is None or job.shell_file_id is None:
+        return None
+    error_type, message = describe(exc)
+    error = ProcessingError(
+        shell_file_id=job.shell_file_id,
+        job_id=job.id,
+        stage=job.job_type,
+        error_type=error_type,
+        error_message=message,
+        retry_count=retry_count,
+        next_retry_at=None if final else next_retry_at,
+        is_final=final,
+        worker_id=worker_id,
+    )
+    session.add(error)
+    job.last_error = error_type
+    if not update_job:
+        return error
+    job.heartbeat_at = None
+    if not final:
+        job.status = "retrying"
+        job.retry_at = next_retry_at
+        return error
+    job.status = "failed"
+    job.completed_at = now()
+    shell_file = session.get(ShellFile, job.shell_file_id, with_for_update=True)
+    if shell_file is not None:
+        _end_run(session, job, shell_file, quarantine=bool(getattr(exc, "quarantine", False)))
+    return error
+
+
+def dead_letter(
+    session: Session, job: Job, shell_file: ShellFile, *, reason: str, worker_id: str | None
+) -> None:
+    """A stage that kept losing its worker: give up on it, with a final error row."""
+    current = now()
+    job.status = "dead_letter"
+    job.dead_letter_at = current
+    job.completed_at = current
+    job.last_error = "worker_lost"
+    session.add(
+        ProcessingError(
+            shell_file_id=shell_file.id,
+            job_id=job.id,
+            stage=job.job_type,
+            error_type="worker_lost",
+            error_message=f"{reason}: the stage lost its worker {job.attempts} times",
+            retry_count=job.attempts,
+            is_final=True,
+            worker_id=worker_id,
+        )
+    )
+    _end_run(session, job, shell_file, quarantine=False)
+
+
+def reclaim_or_dead_letter(session: Session, job: Job) -> bool:
+    """A running job went stale. Return True if it should be sent again."""
+    assert job.shell_file_id is not None
+    shell_file = session.get(ShellFile, job.shell_file_id, with_for_update=True)
+    if shell_file is None or shell_file.status in TERMINAL_SHELL_FILE_STATUSES:
+        job.status = "cancelled"
+        return False
+    if job.attempts >= job.max_retries + 1:
+        dead_letter(session, job, shell_file, reason="attempts exhausted", worker_id=job.worker_id)
+        return False
+    session.add(worker_lost(job, "the stage's worker stopped heartbeating; sent again"))
+    job.status = "queued"
+    job.heartbeat_at = None
+    return True
+
+
+def worker_lost(job: Job, message: str) -> ProcessingError:
+    """The row of an attempt whose worker died mid-stage; the stage runs again."""
+    return ProcessingError(
+        shell_file_id=job.shell_file_id,
+        job_id=job.id,
+        stage=job.job_type,
+        error_type="worker_lost",
+        error_message=message,
+        retry_count=job.attempts,
+        next_retry_at=now(),
+        is_final=False,
+        worker_id=job.worker_id,
+    )
+
+
+def _end_run(session: Session, job: Job, shell_file: ShellFile, *, quarantine: bool) -> None:
+    session.execute(
+        update(Job)
+        .where(
+            Job.shell_file_id == shell_file.id,
+            Job.run_number == job.run_number,
+            Job.stage_index > job.stage_index,
+            Job.status.in_(("waiting", "queued")),
+        )
+        .values(status="cancelled")
+    )
+    if shell_file.status not in TERMINAL_SHELL_FILE_STATUSES:
+        advance_status(shell_file, "quarantined" if quarantine else "failed")
