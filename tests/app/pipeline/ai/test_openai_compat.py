@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
+from app.pipeline.ai.chat_completions import retry_after_seconds
 from app.pipeline.ai.errors import AIRequestRejected, InvalidAIResponse, ProviderRateLimited
 from app.pipeline.ai.local import LocalProvider
-from app.pipeline.ai.openai_compat import OpenAICompatProvider, retry_after_seconds
+from app.pipeline.ai.openai_compat import OpenAICompatProvider
 from app.pipeline.ai.provider import make_provider
 from app.pipeline.ai.schemas import ENTITIES_SCHEMA, NARRATIVE_SCHEMA, RECORDS_SCHEMA
 from app.pipeline.ai.types import ClinicalRecords, Entity, Medication
