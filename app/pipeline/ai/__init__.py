@@ -10,10 +10,13 @@ them into JSON-ready data and back. Errors are the pipeline's own
 (`app.pipeline.errors`) plus `errors.py` here.
 
 Modules: `types` (results), `provider` (the interface, `make_provider`), `rate_limiter`
-(what admits a remote model's requests), `local`
-(the offline default: `lexicon`, `text`, `context`, `detect`, `grammar`, `dates`,
-`documents`, `enrich`, `narrate`, data in `data/`), `openai_compat` (a remote
-model over the chat-completions API, with `schemas`).
+(what admits a remote model's requests), `local` (the offline default: `lexicon`,
+`text`, `context`; Pass 1 in `detect`, `name_rules`, `other_names`, `candidates`;
+Pass 2 in `enrich` over `record_reader`, `medication_records`, `measurement_records`
+and `history_records`, which read values with `grammar`, `doses`, `lab_values`,
+`vital_readings` and `dates`; Pass 3 in `narrate`; data in `data/`), `openai_compat`
+(a remote model over the chat-completions API: `chat_completions`, `chat_mapping`,
+`schemas`).
 """
 
 from __future__ import annotations
