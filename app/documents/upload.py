@@ -27,6 +27,7 @@ from app.filetypes import SNIFF_BYTES, is_allowed, sniff_mime
 from app.models import Job, ShellFile, table_of
 from app.pipeline import STAGES
 from app.runs import enqueue, states
+from app.runs.dialects import statements
 from app.storage import Blobs, DatabaseBlobStore
 
 UPLOAD_REASON = "document upload"
@@ -189,7 +190,7 @@ def accept_upload(
         blobs.in_database
         and size <= chunk_bytes
         and not idempotency_key
-        and session.connection().dialect.name == "postgresql"
+        and statements(session.connection()).one_statement
     )
     if not one_statement:
         _check_caller(session, token_to_verify, account_id, profile_id)
@@ -273,7 +274,7 @@ def _store_new_document(
     `AuditUnavailable` when the rows cannot be written otherwise.
     """
     connection = session.connection()
-    if connection.dialect.name != "postgresql":
+    if not statements(connection).one_statement:
         connection.execute(insert(_files), [values])
         chain = enqueue.enqueue_pipeline(session, shell_file)
         audit_document(session, shell_file, operation="create", reason=UPLOAD_REASON)

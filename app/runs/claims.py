@@ -17,10 +17,7 @@ from typing import Any
 
 from sqlalchemy import (
     bindparam,
-    exists,
-    func,
     or_,
-    select,
     update,
 )
 from sqlalchemy.engine import Connection
@@ -29,6 +26,7 @@ from sqlalchemy.orm import Session
 from app.db import Database
 from app.models import Job, ShellFile, table_of
 from app.runs.completion import dead_letter, worker_lost
+from app.runs.dialects import statements
 from app.runs.states import TERMINAL_SHELL_FILE_STATUSES, advance_status, now
 
 # The hot path of every stage, as Core statements built once (SQLAlchemy caches their
@@ -55,84 +53,6 @@ class Claim:
     mime_type: str = ""
     priority: int = 5
     original_filename: str = ""
-
-
-_CLAIM_JOB = (
-    update(_jobs)
-    .where(
-        _jobs.c.id == bindparam("p_job_id"),
-        # A stale running job (its worker died) is taken over by `_decide`, which files
-        # the `worker_lost` row.
-        _jobs.c.status.in_(("queued", "retrying", "waiting")),
-        _jobs.c.attempts < _jobs.c.max_retries + 1,
-        exists().where(
-            _files.c.id == _jobs.c.shell_file_id,
-            _files.c.status.in_(("uploaded", "processing")),
-            _files.c.run_number == _jobs.c.run_number,
-        ),
-    )
-    .values(
-        status="running",
-        attempts=_jobs.c.attempts + 1,
-        started_at=func.coalesce(_jobs.c.started_at, bindparam("p_now")),
-        heartbeat_at=bindparam("p_now"),
-        retry_at=None,
-        worker_id=bindparam("p_worker_id"),
-    )
-    .returning(_jobs.c.shell_file_id, _jobs.c.job_type, _jobs.c.priority, _jobs.c.stage_index)
-)
-
-
-_FILE_FIELDS = (
-    _files.c.patient_id,
-    _files.c.storage_key,
-    _files.c.mime_type,
-    _files.c.original_filename,
-)
-
-
-# Only the first stage writes the shell file (uploaded -> processing); the others read it.
-_START_FILE = (
-    update(_files)
-    .where(_files.c.id == bindparam("p_shell_file_id"), _files.c.status == "uploaded")
-    .values(status="processing", processing_started_at=bindparam("p_now"))
-    .returning(*_FILE_FIELDS)
-)
-
-
-_READ_FILE = select(*_FILE_FIELDS).where(_files.c.id == bindparam("p_shell_file_id"))
-
-
-# PostgreSQL does all three in one round trip: claim the job, start the shell file if
-# this is the first stage, and read what the stage needs of it.
-_claimed = _CLAIM_JOB.cte("claimed")
-
-
-_started = (
-    update(_files)
-    .where(
-        _files.c.id == _claimed.c.shell_file_id,
-        _claimed.c.stage_index == 0,
-        _files.c.status == "uploaded",
-    )
-    .values(status="processing", processing_started_at=bindparam("p_now"))
-    .returning(_files.c.id)
-    .cte("started")
-)
-
-
-_CLAIM_AND_READ = (
-    select(
-        _claimed.c.shell_file_id,
-        _claimed.c.job_type,
-        _claimed.c.priority,
-        _claimed.c.stage_index,
-        *_FILE_FIELDS,
-        select(func.count()).select_from(_started).scalar_subquery().label("started"),
-    )
-    .select_from(_claimed)
-    .join(_files, _files.c.id == _claimed.c.shell_file_id)
-)
 
 
 _HEARTBEAT = (
@@ -164,24 +84,20 @@ def begin_stage(
 def claim_at_once(db: Database, job_id: uuid.UUID, *, worker_id: str) -> Claim | None:
     """`begin_stage`'s common case outside any transaction, or None to go the full way.
 
-    On PostgreSQL the claim is one statement, atomic by itself: run in autocommit, it
-    saves the BEGIN and COMMIT round trips every stage would otherwise pay. Elsewhere,
-    and whenever the stage cannot simply be claimed, the caller runs `begin_stage`.
+    Where the claim is one statement, atomic by itself (PostgreSQL), it runs in
+    autocommit: that saves the BEGIN and COMMIT round trips every stage would otherwise
+    pay. Elsewhere, and whenever the stage cannot simply be claimed, the caller runs
+    `begin_stage`.
     """
-    if db.engine.dialect.name != "postgresql":
+    if not statements(db.engine).one_statement:
         return None
     with db.autocommit() as connection:
         return _try_claim(connection, job_id, worker_id=worker_id)
 
 
 def _try_claim(connection: Connection, job_id: uuid.UUID, *, worker_id: str) -> Claim | None:
-    claim = {"p_job_id": job_id, "p_now": now(), "p_worker_id": worker_id}
-    claimed: Any
-    shell_file: Any
-    if connection.dialect.name == "postgresql":
-        claimed = shell_file = connection.execute(_CLAIM_AND_READ, claim).one_or_none()
-    else:
-        claimed, shell_file = _claim_step_by_step(connection, claim)
+    params = {"p_job_id": job_id, "p_now": now(), "p_worker_id": worker_id}
+    claimed, shell_file = statements(connection).claim(connection, params)
     if claimed is None:
         return None
     return Claim(
@@ -196,22 +112,6 @@ def _try_claim(connection: Connection, job_id: uuid.UUID, *, worker_id: str) -> 
         priority=claimed.priority,
         original_filename=shell_file.original_filename,
     )
-
-
-def _claim_step_by_step(connection: Connection, claim: dict[str, Any]) -> tuple[Any, Any]:
-    """`begin_stage`'s claim where an UPDATE cannot sit in a WITH clause (SQLite)."""
-    claimed = connection.execute(_CLAIM_JOB, claim).one_or_none()
-    if claimed is None:
-        return None, None
-    of_file = {"p_shell_file_id": claimed.shell_file_id}
-    shell_file = None
-    if claimed.stage_index == 0:
-        shell_file = connection.execute(
-            _START_FILE, of_file | {"p_now": claim["p_now"]}
-        ).one_or_none()
-    if shell_file is None:
-        shell_file = connection.execute(_READ_FILE, of_file).one()
-    return claimed, shell_file
 
 
 def _decide(  # noqa: PLR0911 - a decision table reads best as early returns

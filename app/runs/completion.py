@@ -6,15 +6,13 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import (
-    and_,
     bindparam,
-    func,
-    select,
     update,
 )
 from sqlalchemy.orm import Session
 
 from app.models import Job, ProcessingError, ShellFile, table_of
+from app.runs.dialects import NEXT_EXISTS, next_stage, statements
 from app.runs.enqueue import StageRef
 from app.runs.failures import describe
 from app.runs.states import TERMINAL_SHELL_FILE_STATUSES, advance_status, now
@@ -23,62 +21,6 @@ from app.runs.states import TERMINAL_SHELL_FILE_STATUSES, advance_status, now
 # compiled form): claiming a job, and completing it.
 _jobs = table_of(Job)
 _files = table_of(ShellFile)
-
-_COMPLETE_JOB = (
-    update(_jobs)
-    .where(_jobs.c.id == bindparam("p_job_id"), _jobs.c.status == "running")
-    .values(status="completed", completed_at=bindparam("p_now"), heartbeat_at=None)
-    .returning(_jobs.c.shell_file_id, _jobs.c.run_number, _jobs.c.stage_index)
-)
-
-
-_IN_NEXT_STAGE = and_(
-    _jobs.c.shell_file_id == bindparam("p_shell_file_id"),
-    _jobs.c.run_number == bindparam("p_run_number"),
-    _jobs.c.stage_index == bindparam("p_stage_index"),
-)
-
-
-_QUEUE_NEXT = (
-    update(_jobs)
-    .where(_IN_NEXT_STAGE, _jobs.c.status == "waiting")
-    .values(
-        status="queued", published_at=bindparam("p_published_at"), broker_epoch=bindparam("p_epoch")
-    )
-    .returning(_jobs.c.id)
-)
-
-
-_NEXT_EXISTS = select(_jobs.c.id).where(_IN_NEXT_STAGE)
-
-
-# PostgreSQL does both in one round trip: complete this job and queue the next one.
-_done = _COMPLETE_JOB.cte("done")
-
-
-_queued = (
-    update(_jobs)
-    .where(
-        _jobs.c.shell_file_id == _done.c.shell_file_id,
-        _jobs.c.run_number == _done.c.run_number,
-        _jobs.c.stage_index == _done.c.stage_index + 1,
-        _jobs.c.status == "waiting",
-    )
-    .values(
-        status="queued", published_at=bindparam("p_published_at"), broker_epoch=bindparam("p_epoch")
-    )
-    .returning(_jobs.c.id)
-    .cte("queued")
-)
-
-
-_COMPLETE_AND_QUEUE_NEXT = select(
-    _done.c.shell_file_id,
-    _done.c.run_number,
-    _done.c.stage_index,
-    select(func.count()).select_from(_queued).scalar_subquery().label("queued"),
-)
-
 
 _COMPLETE_FILE = (
     update(_files)
@@ -99,27 +41,14 @@ def complete_stage(
     current = now()
     connection = session.connection()
     publish = {"p_published_at": current if published else None, "p_epoch": epoch}
-    if connection.dialect.name == "postgresql":
-        done = connection.execute(
-            _COMPLETE_AND_QUEUE_NEXT, {"p_job_id": job_id, "p_now": current} | publish
-        ).one_or_none()
-        queued = bool(done and done.queued)
-    else:
-        done = connection.execute(
-            _COMPLETE_JOB, {"p_job_id": job_id, "p_now": current}
-        ).one_or_none()
-        queued = False
+    done, queued = statements(connection).complete(
+        connection, {"p_job_id": job_id, "p_now": current}, publish
+    )
     if done is None or done.shell_file_id is None:
         return None
     following = StageRef(done.shell_file_id, done.run_number, done.stage_index + 1)
-    where = {
-        "p_shell_file_id": following.shell_file_id,
-        "p_run_number": following.run_number,
-        "p_stage_index": following.stage_index,
-    }
-    if not queued and connection.dialect.name != "postgresql":
-        queued = connection.execute(_QUEUE_NEXT, where | publish).one_or_none() is not None
-    if queued or connection.execute(_NEXT_EXISTS, where).first() is not None:
+    where = next_stage(following.shell_file_id, following.run_number, following.stage_index)
+    if queued or connection.execute(NEXT_EXISTS, where).first() is not None:
         return following
     connection.execute(_COMPLETE_FILE, {"p_shell_file_id": done.shell_file_id, "p_now": current})
     return None

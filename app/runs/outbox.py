@@ -6,42 +6,21 @@ import uuid
 from datetime import timedelta
 
 from sqlalchemy import (
-    Uuid,
     and_,
-    any_,
-    bindparam,
     or_,
     select,
-    update,
 )
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
-from app.models import Job, table_of
+from app.models import Job
+from app.runs.dialects import statements
 from app.runs.states import now
-
-# Published marks come in batches of up to a few hundred ids (`Dispatcher.flush_marks`):
-# on PostgreSQL they travel as one array parameter, not one parameter each.
-_MARK_PUBLISHED = update(table_of(Job)).values(
-    published_at=bindparam("p_now"), broker_epoch=bindparam("p_epoch")
-)
-
-
-_MARK_PUBLISHED_ANY = _MARK_PUBLISHED.where(
-    table_of(Job).c.id == any_(bindparam("p_ids", type_=postgresql.ARRAY(Uuid)))
-)
-
-
-_MARK_PUBLISHED_IN = _MARK_PUBLISHED.where(
-    table_of(Job).c.id.in_(bindparam("p_ids", expanding=True))
-)
 
 
 def mark_published(session: Session, job_ids: list[uuid.UUID], epoch: str | None) -> None:
+    """Record that these jobs' messages went to the broker of `epoch`."""
     connection = session.connection()
-    postgres = connection.dialect.name == "postgresql"
-    statement = _MARK_PUBLISHED_ANY if postgres else _MARK_PUBLISHED_IN
-    connection.execute(statement, {"p_ids": list(job_ids), "p_now": now(), "p_epoch": epoch})
+    statements(connection).mark_published(connection, job_ids, now(), epoch)
 
 
 def jobs_to_publish(
