@@ -1,28 +1,17 @@
 """Celery configuration: broker, queues, routes, delivery guarantees, retries, beat.
 
-Read from the environment; imports nothing of the project. With no
-`CELERY_BROKER_URL` set, the broker is the embedded Redis that the launcher
-(`python -m app.ops.launcher`) runs on a unix socket under `DATA_DIR`.
+Its values from the environment come from `app.config.CelerySettings`, read when this
+module is imported. With no `CELERY_BROKER_URL` set, the broker is the embedded Redis
+that the launcher (`python -m app.ops.launcher`) runs on a unix socket under `DATA_DIR`.
 """
-
-import os
-from pathlib import Path
 
 from kombu import Queue
 
+from app.config import CelerySettings
 
-def _number(name: str, default: float) -> float:
-    raw = os.environ.get(name) or ""
-    try:
-        return float(raw) if raw else default
-    except ValueError:
-        raise ValueError(f"{name} must be a number, got {raw!r}") from None
+_settings = CelerySettings.from_env()
 
-
-_data_dir = Path(os.environ.get("DATA_DIR") or Path(__file__).resolve().parent / "var").resolve()
-EMBEDDED_BROKER_SOCKET = _data_dir / "redis.sock"
-
-broker_url = os.environ.get("CELERY_BROKER_URL") or f"redis+socket://{EMBEDDED_BROKER_SOCKET}"
+broker_url = _settings.broker_url
 broker_connection_retry_on_startup = True
 broker_transport_options = {
     # One Redis list per priority, so `priority` (our 1-10, sent as 0-9) is exact.
@@ -74,12 +63,12 @@ worker_send_task_events = True
 
 # The retry schedule of every stage: 2, 4, 8, 16, 32, 64 s, then final failure.
 # Tests shorten the base (Celery rounds it up to at least 1 s) and the count.
-stage_retry_backoff = int(_number("STAGE_RETRY_BACKOFF", 2))
+stage_retry_backoff = _settings.stage_retry_backoff_s
 stage_retry_backoff_max = 64
-stage_max_retries = int(_number("STAGE_MAX_RETRIES", 6))
+stage_max_retries = _settings.stage_max_retries
 
-relay_interval = _number("OUTBOX_RELAY_INTERVAL", 2.0)
-reclaim_interval = _number("RECLAIM_INTERVAL", 10.0)
+relay_interval = _settings.outbox_relay_interval_s
+reclaim_interval = _settings.reclaim_interval_s
 beat_schedule = {
     "relay-outbox": {
         "task": "maintenance.relay_outbox",
@@ -94,7 +83,7 @@ beat_schedule = {
 }
 beat_schedule["seal-audit-log"] = {
     "task": "maintenance.seal_audit_log",
-    "schedule": _number("AUDIT_SEAL_INTERVAL", 30.0),
+    "schedule": _settings.audit_seal_interval_s,
     "options": {"expires": 60},
 }
-beat_schedule_filename = str(_data_dir / "celerybeat-schedule")
+beat_schedule_filename = str(_settings.data_dir / "celerybeat-schedule")

@@ -3,8 +3,9 @@
 `Settings.from_env()` layers the embedded defaults (SQLite and a folder under
 `DATA_DIR`) under whatever the environment sets. A value that is present but
 malformed raises `ConfigError` naming the variable, so a typo fails at start-up
-rather than at the first upload. `celeryconfig.py` reads the broker settings the
-same way for the Celery processes.
+rather than at the first upload. `CelerySettings.from_env()` reads the Celery
+processes' settings (broker, retry budget, beat schedule) for `celeryconfig.py`.
+Nothing else reads the environment.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MIB = 1024 * 1024
+#: How often a stage is retried after a transient error before it fails for good: the one
+#: retry budget of the Celery tasks and of the job rows (`STAGE_MAX_RETRIES` overrides it).
+DEFAULT_STAGE_MAX_RETRIES = 6
 
 
 class ConfigError(ValueError):
@@ -58,6 +62,10 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     if raw in ("0", "false", "no", "off"):
         return False
     raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _data_dir(env: Mapping[str, str]) -> Path:
+    return Path(env.get("DATA_DIR") or PROJECT_ROOT / "var").resolve()
 
 
 def normalise_database_url(url: str) -> str:
@@ -152,7 +160,7 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
-        data_dir = Path(env.get("DATA_DIR") or PROJECT_ROOT / "var").resolve()
+        data_dir = _data_dir(env)
         raw_db = env.get("DATABASE_URL")
         if raw_db:
             database_url = normalise_database_url(raw_db)
@@ -197,3 +205,46 @@ class Settings:
         if unknown:
             raise ConfigError(f"unknown settings: {', '.join(sorted(unknown))}")
         return replace(self, **overrides)
+
+
+def embedded_broker_socket(data_dir: Path) -> Path:
+    """The unix socket of the Redis the launcher runs when no broker is configured."""
+    return data_dir / "redis.sock"
+
+
+@dataclass(frozen=True)
+class CelerySettings:
+    """What the Celery processes read from the environment: `celeryconfig.py`'s values.
+
+    Read when `celeryconfig` is imported, so unlike `Settings` they take no per-app
+    overrides; tests set the variables (and reload `celeryconfig`) instead.
+    """
+
+    data_dir: Path
+    broker_url: str
+    # No CELERY_BROKER_URL: the broker is the embedded Redis on a socket in data_dir.
+    embedded_broker: bool
+    # Every stage's retry schedule: waits of backoff, 2x, 4x... s (capped at 64 s), then
+    # final failure after stage_max_retries retries.
+    stage_retry_backoff_s: int = 2
+    stage_max_retries: int = DEFAULT_STAGE_MAX_RETRIES
+    # Beat's schedule: the outbox relay, the reclaim of silent stages, the audit seal.
+    outbox_relay_interval_s: float = 2.0
+    reclaim_interval_s: float = 10.0
+    audit_seal_interval_s: float = 30.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> CelerySettings:
+        env = os.environ if environ is None else environ
+        data_dir = _data_dir(env)
+        configured = env.get("CELERY_BROKER_URL") or ""
+        return cls(
+            data_dir=data_dir,
+            broker_url=configured or f"redis+socket://{embedded_broker_socket(data_dir)}",
+            embedded_broker=not configured,
+            stage_retry_backoff_s=_int(env, "STAGE_RETRY_BACKOFF", 2),
+            stage_max_retries=_int(env, "STAGE_MAX_RETRIES", DEFAULT_STAGE_MAX_RETRIES),
+            outbox_relay_interval_s=_float(env, "OUTBOX_RELAY_INTERVAL", 2.0),
+            reclaim_interval_s=_float(env, "RECLAIM_INTERVAL", 10.0),
+            audit_seal_interval_s=_float(env, "AUDIT_SEAL_INTERVAL", 30.0),
+        )

@@ -23,7 +23,7 @@ from honcho.environ import parse_procfile
 from honcho.manager import Manager
 from honcho.printer import Printer
 
-from app.config import PROJECT_ROOT, Settings
+from app.config import PROJECT_ROOT, CelerySettings, Settings, embedded_broker_socket
 
 SERVICE_PROCESSES = ("web", "fast", "ai", "beat", "flower")
 
@@ -40,7 +40,7 @@ class EmbeddedRedis:
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
-        self.socket = data_dir / "redis.sock"
+        self.socket = embedded_broker_socket(data_dir)
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 10.0) -> str:
@@ -103,7 +103,7 @@ def main(environ: Mapping[str, str] | None = None) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     env = child_environment(base_env, settings)
     redis = None
-    if not env.get("CELERY_BROKER_URL"):
+    if CelerySettings.from_env(base_env).embedded_broker:
         redis = EmbeddedRedis(settings.data_dir)
         env["CELERY_BROKER_URL"] = redis.start()
     flower_auth = env.setdefault("FLOWER_BASIC_AUTH", f"admin:{secrets.token_urlsafe(12)}")

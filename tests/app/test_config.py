@@ -1,0 +1,55 @@
+"""Configuration: read in app/config.py only, with defaults the README lists."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from app.config import DEFAULT_STAGE_MAX_RETRIES, CelerySettings, ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+# The launcher hands its whole environment on to the Procfile's processes.
+PASSES_THE_ENVIRONMENT_ON = {"app/ops/launcher.py"}
+
+
+def test_celery_settings_default_to_the_embedded_broker_and_six_retries(tmp_path: Path) -> None:
+    settings = CelerySettings.from_env({"DATA_DIR": str(tmp_path)})
+    assert settings.embedded_broker
+    assert settings.broker_url == f"redis+socket://{tmp_path.resolve() / 'redis.sock'}"
+    assert settings.stage_max_retries == DEFAULT_STAGE_MAX_RETRIES == 6
+    assert settings.stage_retry_backoff_s == 2
+    assert (settings.outbox_relay_interval_s, settings.reclaim_interval_s) == (2.0, 10.0)
+    assert settings.audit_seal_interval_s == 30.0
+
+
+def test_celery_settings_take_the_environment() -> None:
+    settings = CelerySettings.from_env(
+        {
+            "CELERY_BROKER_URL": "redis://broker:6379/0",
+            "STAGE_MAX_RETRIES": "3",
+            "STAGE_RETRY_BACKOFF": "1",
+            "OUTBOX_RELAY_INTERVAL": "0.5",
+        }
+    )
+    assert not settings.embedded_broker and settings.broker_url == "redis://broker:6379/0"
+    assert (settings.stage_max_retries, settings.stage_retry_backoff_s) == (3, 1)
+    assert settings.outbox_relay_interval_s == 0.5
+
+
+@pytest.mark.parametrize("name", ["STAGE_MAX_RETRIES", "RECLAIM_INTERVAL"])
+def test_a_malformed_celery_setting_is_named(name: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        CelerySettings.from_env({name: "six"})
+
+
+def test_nothing_else_reads_the_environment() -> None:
+    reads = re.compile(r"os\.environ|os\.getenv|getenv\(")
+    sources = [*(ROOT / "app").rglob("*.py"), *(ROOT / "tasks").rglob("*.py")]
+    readers = {
+        str(path.relative_to(ROOT))
+        for path in [*sources, ROOT / "celeryconfig.py"]
+        if reads.search(path.read_text())
+    }
+    assert readers == {"app/config.py", *PASSES_THE_ENVIRONMENT_ON}
