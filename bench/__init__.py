@@ -1,5 +1,1 @@
-"""Benchmarks: each script starts the processes it measures and prints figures with a baseline.
-
-Run one as `.venv/bin/python -m bench.<name>` (or `.venv/bin/python bench/<name>.py`);
-see bench/README.md.
-"""
+"""Benchmarks: run one as `.venv/bin/python -m bench.<name>`; see bench/README.md."""

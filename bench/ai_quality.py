@@ -1,36 +1,13 @@
-"""Precision, recall and F1 of the local AI provider, per entity type, on a known corpus.
+"""Precision, recall and F1 of the local AI provider, per entity type, on known corpora.
 
-    .venv/bin/python bench/ai_quality.py                  # the synthetic corpus + held-out set
-    .venv/bin/python bench/ai_quality.py FOLDER           # corpus files in FOLDER (*.json)
-    .venv/bin/python bench/ai_quality.py --write-corpus FOLDER   # save the corpus, then stop
-    .venv/bin/python bench/ai_quality.py --misses 30      # also list 30 of the errors
-    .venv/bin/python bench/ai_quality.py --dev-only --misses 60   # only the development set
-    .venv/bin/python bench/ai_quality.py --check --misses 60      # only the blind check set
-    .venv/bin/python bench/ai_quality.py --dev-only --check       # both hand-written sets
+    .venv/bin/python -m bench.ai_quality [FOLDER] [--misses N] [--dev-only] [--check]
 
-The development set (tests/corpus/dev/, loaded by tests/support/devset.py) is reported
-in its own section, with figures per house style (US, UK, AU, abstract); it is not a
-floor. Its errors are listed as "doc id / missed or spurious / type / text" with the
-document line they sit on, and all of them go into the results JSON.
-
-The check set (tests/corpus/check/, same format and loader) was written blind, after
-the extractor was tuned on the development set and without running it first; `--check`
-reports it in its own section with the same tables ("check set (blind, N documents)").
-It is an estimate of how the extractor does on documents it was not tuned on, not a
-floor, and nothing should be tuned to it.
-
-A corpus file is one JSON document (the format is documented at the top of
-tests/support/clinical_corpus.py):
-
-    {"id": "...", "kind": "lab_report", "document_date": "2024-03-12",
-     "pages": [["line", "", "line"], ...],
-     "entities": [{"type", "text", "page", "line", "column",
-                   "negated", "historical", "family", "hypothetical"}],
-     "records": {"lab_results": [{"test", "value", "unit", "abnormal_flag"}], ...}}
-
-Matching rule: a predicted entity matches a gold one when the types are equal and
-the spans overlap (one to one, largest overlap first). Record scores compare the
-gold record's fields with a predicted record of the same kind.
+The synthetic corpus (the floors) and the six held-out documents, then the hand-written
+development set (tests/corpus/dev/, per house style; not a floor); `--check` scores the
+blind check set (tests/corpus/check/) in its own section, `--dev-only` the development
+set alone; FOLDER scores corpus JSON files instead of the synthetic corpus (format: top
+of tests/support/clinical_corpus.py); `--write-corpus FOLDER` saves the corpus. A
+predicted entity matches a gold one of the same type whose span it overlaps.
 """
 
 from __future__ import annotations
@@ -43,12 +20,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from app.pipeline.ai.local import LocalProvider
 from app.pipeline.layout import DocumentText
-from bench import common
+from bench import harness
 from tests.support.clinical_corpus import (
     CorpusDocument,
     Evaluation,
@@ -214,8 +188,7 @@ def run(argv: Sequence[str] = ()) -> dict[str, Any]:
         name = "ai_quality_dev" if not args.check else "ai_quality_check"
         if args.dev_only and args.check:
             name = "ai_quality_hand"
-        path = common.write_results(name, payload)
-        print(f"\nresults: {path.relative_to(common.PROJECT_ROOT)}")
+        harness.write_results(name, payload)
         return {**payload, "below_floor": []}
     if args.folder:
         documents = load(args.folder)
@@ -239,8 +212,7 @@ def run(argv: Sequence[str] = ()) -> dict[str, Any]:
         "negation_floor": 0.90,
         "below_floor": failures,
     }
-    path = common.write_results("ai_quality", payload)
-    print(f"\nresults: {path.relative_to(common.PROJECT_ROOT)}")
+    harness.write_results("ai_quality", payload)
     return payload
 
 

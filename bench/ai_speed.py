@@ -1,24 +1,9 @@
 """How fast the local AI provider runs its three passes, per page, against a baseline.
 
-    .venv/bin/python bench/ai_speed.py [--rounds 5] [--long-pages 100]
-
-Documents: the synthetic corpus (tests/support/clinical_corpus.py), laid out as the
-fast lane would hand them over. Each round runs Pass 1 (entities), Pass 2 (records)
-and Pass 3 (narrative) over every document; the figure is the median round's time
-divided by the number of pages. A long document (the corpus's pages joined into
-one, `--long-pages` pages) checks that time grows with the length, not faster.
-
-Baselines, measured on the same texts in the same run:
-- *word scan*: one `re.finditer(r"\\S+")` pass over the text, the least any reader
-  of the text must do;
-- *lexicon scan*: the lexicon's compiled term patterns alone (what a plain
-  dictionary matcher costs, without context, values or records).
-
-Dense pages: the same lines refilled into pages of about 3,000 characters (a full
-page of a typed letter), since the corpus's pages are lighter than most.
-
-Peak RSS is the process's maximum resident set size (`resource.getrusage`).
-Floor: 200 ms per page for all three passes, on every one of these measures.
+Each round runs passes 1-3 over the synthetic corpus; the figure is the median round per
+page, next to one regex word scan of the same text and the lexicon's patterns alone; a
+long document checks that time grows with length, and dense ~3,000-character pages that
+it holds on full pages. Floor: 200 ms per page on each.
 """
 
 from __future__ import annotations
@@ -30,17 +15,13 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
-
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.pipeline.ai.lexicon import default_lexicon
 from app.pipeline.ai.local import LocalProvider
 from app.pipeline.layout import DocumentText, PageLayout
 from app.pipeline.layout import document_text as join_pages
-from bench import common
+from bench import harness
 from tests.support.clinical_corpus import CorpusDocument, corpus, layouts
 
 FLOOR_MS_PER_PAGE = 200.0
@@ -195,8 +176,7 @@ def run(argv: Sequence[str] = ()) -> dict[str, Any]:
         "worst_ms_per_page": worst,
         "floor_met": met,
     }
-    path = common.write_results("ai_speed", payload)
-    print(f"\nresults: {path.relative_to(common.PROJECT_ROOT)}")
+    harness.write_results("ai_speed", payload)
     return payload
 
 

@@ -1,10 +1,6 @@
 """The upload baseline: a bare Flask endpoint that takes the same multipart upload and
-commits one row (with the file's bytes) to PostgreSQL.
-
-No auth, no type sniffing, no hashing, no jobs, no audit, no broker: what any
-Flask + PostgreSQL upload costs at minimum. Served by the same gunicorn settings
-as the real app: `gunicorn 'bench.bare_app:create_app()'`. The table is created by
-bench/upload_throughput.py (`TABLE_DDL`). One psycopg connection per thread.
+commits one row (with the file's bytes) to PostgreSQL: no auth, sniffing, hashing, jobs,
+audit or broker. One psycopg connection per thread.
 """
 
 from __future__ import annotations

@@ -1,24 +1,11 @@
 """Chaos: upload N documents while workers are killed and Redis restarts; count what is lost.
 
-    python -m bench.chaos [--documents 500] [--rate 8] [--seed 1]
+    python -m bench.chaos [--documents 500] [--rate 8] [--fault-every 4] [--seed 1]
 
-A whole service of its own: a fresh PostgreSQL database, a Redis server this script
-owns (so it can restart it), gunicorn, beat, a `fast` worker (2 processes) and an `ai`
-worker, all as the Procfile runs them, with production's retry schedule. Clients upload
-small born-digital letters (each unique) with an `Idempotency-Key`, retrying any
-transport error or 5xx as a real client would. Meanwhile, every few seconds, one fault
-at random:
-
-- `kill-pool-child`: SIGKILL one pool process of a worker, mid-stage or not;
-- `kill-worker`: SIGKILL a whole worker (parent and pool), start a new one;
-- `term-worker`: SIGTERM a worker (warm shutdown), start a new one once it has gone;
-- `restart-redis`: stop Redis (it keeps nothing on disk: every queued message is lost),
-  start it again 1-4 s later.
-
-Then it waits for every accepted document to settle and reports: accepted, completed,
-failed, quarantined, lost (accepted, then missing), stuck (never settled), duplicated
-(two shell files for one upload), inconsistent (completed without all its outputs) and
-the longest recovery: for each fault, the time until a stage next completed.
+A whole service of its own (its own Redis, so it can restart it), uploads with an
+Idempotency-Key retried as a real client would, and faults at random: a pool process or a
+whole worker SIGKILLed, a worker SIGTERMed, Redis restarted. Then accepted / completed /
+lost / stuck / duplicated / inconsistent counts and the longest recovery (see README).
 """
 
 from __future__ import annotations
@@ -27,9 +14,11 @@ import argparse
 import io
 import random
 import signal
+import sys
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,9 +26,10 @@ from typing import Any
 import httpx
 import psutil
 
-from bench import common
-from bench.common import GunicornSettings, log
+from bench import harness
+from bench.harness import GunicornSettings, log
 from tests.support.services import RedisServer
+from tests.support.workers import WorkerProcess
 
 TERMINAL = ("completed", "failed", "quarantined", "cancelled", "archived")
 FAULTS = ("kill-pool-child", "kill-worker", "term-worker", "restart-redis")
@@ -69,10 +59,10 @@ def letter(index: int) -> bytes:
 class Service:
     """The processes under test, which the chaos thread kills and replaces."""
 
-    procs: common.Processes
+    procs: harness.Processes
     env: dict[str, str]
     redis: RedisServer
-    workers: dict[str, common.Child] = field(default_factory=dict)
+    workers: dict[str, WorkerProcess] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     crashes: int = 0
 
@@ -86,20 +76,17 @@ class Service:
                     self.start_worker(lane)
 
     def start_worker(self, lane: str) -> None:
-        argv = [
-            str(common.VENV_BIN / "celery"), "--app", "tasks.worker", "worker",
-            "--queues", lane, "--concurrency", "2" if lane == "fast" else "1",
-            "--hostname", f"{lane}-{uuid.uuid4().hex[:6]}@%h",
-            "--without-mingle", "--without-gossip", "--loglevel", "INFO",
-        ]  # fmt: skip
-        self.workers[lane] = self.procs.start(f"worker-{lane}-{time.time():.0f}", argv, self.env)
+        concurrency, hostname = 2 if lane == "fast" else 1, f"{lane}-{uuid.uuid4().hex[:6]}@%h"
+        self.workers[lane] = harness.start_worker(
+            self.procs, self.env, lane, concurrency, hostname=hostname, wait=False
+        )
 
     def fault(self, kind: str, rng: random.Random) -> None:
         lane = rng.choice(("fast", "ai"))
         with self.lock:
             worker = self.workers[lane]
             if kind == "kill-pool-child":
-                children = common.worker_pids(worker.pid)
+                children = harness.worker_pids(worker.pid)
                 if children:
                     psutil.Process(rng.choice(children)).kill()
             elif kind == "kill-worker":
@@ -151,7 +138,7 @@ def upload_one(client: httpx.Client, token: str, profile: str, index: int, run: 
 
 
 def settle(
-    env: common.BenchEnv, service: Service, ids: list[str], timeout: float
+    env: harness.BenchEnv, service: Service, ids: list[str], timeout: float
 ) -> dict[str, str]:
     deadline = time.monotonic() + timeout
     while True:
@@ -168,7 +155,7 @@ def settle(
         time.sleep(5)
 
 
-def audit(env: common.BenchEnv, ids: list[str]) -> dict[str, int]:
+def audit(env: harness.BenchEnv, ids: list[str]) -> dict[str, int]:
     """Duplicates and completed documents missing an output, straight from PostgreSQL."""
     with env.psql() as db:
         duplicated = db.execute(
@@ -221,7 +208,7 @@ def recovery_times(faults: list[tuple[float, str]], completions: list[float]) ->
     return longest
 
 
-def start_service(env: common.BenchEnv, procs: common.Processes, redis: RedisServer):
+def start_service(env: harness.BenchEnv, procs: harness.Processes, redis: RedisServer):
     """gunicorn, beat and one worker per lane, as the Procfile runs them; returns the port."""
     process_env = env.env(
         CELERY_BROKER_URL=redis.url,
@@ -234,12 +221,10 @@ def start_service(env: common.BenchEnv, procs: common.Processes, redis: RedisSer
         OUTBOX_GRACE="2",
     )
     service = Service(procs, process_env, redis)
-    _, port = common.start_gunicorn(
-        procs, "web", "app:create_app()", GunicornSettings(2, 4, access_log=False),
-        process_env, "/healthz",
-    )  # fmt: skip
+    settings = GunicornSettings(2, 4, access_log=False)
+    _, port = harness.start_gunicorn(procs, "web", settings, process_env, probe="/healthz")
     beat_argv = [
-        str(common.VENV_BIN / "celery"), "--app", "tasks.worker", "beat",
+        str(harness.VENV_BIN / "celery"), "--app", "tasks.worker", "beat",
         "--schedule", str(env.workdir / "beat-schedule"), "--loglevel", "INFO",
     ]  # fmt: skip
     procs.start("beat", beat_argv, process_env)
@@ -250,7 +235,7 @@ def start_service(env: common.BenchEnv, procs: common.Processes, redis: RedisSer
 
 
 def drive(
-    service: Service, identity: common.Identity, port: int, args: argparse.Namespace
+    service: Service, identity: harness.Identity, port: int, args: argparse.Namespace
 ) -> tuple[Uploads, list[tuple[float, str]], float]:
     """Upload at the given rate while a thread injects faults; stop the faults when done."""
     rng = random.Random(args.seed)
@@ -289,7 +274,7 @@ def drive(
     return uploads, faults, upload_seconds
 
 
-def run(argv: list[str] | None = None) -> dict[str, Any]:
+def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--documents", type=int, default=500)
     parser.add_argument("--rate", type=float, default=8.0, help="uploads per second")
@@ -298,13 +283,11 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--settle-timeout", type=float, default=900)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
-    common.install_signal_handlers()
-
-    with common.bench_env("chaos", "sfp_bench_chaos", redis_db=14) as env:
+    with harness.bench_env("chaos") as env:
         redis = RedisServer(env.workdir / "redis")
         redis.start()
-        identity = common.create_identity(env, "chaos")
-        with common.Processes(env.workdir) as procs:
+        identity = harness.create_identity(env, "chaos")
+        with harness.Processes(env.workdir) as procs:
             service, port = start_service(env, procs, redis)
             started = time.monotonic()
             uploads, faults, upload_seconds = drive(service, identity, port, args)
@@ -339,16 +322,15 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 def main() -> None:
-    result = run()
+    harness.install_signal_handlers()
+    result = run(sys.argv[1:])
     rows = [(key, value) for key, value in result.items() if not isinstance(value, dict)]
     rows += [(f"faults: {k}", v) for k, v in result["faults"].items()]
     rows += [(f"recovery: {k} (s)", v) for k, v in result["longest_recovery_by_fault_s"].items()]
-    print(common.markdown_table(["measure", "value"], rows))
-    path = common.write_results("chaos", {"machine": common.machine_info(), "result": result})
-    print(f"\nwritten to {path}")
+    print(harness.markdown_table(["measure", "value"], rows))
+    harness.write_results("chaos", {"result": result})
     bad = result["lost"] + result["stuck"] + result["duplicated"] + result["inconsistent"]
-    bad += result["worker_crashes"]
-    raise SystemExit(1 if bad else 0)
+    sys.exit(1 if bad + result["worker_crashes"] else 0)
 
 
 if __name__ == "__main__":

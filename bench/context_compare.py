@@ -1,41 +1,12 @@
 """Context flags on gold mentions: the project's ConText rules against medspaCy's ConText.
 
-    .venv/bin/python -m bench.context_compare            # ours only: the project's venv has
-                                                         # no medspaCy, and says so
-    /tmp/ctxvenv/bin/python -m bench.context_compare     # both (a venv with medspacy==1.3.1)
-    ... --misses 20                                      # also list 20 errors per system
+    /tmp/ctxvenv/bin/python -m bench.context_compare [--misses 20]   # a venv with medspacy
 
-For every gold mention of each corpus (the synthetic one, the six hand-written
-documents and, when tests/corpus/dev/ holds any, the development set), both
-systems get the same document text (`document_text(doc)`) and the same mention
-spans (the gold ones, so detection errors do not mix in), and each says which of
-the four flags (negated, historical, family, hypothetical) the mention takes. Each
-flag is scored against the gold: precision, recall, F1 and accuracy.
-
-Mentions are taken as `detect.py` takes them: results and readings (`MEASURED`)
-get no context and are not scored (their gold carries no flags); a "no known
-allergies" mention is negated by detect.py's own pattern whichever context engine
-runs, so both systems get that rule.
-
-Systems:
-
-- ours: `Context(Analysis(text)).categories(start, end)`, mapped to flags by
-  detect.py's FLAG_CATEGORIES (section flags included: that is what detect.py uses);
-- medspaCy: `medspacy.load()`'s rule-based pipeline on a blank English model (its
-  tokenizer, PyRuSH sentences, ConText with its default English rules; the target
-  matcher is left out since the targets are the gold spans, given to ConText as a
-  span group so overlapping mentions are allowed). Its flags: is_negated,
-  is_historical, is_family, is_hypothetical (is_uncertain has no flag of ours);
-- medspaCy + our sections: the same, plus the flags our section rules give
-  (family under "Family history", historical under "Past medical history");
-- medspaCy, our sentences + sections: ConText on our sentence boundaries instead
-  of PyRuSH's (a diagnostic: rules against segmentation).
-
-Timing: the wall time of each system over each corpus, document by document (its
-own tokenising and sentence splitting included, loading excluded), best of
---repeat runs, with the ratio to ours. Memory: the peak RSS of a fresh process
-that loads one system and runs it over the synthetic corpus, next to one that
-only builds the corpus.
+Both systems get the same text and the gold mention spans of each corpus (synthetic,
+hand-written, development set) and say which flags (negated, historical, family,
+hypothetical) each mention takes; each flag is scored against the gold, with time per
+document and each system's peak RSS. See bench/README.md; without medspaCy installed
+(the project's venv) only ours is scored.
 """
 
 from __future__ import annotations
@@ -51,14 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from app.pipeline.ai.context import SECTION_FLAGS, Context
 from app.pipeline.ai.detect import _NO_ALLERGY, FLAG_CATEGORIES, MEASURED
 from app.pipeline.ai.text import Analysis
 from app.pipeline.layout import DocumentText
-from bench import common
+from bench import harness
 from tests.support.clinical_corpus import (
     FLAGS,
     CorpusDocument,
@@ -316,17 +284,17 @@ def corpora(seed: int) -> list[tuple[str, list[CorpusDocument]]]:
     try:
         from tests.support.devset import dev_documents
     except ImportError:
-        common.log("no tests/support/devset.py: the development set is skipped")
+        harness.log("no tests/support/devset.py: the development set is skipped")
         return found
     try:
         documents = dev_documents()
     except ValueError as error:  # DevSetError: a file being written, or malformed
-        common.log(f"the development set is skipped: {error}")
+        harness.log(f"the development set is skipped: {error}")
         return found
     if documents:
         found.append((f"development set ({len(documents)})", documents))
     else:
-        common.log("tests/corpus/dev/ holds no documents yet: the development set is skipped")
+        harness.log("tests/corpus/dev/ holds no documents yet: the development set is skipped")
     return found
 
 
@@ -354,14 +322,14 @@ def rss_probe(which: str, seed: int) -> None:
 def measure_rss(which: str, seed: int) -> float:
     done = subprocess.run(
         [sys.executable, "-m", "bench.context_compare", "--rss-probe", which, "--seed", str(seed)],
-        cwd=common.PROJECT_ROOT,
+        cwd=harness.PROJECT_ROOT,
         capture_output=True,
         text=True,
         check=False,
         timeout=600,
     )
     if done.returncode != 0:
-        common.log(f"RSS probe {which} failed: {done.stderr.strip()[-300:]}")
+        harness.log(f"RSS probe {which} failed: {done.stderr.strip()[-300:]}")
         return float("nan")
     return float(json.loads(done.stdout.strip().splitlines()[-1])["peak_rss_mib"])
 
@@ -380,17 +348,17 @@ def flag_table(results: dict[str, Result]) -> str:
                     name,
                     s.tp + s.fn,
                     f"{s.tp}/{s.fp}/{s.fn}",
-                    common.fmt(s.precision, 3),
-                    common.fmt(s.recall, 3),
-                    common.fmt(s.f1, 3),
-                    common.fmt(s.accuracy, 3),
+                    harness.fmt(s.precision, 3),
+                    harness.fmt(s.recall, 3),
+                    harness.fmt(s.f1, 3),
+                    harness.fmt(s.accuracy, 3),
                 ]
             )
     for name, result in results.items():
         exact = result.exact / result.mentions if result.mentions else float("nan")
-        rows.append(["all four right", name, result.mentions, "", "", "", "", common.fmt(exact, 3)])
+        rows.append(["all four right", name, result.mentions, *[""] * 4, harness.fmt(exact, 3)])
     headers = ["flag", "system", "gold +", "tp/fp/fn", "precision", "recall", "F1", "accuracy"]
-    return common.markdown_table(headers, rows)
+    return harness.markdown_table(headers, rows)
 
 
 def figures(result: Result) -> dict[str, Any]:
@@ -465,13 +433,13 @@ def run(argv: Sequence[str] = ()) -> dict[str, Any]:
         timing = [
             [
                 name,
-                common.fmt(1000 * r.seconds / max(len(items), 1), 2),
-                common.fmt(common.ratio(r.seconds, base), 1) + " x",
+                harness.fmt(1000 * r.seconds / max(len(items), 1), 2),
+                harness.fmt(harness.ratio(r.seconds, base), 1) + " x",
             ]
             for name, r in results.items()
         ]
         print(f"\ntime per document (best of {args.repeat}), ratio to ours:\n")
-        print(common.markdown_table(["system", "ms/doc", "vs ours"], timing))
+        print(harness.markdown_table(["system", "ms/doc", "vs ours"], timing))
         for name, system in systems.items():
             if isinstance(system, Medspacy) and (system.unaligned or system.uncertain_hypothetical):
                 print(
@@ -497,12 +465,11 @@ def run(argv: Sequence[str] = ()) -> dict[str, Any]:
         payload["peak_rss_mib"] = rss
         labels = {"none": "corpus only (baseline)", "ours": "ours", "medspacy": "medspaCy"}
         rows = [
-            [labels[w], common.fmt(v, 1), common.fmt(v - rss["none"], 1)] for w, v in rss.items()
+            [labels[w], harness.fmt(v, 1), harness.fmt(v - rss["none"], 1)] for w, v in rss.items()
         ]
         print("\npeak RSS of a fresh process over the synthetic corpus:\n")
-        print(common.markdown_table(["process", "peak RSS MiB", "over baseline MiB"], rows))
-    path = common.write_results("context_compare", payload)
-    print(f"\nresults: {path.relative_to(common.PROJECT_ROOT)}")
+        print(harness.markdown_table(["process", "peak RSS MiB", "over baseline MiB"], rows))
+    harness.write_results("context_compare", payload)
     return payload
 
 

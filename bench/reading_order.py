@@ -1,23 +1,10 @@
 """Reading order of spatial mapping against Tesseract's own word order, on real layouts.
 
-    .venv/bin/python -m bench.reading_order [--repeat 20] [--no-noisy] [--against REV]
-
-Pages: tests/support/layouts.py (two columns with a drop capital and a 12 pt gutter,
-two columns under a title, a letter with a side panel, a running header and footer,
-columns whose paragraphs line up, a lab table, a single-column letter), each
-rendered at 300 dpi and read by Tesseract once, and again scanned skewed (0.6
-degrees), speckled and blurred (`--no-noisy` leaves those out); and each page's PDF
-text layer, read by pdfium.
-
-For each page: the character error rate (CER) of `map_page`'s text against the text
-the page was made from, and of the words in the order the engine gave them
-(Tesseract's own layout analysis; pdfium's order, which is the order the PDF drew
-them in); their ratio; and the CER of a plain sort (rows top to bottom, words left to
-right), the baseline. Floor: CER(ours) <= 1.1 x CER(engine's order) on every page.
-
-Time: `map_page` per page (median of `--repeat` calls) against the plain sort of the
-same words in the same run. Printed, never asserted. `--against REV` also scores and
-times `map_page` as it was at git revision REV (e.g. the commit before a change).
+Each page of tests/support/layouts.py is read clean and noisy at 300 dpi and as a text
+layer; printed: the CER of `map_page`'s text and of the engine's own word order against
+the truth, of a plain row sort (the baseline), and `map_page`'s time per page. Floor:
+CER(ours) <= 1.1 x CER(engine's order) on every page. `--against REV` also scores and
+times `map_page` as it was at git revision REV.
 """
 
 from __future__ import annotations
@@ -33,12 +20,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from app.pipeline.layout import map_page
 from app.pipeline.ocr import PageText, Tesseract
-from bench import common
+from bench import harness
 from tests.support import layouts
 from tests.support.text import cer
 
@@ -62,7 +46,7 @@ def layout_at(revision: str, directory: Path) -> Callable[[PageText], str]:
     """`map_page` as app/pipeline/layout.py had it at `revision`, as a reading function."""
     source = subprocess.run(
         ["git", "show", f"{revision}:app/pipeline/layout.py"],
-        cwd=common.PROJECT_ROOT,
+        cwd=harness.PROJECT_ROOT,
         capture_output=True,
         text=True,
         check=True,
@@ -91,7 +75,7 @@ def readings(noisy: bool) -> list[tuple[str, layouts.LayoutPage, PageText]]:
     found = []
     with tempfile.TemporaryDirectory() as directory:
         for page in layouts.all_pages():
-            common.log(f"reading {page.name}")
+            harness.log(f"reading {page.name}")
             found.append((page.name, page, layouts.scan(page, engine)))
             if noisy:
                 found.append((f"{page.name} (noisy)", page, layouts.scan(page, engine, True)))
@@ -108,7 +92,7 @@ def run(argv: list[str]) -> dict[str, Any]:
     parser.add_argument("--against", metavar="REV", help="also map_page as of git revision REV")
     options = parser.parse_args(argv)
     then = layout_at(options.against, Path(tempfile.mkdtemp())) if options.against else None
-    load = common.background_load()
+    load = harness.background_load()
     rows = []
     results = []
     for name, page, read in readings(not options.no_noisy):
@@ -119,7 +103,7 @@ def run(argv: list[str]) -> dict[str, Any]:
         mine, engine, baseline = score(ours(read)), score(read.text), score(plain_sort(read))
         met = mine <= FLOOR * engine
         ms, sort_ms = (per_call_ms(f, read, options.repeat) for f in (map_page, plain_sort))
-        ratio = common.fmt(common.ratio(mine, engine), 2) if engine else "-" if mine else "both 0"
+        ratio = harness.fmt(harness.ratio(mine, engine), 2) if engine else "-" if mine else "both 0"
         results.append(
             {
                 "page": name,
@@ -142,15 +126,15 @@ def run(argv: list[str]) -> dict[str, Any]:
                 ratio,
                 "yes" if met else "NO",
                 f"{baseline:.3f}",
-                common.fmt(ms, 2),
-                common.fmt(sort_ms, 2),
-                common.fmt(common.ratio(ms, sort_ms), 1),
+                harness.fmt(ms, 2),
+                harness.fmt(sort_ms, 2),
+                harness.fmt(harness.ratio(ms, sort_ms), 1),
             ]
         )
         if then is not None:
             results[-1]["cer_then"] = score(then(read))
             results[-1]["then_ms"] = per_call_ms(then, read, options.repeat)
-            rows[-1] += [f"{results[-1]['cer_then']:.3f}", common.fmt(results[-1]["then_ms"], 2)]
+            rows[-1] += [f"{results[-1]['cer_then']:.3f}", harness.fmt(results[-1]["then_ms"], 2)]
     headers = [
         "page",
         "words",
@@ -164,7 +148,7 @@ def run(argv: list[str]) -> dict[str, Any]:
         "time ratio",
         *([f"CER at {options.against}", f"ms at {options.against}"] if then else []),
     ]
-    print(common.markdown_table(headers, rows))
+    print(harness.markdown_table(headers, rows))
     met = all(r["floor_met"] for r in results)
     print(
         "\nengine order: Tesseract's for scans, pdfium's (the PDF's drawing order) for text "
@@ -177,7 +161,7 @@ def run(argv: list[str]) -> dict[str, Any]:
         "repeat": options.repeat,
         "background_load": load,
     }
-    print(f"written to {common.write_results('reading_order', payload)}")
+    harness.write_results("reading_order", payload)
     return payload
 
 

@@ -2,20 +2,12 @@
 
     .venv/bin/python -m bench.suite [--quick] [--out bench/results] [--only NAME,...]
 
-Runs each benchmark's `run(argv)` (bench/<name>.py) in a fresh child process, one
-after another, so that no figure carries another's imports, memory peak or
-threads; each prints its own tables as it goes. From the figures each returns, the
-suite keeps the headline rows `{figure, value, unit, baseline, baseline_value,
-ratio, floor, met, command}` (each baseline measured in the same run as its figure;
-`command` reproduces that figure alone), writes them to
-`<out>/suite-<timestamp>.json` and `.md`, and `<out>/latest.md` / `latest.json`,
-and prints the markdown table. `--quick` runs everything with small sizes, as a
-smoke check of the whole suite (about 3 minutes); its figures are not the
-project's figures.
-
-A benchmark that fails (a missing tool, a service down, a document that fails)
-gets a FAILED row with its error's first line; the others still run, and the exit
-code is 1. Nothing is asserted about timings: floors are printed as met or not.
+Runs each benchmark's `run(argv)` in a fresh child process, one after another (no figure
+carries another's imports, memory peak or threads); each prints its own tables. From the
+figures each returns, the suite keeps the headline rows, each with its baseline measured
+in the same run and the command that measures it alone, and writes them to
+`<out>/suite-<timestamp>.json` and `.md` and `latest.*`. `--quick`: small sizes, a smoke
+check (~3 min). A benchmark that fails gets a FAILED row; the exit code is then 1.
 """
 
 from __future__ import annotations
@@ -34,13 +26,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench import harness
+from bench.harness import MIB, log
 
-from bench import common
-from bench.common import log
-
-MIB = 1024 * 1024
+R = Mapping[str, Any]
 
 
 @dataclass(frozen=True)
@@ -58,67 +47,52 @@ class Row:
     command: str
 
 
-def row(
-    figure: str,
-    value: float | None,
-    unit: str,
-    baseline: str,
-    baseline_value: float | None,
-    command: str,
-    *,
-    floor: str = "",
-    met: bool | None = None,
-    ratio: float | None = None,
-) -> Row:
+def row(figure: str, value: float | None, unit: str, baseline: str, baseline_value: float | None,
+        command: str, *, floor: str = "", met: bool | None = None,
+        ratio: float | None = None) -> Row:  # fmt: skip
     """A row; the ratio is value / baseline_value unless given."""
     if ratio is None and value is not None and baseline_value:
         ratio = value / baseline_value
     return Row(figure, value, unit, baseline, baseline_value, ratio, floor, met, command)
 
 
-# --------------------------------------------------------------------------- figures
-
-
-def upload_rows(r: Mapping[str, Any], command: str) -> list[Row]:
-    from bench.harness import FLOOR_UPLOAD_P99_MS as FLOOR_P99_MS
-    from bench.harness import FLOOR_UPLOAD_RATIO as FLOOR_RATIO
-    from bench.harness import FLOOR_UPLOADS_PER_S
-
+def upload_rows(r: R, command: str) -> list[Row]:
     ours, bare, p = r["ours"], r["bare"], r["parameters"]
     load = f"{p['file_bytes'] / 1000:.0f} KB PDFs, {p['connections']} clients"
-    base = "bare Flask + 1 row, same gunicorn"
-    ratio = r["ratio_uploads_per_s"]
+    base, tput, p99 = "bare Flask + 1 row, same gunicorn", ours["uploads_per_s"], ours["p99_ms"]
+    floor = f">= {harness.FLOOR_UPLOADS_PER_S:.0f}/s and >= {harness.FLOOR_UPLOAD_RATIO}x bare"
+    met = (
+        tput >= harness.FLOOR_UPLOADS_PER_S
+        and r["ratio_uploads_per_s"] >= harness.FLOOR_UPLOAD_RATIO
+    )
     return [
         row(
             f"Upload throughput ({load})",
-            ours["uploads_per_s"],
+            tput,
             "uploads/s",
             base,
             bare["uploads_per_s"],
             command,
-            floor=f">= {FLOOR_UPLOADS_PER_S:.0f}/s and >= {FLOOR_RATIO}x bare",
-            met=ours["uploads_per_s"] >= FLOOR_UPLOADS_PER_S and ratio >= FLOOR_RATIO,
+            floor=floor,
+            met=met,
         ),
         row(f"Upload latency p50 ({load})", ours["p50_ms"], "ms", base, bare["p50_ms"], command),
         row(
             f"Upload latency p99 ({load})",
-            ours["p99_ms"],
+            p99,
             "ms",
             base,
             bare["p99_ms"],
             command,
-            floor=f"<= {FLOOR_P99_MS:.0f} ms",
-            met=ours["p99_ms"] <= FLOOR_P99_MS,
+            floor=f"<= {harness.FLOOR_UPLOAD_P99_MS:.0f} ms",
+            met=p99 <= harness.FLOOR_UPLOAD_P99_MS,
         ),
     ]
 
 
-def engine_rows(r: Mapping[str, Any], command: str) -> list[Row]:
-    from bench.engine_overhead import FLOOR_ADDED_P50_MS, FLOOR_THROUGHPUT_RATIO
-
-    tput, lat = r["throughput_docs_per_s"], r["latency_ms"]
+def engine_rows(r: R, command: str) -> list[Row]:
+    tput, lat, added = r["throughput_docs_per_s"], r["latency_ms"], r["added_latency_ms"]["p50"]
     base = "raw Celery chain of the same 6 tasks, same workers"
-    added = r["added_latency_ms"]["p50"]
     return [
         row(
             "Engine throughput, 6 no-op stages",
@@ -127,8 +101,8 @@ def engine_rows(r: Mapping[str, Any], command: str) -> list[Row]:
             base,
             tput["raw"],
             command,
-            floor=f">= {FLOOR_THROUGHPUT_RATIO}x raw",
-            met=r["throughput_ratio"] >= FLOOR_THROUGHPUT_RATIO,
+            floor=f">= {harness.FLOOR_ENGINE_RATIO}x raw",
+            met=r["throughput_ratio"] >= harness.FLOOR_ENGINE_RATIO,
         ),
         row(
             "Engine latency p50, 6 no-op stages",
@@ -137,35 +111,34 @@ def engine_rows(r: Mapping[str, Any], command: str) -> list[Row]:
             base,
             lat["raw"]["p50"],
             command,
-            floor=f"<= +{FLOOR_ADDED_P50_MS:.0f} ms over raw",
-            met=added <= FLOOR_ADDED_P50_MS,
+            floor=f"<= +{harness.FLOOR_ENGINE_ADDED_P50_MS:.0f} ms over raw",
+            met=added <= harness.FLOOR_ENGINE_ADDED_P50_MS,
         ),
     ]
 
 
-def memory_rows(r: Mapping[str, Any], command: str) -> list[Row]:
+def memory_rows(r: R, command: str) -> list[Row]:
     uploads, idle = r["uploads"], r["idle_rss_bytes"]
     growth = max(u["rss_peak"] - idle[str(u["worker_pid"])] for u in uploads)
     size = max(u["file_bytes"] for u in uploads)
     accepted = all(u["status"] == 201 for u in uploads)
+    baseline = f"the file's size (worker idle: {min(idle.values()) / MIB:.0f} MiB)"
     return [
         row(
             f"Web worker RSS growth during a {size / 1e6:.0f} MB upload",
             growth / MIB,
             "MiB",
-            f"the file's size (worker idle: {min(idle.values()) / MIB:.0f} MiB)",
+            baseline,
             size / MIB,
             command,
             floor="< 0.5x the file, upload accepted",
-            met=r["worst_growth_over_file"] < 0.5 and accepted,
+            met=r["worst_growth_over_file"] < harness.FLOOR_MEMORY_GROWTH and accepted,
         )
     ]
 
 
-def fast_lane_rows(r: Mapping[str, Any], command: str) -> list[Row]:
-    from bench.fast_lane import FLOOR_BORN_DIGITAL_MS, FLOOR_SCAN_S_PER_PAGE
-
-    digital = r["born_digital"]["figures"]
+def fast_lane_rows(r: R, command: str) -> list[Row]:
+    digital, ms = r["born_digital"]["figures"], harness.FLOOR_BORN_DIGITAL_MS
     rows = [
         row(
             "Fast lane, born-digital page (text layer + layout)",
@@ -174,94 +147,54 @@ def fast_lane_rows(r: Mapping[str, Any], command: str) -> list[Row]:
             "pypdfium2 text only",
             digital["raw_ms_per_page"],
             command,
-            floor=f"<= {FLOOR_BORN_DIGITAL_MS:.0f} ms/page",
-            met=digital["ours_ms_per_page"] <= FLOOR_BORN_DIGITAL_MS,
+            floor=f"<= {ms:.0f} ms/page",
+            met=digital["ours_ms_per_page"] <= ms,
         )
     ]
     if r.get("scanned"):
-        scan = r["scanned"]["figures"]
-        rows.append(
-            row(
-                "Fast lane, scanned A4 page at 300 dpi (render + OCR + layout)",
-                scan["ours_s_per_page"],
-                "s/page",
-                "tesseract CLI, 1 thread, same pages",
-                scan["cli_s_per_page"],
-                command,
-                floor=f"<= {FLOOR_SCAN_S_PER_PAGE} s/page/core",
-                met=scan["ours_s_per_page"] <= FLOOR_SCAN_S_PER_PAGE,
-            )
-        )
+        scan, s = r["scanned"]["figures"], harness.FLOOR_SCAN_S_PER_PAGE
+        rows.append(row("Fast lane, scanned A4 page at 300 dpi (render + OCR + layout)",
+                        scan["ours_s_per_page"], "s/page", "tesseract CLI, 1 thread, same pages",
+                        scan["cli_s_per_page"], command, floor=f"<= {s} s/page/core",
+                        met=scan["ours_s_per_page"] <= s))  # fmt: skip
     return rows
 
 
-def fast_e2e_rows(r: Mapping[str, Any], command: str) -> list[Row]:
-    from bench.fast_lane_e2e import FLOOR_RSS_MB, FLOOR_WALL_S
-
-    p, run, baseline = r["parameters"], r["run"], r.get("baseline") or {}
-    rss = run["rss"]
-    peaks = [
-        max(rss["peak_bytes"].get(pid, 0), rss["kernel_peak_bytes"].get(pid) or 0)
-        for pid in rss["labels"]
-    ]
-    sampled = "estimated from " + str(len(baseline.get("pages_read", []))) + " pages"
-    full = p["pages"] == 100  # the floor is set for 100 pages
+def fast_e2e_rows(r: R, command: str) -> list[Row]:
+    p, rss, baseline = r["parameters"], r["run"]["rss"], r.get("baseline") or {}
+    peak = max(max(rss["peak_bytes"].get(pid, 0), rss["kernel_peak_bytes"].get(pid) or 0)
+               for pid in rss["labels"])  # fmt: skip
+    sampled = f", estimated from {len(baseline.get('pages_read', []))} pages"
+    wall, mb = harness.FLOOR_FAST_E2E_WALL_S, harness.FLOOR_FAST_E2E_RSS_MB
     return [
-        row(
-            f"{p['pages']}-page 300 dpi scan through the fast lane, {p['concurrency']} processes",
-            r["wall_s"],
-            "s",
-            "stage functions page after page in one process"
-            + (f", {sampled}" if baseline.get("estimated") else ""),
-            baseline.get("total_s"),
-            command,
-            floor=f"<= {FLOOR_WALL_S:.0f} s for 100 pages",
-            met=r["wall_s"] <= FLOOR_WALL_S if full else None,
-        ),
-        row(
-            "Peak RSS per fast worker process during that scan",
-            max(peaks) / MIB,
-            "MiB",
-            "the same processes idle (largest)",
-            max(rss["idle_bytes"].values()) / MIB,
-            command,
-            floor=f"<= {FLOOR_RSS_MB:.0f} MB",
-            met=max(peaks) / 1e6 <= FLOOR_RSS_MB,
-        ),
-    ]
+        row(f"{p['pages']}-page 300 dpi scan through the fast lane, {p['concurrency']} processes",
+            r["wall_s"], "s", "stage functions page after page in one process"
+            + (sampled if baseline.get("estimated") else ""), baseline.get("total_s"), command,
+            floor=f"<= {wall:.0f} s for 100 pages",
+            met=r["wall_s"] <= wall if p["pages"] == 100 else None),  # the floor is for 100 pages
+        row("Peak RSS per fast worker process during that scan", peak / MIB, "MiB",
+            "the same processes idle (largest)", max(rss["idle_bytes"].values()) / MIB, command,
+            floor=f"<= {mb:.0f} MB", met=peak / 1e6 <= mb),
+    ]  # fmt: skip
 
 
-def ai_speed_rows(r: Mapping[str, Any], command: str) -> list[Row]:
-    from bench.ai_speed import FLOOR_MS_PER_PAGE
-
-    floor = f"<= {FLOOR_MS_PER_PAGE:.0f} ms/page"
+def ai_speed_rows(r: R, command: str) -> list[Row]:
+    ms, base = harness.FLOOR_AI_MS_PER_PAGE, "one regex word scan of the same text"
     return [
-        row(
-            "AI lane, local provider, passes 1-3 (corpus pages)",
-            r["ms_per_page"],
-            "ms/page",
-            "one regex word scan of the same text",
-            r["word_scan_ms_per_page"],
-            command,
-            floor=floor,
-            met=r["ms_per_page"] <= FLOOR_MS_PER_PAGE,
-        ),
-        row(
-            "AI lane, local provider, passes 1-3 (dense ~3,000-character pages)",
-            r["dense_ms_per_page"],
-            "ms/page",
-            "one regex word scan of the same text",
-            r["dense_word_scan_ms_per_page"],
-            command,
-            floor=floor,
-            met=r["dense_ms_per_page"] <= FLOOR_MS_PER_PAGE,
-        ),
-    ]
+        row(f"AI lane, local provider, passes 1-3 ({label})", r[f"{key}ms_per_page"], "ms/page",
+            base, r[f"{key}word_scan_ms_per_page"], command, floor=f"<= {ms:.0f} ms/page",
+            met=r[f"{key}ms_per_page"] <= ms)
+        for label, key in (("corpus pages", ""), ("dense ~3,000-character pages", "dense_"))
+    ]  # fmt: skip
 
 
-def ai_quality_rows(r: Mapping[str, Any], command: str) -> list[Row]:
-    scores, floors = r["corpus"]["entities"], r["floors"]
-    gold = "gold annotations of the synthetic corpus"
+def ai_quality_rows(r: R, command: str) -> list[Row]:
+    scores, floors, gold = (
+        r["corpus"]["entities"],
+        r["floors"],
+        "gold annotations of the synthetic corpus",
+    )
+    main = ("medication", "lab_result", "vital_sign")
     rows = [
         row(
             f"AI lane F1, {kind}",
@@ -273,134 +206,76 @@ def ai_quality_rows(r: Mapping[str, Any], command: str) -> list[Row]:
             floor=f">= {floors[kind]}",
             met=scores[kind]["f1"] >= floors[kind],
         )
-        for kind in ("medication", "lab_result", "vital_sign")
+        for kind in main
         if kind in scores
     ]
-    others = {
-        k: v["f1"] for k, v in scores.items() if k not in ("medication", "lab_result", "vital_sign")
-    }
+    others = {k: v["f1"] for k, v in scores.items() if k not in main}
     if others:
-        lowest = min(others, key=lambda k: others[k])
-        rows.append(
-            row(
-                f"AI lane F1, other types (lowest: {lowest})",
-                others[lowest],
-                "F1",
-                gold,
-                None,
-                command,
-                floor=f">= {floors[lowest]}",
-                met=all(others[k] >= floors[k] for k in others),
-            )
-        )
-    negation = r["corpus"]["negation_accuracy"]
-    rows.append(
-        row(
-            "AI lane negation right",
-            negation,
-            "share",
-            gold,
-            None,
-            command,
-            floor=f">= {r['negation_floor']}",
-            met=negation >= r["negation_floor"],
-        )
+        low = min(others, key=lambda k: others[k])
+        rows.append(row(f"AI lane F1, other types (lowest: {low})", others[low], "F1", gold, None,
+                        command, floor=f">= {floors[low]}",
+                        met=all(others[k] >= floors[k] for k in others)))  # fmt: skip
+    negation, floor = r["corpus"]["negation_accuracy"], r["negation_floor"]
+    rows.append(row("AI lane negation right", negation, "share", gold, None, command,
+                    floor=f">= {floor}", met=negation >= floor))  # fmt: skip
+    return rows
+
+
+def e2e_rows(r: R, command: str) -> list[Row]:
+    kind, base = (
+        r["parameters"]["kind"],
+        "the same stages' plain functions in one process, same documents",
     )
-    return rows
+    return [
+        row(
+            f"End to end {pct}, {size}-page {kind} PDF, upload -> completed",
+            s[f"{pct}_s"] * 1000,
+            "ms",
+            base,
+            s["baseline_median_s"] * 1000,
+            command,
+        )
+        for size, s in r["sizes"].items()
+        for pct in ("p50", "p95")
+    ]
 
 
-def e2e_rows(r: Mapping[str, Any], command: str) -> list[Row]:
-    kind = r["parameters"]["kind"]
-    rows = []
-    for size, s in r["sizes"].items():
-        base = "the same stages' plain functions in one process, same documents"
-        for pct in ("p50", "p95"):
-            rows.append(
-                row(
-                    f"End to end {pct}, {size}-page {kind} PDF, upload -> completed",
-                    s[f"{pct}_s"] * 1000,
-                    "ms",
-                    base,
-                    s["baseline_median_s"] * 1000,
-                    command,
-                )
-            )
-    return rows
-
-
-def scaling_rows(r: Mapping[str, Any], command: str) -> list[Row]:
-    settings = r["settings"]
-    first, p = settings[0], r["parameters"]
+def scaling_rows(r: R, command: str) -> list[Row]:
+    first, p = r["settings"][0], r["parameters"]
     batch = f"{p['docs']} x {p['pages']}-page {p['kind']} PDFs"
     base = f"same batch, {first['processes_per_lane']} process per lane"
     rows = []
-    for s in settings[1:]:
+    for s in r["settings"][1:]:
         n = s["processes_per_lane"]
-        rows.append(
-            row(
-                f"Throughput, {n} worker processes per lane ({batch})",
-                s["docs_per_s"],
-                "docs/s",
-                base,
-                first["docs_per_s"],
-                command,
-            )
-        )
-        rows.append(
-            row(
-                f"CPU per document, {n} worker processes per lane",
-                s["cpu_s_per_doc_total"] * 1000,
-                "ms/doc",
-                base,
-                first["cpu_s_per_doc_total"] * 1000,
-                command,
-            )
-        )
+        throughput = s["docs_per_s"], "docs/s", base, first["docs_per_s"], command
+        cpu = s["cpu_s_per_doc_total"] * 1000, "ms/doc", base, first["cpu_s_per_doc_total"] * 1000
+        rows.append(row(f"Throughput, {n} worker processes per lane ({batch})", *throughput))
+        rows.append(row(f"CPU per document, {n} worker processes per lane", *cpu, command))
     return rows
 
 
 @dataclass(frozen=True)
 class Bench:
     name: str  # the module bench/<name>.py, whose run(argv) returns its figures
-    full: tuple[str, ...]
     quick: tuple[str, ...]
-    rows: Callable[[Mapping[str, Any], str], list[Row]]
+    rows: Callable[[R, str], list[Row]]
 
 
-BENCHES: tuple[Bench, ...] = (
-    Bench(
-        "upload_throughput",
-        (),
-        ("--reps", "1", "--duration", "2", "--warmup", "1", "--no-phases", "--noisy-retries", "0"),
-        upload_rows,
-    ),
-    Bench(
-        "engine_overhead",
-        (),
-        ("--docs", "20", "--reps", "1", "--sequential", "5", "--no-phases"),
-        engine_rows,
-    ),
-    Bench("upload_memory", (), ("--size-mb", "20", "--uploads", "1"), memory_rows),
-    Bench(
-        "fast_lane",
-        (),
-        ("--pages", "3", "--reps", "1", "--scan-pages", "1", "--noisy-retries", "0"),
-        fast_lane_rows,
-    ),
-    Bench(
-        "fast_lane_e2e",
-        (),
-        ("--pages", "6", "--baseline-pages", "1", "--no-parallel"),
-        fast_e2e_rows,
-    ),
-    Bench("ai_speed", (), ("--rounds", "1", "--long-pages", "10"), ai_speed_rows),
-    Bench("ai_quality", (), ("--per-kind", "2"), ai_quality_rows),
-    Bench("e2e_latency", (), ("--runs", "2"), e2e_rows),
-    Bench("scaling", (), ("--docs", "6", "--pages", "2"), scaling_rows),
+QUICK_UPLOAD = "--reps 1 --duration 2 --warmup 1 --no-phases --noisy-retries 0"
+BENCHES: tuple[Bench, ...] = tuple(
+    Bench(name, tuple(quick.split()), rows)
+    for name, quick, rows in (
+        ("upload_throughput", QUICK_UPLOAD, upload_rows),
+        ("engine_overhead", "--docs 20 --reps 1 --sequential 5 --no-phases", engine_rows),
+        ("upload_memory", "--size-mb 20 --uploads 1", memory_rows),
+        ("fast_lane", "--pages 3 --reps 1 --scan-pages 1 --noisy-retries 0", fast_lane_rows),
+        ("fast_lane_e2e", "--pages 6 --baseline-pages 1 --no-parallel", fast_e2e_rows),
+        ("ai_speed", "--rounds 1 --long-pages 10", ai_speed_rows),
+        ("ai_quality", "--per-kind 2", ai_quality_rows),
+        ("e2e_latency", "--runs 2", e2e_rows),
+        ("scaling", "--docs 6 --pages 2", scaling_rows),
+    )
 )
-
-
-# --------------------------------------------------------------------------- running
 
 
 class BenchFailed(Exception):
@@ -410,7 +285,7 @@ class BenchFailed(Exception):
 def _child(name: str, argv: list[str], send: Any) -> None:
     """In the child process: run the benchmark, send back ("ok", figures as JSON) or
     ("error", the exception's first line)."""
-    common.install_signal_handlers()
+    harness.install_signal_handlers()
     try:
         module = importlib.import_module(f"bench.{name}")
         figures = module.run(argv)
@@ -457,7 +332,7 @@ def run_isolated(name: str, argv: Sequence[str]) -> dict[str, Any]:
 
 def measure(bench: Bench, quick: bool) -> tuple[list[Row], dict[str, Any]]:
     """The rows of one benchmark (one FAILED row if it failed), and how its run went."""
-    argv = bench.quick if quick else bench.full
+    argv = bench.quick if quick else ()
     command = " ".join(["python -m bench." + bench.name, *argv])
     log(f"suite: {command}")
     started = time.monotonic()
@@ -512,18 +387,11 @@ def render_markdown(rows: Sequence[Row], meta: Mapping[str, Any]) -> str:
         if r.baseline_value is not None:
             baseline = f"{baseline}: {_number(r.baseline_value)} {r.unit}"
         value = f"{_number(r.value)} {r.unit}".strip() if r.value is not None else "-"
-        table_rows.append(
-            [
-                _cell(r.figure),
-                value,
-                _cell(baseline) or "-",
-                f"{_number(r.ratio)}x" if r.ratio is not None else "-",
-                _cell(floor) or "-",
-                f"`{r.command}`",
-            ]
-        )
+        ratio = f"{_number(r.ratio)}x" if r.ratio is not None else "-"
+        cells = [_cell(r.figure), value, _cell(baseline) or "-", ratio, _cell(floor) or "-"]
+        table_rows.append([*cells, f"`{r.command}`"])
     headers = ["figure", "value", "baseline (same run)", "ratio", "floor", "command"]
-    lines.append(common.markdown_table(headers, table_rows))
+    lines.append(harness.markdown_table(headers, table_rows))
     failed = [b for b in meta.get("benchmarks", []) if b.get("error")]
     if failed:
         lines += ["", "Failed: " + "; ".join(f"{b['name']} ({b['error']})" for b in failed)]
@@ -539,10 +407,7 @@ def _plain(value: Any) -> Any:
 
 def results_json(rows: Sequence[Row], meta: Mapping[str, Any]) -> dict[str, Any]:
     """The suite's rows and run description as a JSON-ready object."""
-    return {
-        **meta,
-        "rows": [{k: _plain(v) for k, v in asdict(r).items()} for r in rows],
-    }
+    return {**meta, "rows": [{k: _plain(v) for k, v in asdict(r).items()} for r in rows]}
 
 
 def write_tables(rows: Sequence[Row], meta: Mapping[str, Any], out: Path, stamp: str) -> list[Path]:
@@ -565,7 +430,7 @@ def write_tables(rows: Sequence[Row], meta: Mapping[str, Any], out: Path, stamp:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke check")
-    parser.add_argument("--out", type=Path, default=common.RESULTS_DIR, help="results folder")
+    parser.add_argument("--out", type=Path, default=harness.RESULTS_DIR, help="results folder")
     names = ", ".join(b.name for b in BENCHES)
     parser.add_argument("--only", default="", help=f"comma-separated subset of: {names}")
     return parser.parse_args(argv)
@@ -582,8 +447,8 @@ def selected(only: str) -> list[Bench]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     benches = selected(args.only)
-    common.install_signal_handlers()
-    background = common.background_load()
+    harness.install_signal_handlers()
+    background = harness.background_load()
     started = datetime.now(UTC)
     rows: list[Row] = []
     runs: list[dict[str, Any]] = []
@@ -592,17 +457,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows += bench_rows
         runs.append(outcome)
     finished = datetime.now(UTC)
-    code = common.code_state()
-    meta = {
-        "mode": "quick" if args.quick else "full",
-        "started_at": started.isoformat(timespec="seconds"),
-        "finished_at": finished.isoformat(timespec="seconds"),
-        "machine": common.machine_info(),
-        "commit": code["head"],
-        "uncommitted_changes": code["uncommitted_changes"],
-        "busy_percent_before": background["busy_percent"],
-        "benchmarks": runs,
-    }
+    code = harness.code_state()
+    meta = {"mode": "quick" if args.quick else "full",
+            "started_at": started.isoformat(timespec="seconds"),
+            "finished_at": finished.isoformat(timespec="seconds"),
+            "machine": harness.machine_info(), "commit": code["head"],
+            "uncommitted_changes": code["uncommitted_changes"],
+            "busy_percent_before": background["busy_percent"], "benchmarks": runs}  # fmt: skip
     paths = write_tables(rows, meta, args.out, started.strftime("%Y%m%dT%H%M%SZ"))
     print("\n" + render_markdown(rows, meta))
     print("written: " + ", ".join(_shown(p) for p in paths))
@@ -611,7 +472,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _shown(path: Path) -> str:
     try:
-        return str(path.resolve().relative_to(common.PROJECT_ROOT))
+        return str(path.resolve().relative_to(harness.PROJECT_ROOT))
     except ValueError:
         return str(path)
 

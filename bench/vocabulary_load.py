@@ -1,19 +1,8 @@
 """What Pass 1's vocabularies cost an `ai` worker process: load time and memory.
 
-    .venv/bin/python bench/vocabulary_load.py [--rounds 3]
-
-Each figure comes from a fresh process (so nothing is shared or already loaded):
-
-- *worker without vocabularies* (the baseline): the Celery app of `tasks.worker`
-  imported, as an `ai` worker has it before its first document;
-- *worker with the local provider, from the cache*: the same, then `LocalProvider()`
-  with every vocabulary loaded from the cache `scripts/setup.sh` builds;
-- *vocabulary built from the packages*: the same, but the vocabulary built anew
-  (`build_vocabulary`), as a process finds it without a cache.
-
-Printed: seconds to load (median of the rounds), resident memory after the load and the
-process's peak, and the ratios to the baseline. Floors (issue #12): load <= 2 s, an `ai`
-worker process <= 350 MB resident with every vocabulary loaded.
+Each figure from a fresh process: the worker's Celery app alone (the baseline), then with
+the local provider loaded from the cache, then with the vocabulary built anew. Floors
+(issue #12): load <= 2 s, an `ai` worker <= 350 MB resident with every vocabulary.
 """
 
 from __future__ import annotations
@@ -24,13 +13,9 @@ import statistics
 import subprocess
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench import common
+from bench import harness
 
 LOAD_FLOOR_S = 2.0
 RSS_FLOOR_MB = 350.0
@@ -59,7 +44,7 @@ print(json.dumps({"seconds": seconds, "rss_mb": rss(), "peak_mb": peak}))
 def probe(mode: str) -> dict[str, float]:
     result = subprocess.run(
         [sys.executable, "-c", _PROBE, mode],
-        cwd=common.PROJECT_ROOT,
+        cwd=harness.PROJECT_ROOT,
         capture_output=True,
         text=True,
         check=True,
@@ -106,8 +91,7 @@ def run(argv: Sequence[str] = ()) -> dict[str, Any]:
         f"{cached['peak_mb']:.0f} MB; floor {RSS_FLOOR_MB:.0f} MB {'met' if rss_ok else 'NOT met'}"
     )
     payload = {"figures": figures, "load_floor_met": load_ok, "rss_floor_met": rss_ok}
-    path = common.write_results("vocabulary_load", payload)
-    print(f"\nresults: {path.relative_to(common.PROJECT_ROOT)}")
+    harness.write_results("vocabulary_load", payload)
     return payload
 
 
