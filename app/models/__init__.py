@@ -1,0 +1,65 @@
+"""The database schema, one module a domain: accounts, profiles and their sharing
+(`accounts`), shell files and their bytes (`documents`), jobs and errors (`jobs`), what
+the fast and AI lanes write (`outputs`) and the audit trail (`audit`), on one declarative
+base (`base`).
+
+Alembic revisions in `migrations/` create these tables; this package is their single
+description, and importing it registers every table on `Base.metadata`. The public names
+are re-exported here, so `from app.models import ShellFile` works wherever it is needed.
+"""
+
+from app.models.accounts import (
+    PERMISSION_LEVELS,
+    PROFILE_TYPES,
+    Account,
+    ApiToken,
+    ProfilePermission,
+    UserProfile,
+)
+from app.models.audit import AuditLog, AuditSeal
+from app.models.base import NAMING, Base, JSONType, table_of, utcnow_sql
+from app.models.documents import SHELL_FILE_STATUSES, BlobChunk, LegacyDocumentImport, ShellFile
+from app.models.jobs import JOB_CATEGORIES, JOB_LANES, JOB_STATUSES, Job, ProcessingError
+from app.models.outputs import (
+    AiUsage,
+    ClinicalDocument,
+    ClinicalEntity,
+    ClinicalRecord,
+    Narrative,
+    OcrPage,
+    PageLayoutRow,
+    SecurityScan,
+)
+
+__all__ = [
+    "JOB_CATEGORIES",
+    "JOB_LANES",
+    "JOB_STATUSES",
+    "NAMING",
+    "PERMISSION_LEVELS",
+    "PROFILE_TYPES",
+    "SHELL_FILE_STATUSES",
+    "Account",
+    "AiUsage",
+    "ApiToken",
+    "AuditLog",
+    "AuditSeal",
+    "Base",
+    "BlobChunk",
+    "ClinicalDocument",
+    "ClinicalEntity",
+    "ClinicalRecord",
+    "JSONType",
+    "Job",
+    "LegacyDocumentImport",
+    "Narrative",
+    "OcrPage",
+    "PageLayoutRow",
+    "ProcessingError",
+    "ProfilePermission",
+    "SecurityScan",
+    "ShellFile",
+    "UserProfile",
+    "table_of",
+    "utcnow_sql",
+]
