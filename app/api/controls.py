@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, jsonify, request
-from sqlalchemy import select
+from flask import jsonify, request
 from werkzeug.exceptions import BadRequest
 
 from app.api import api, error_response
 from app.api.shell_files import readable_shell_file
-from app.audit import audit_document
 from app.db import request_session
-from app.models import SecurityScan
-from app.runs import enqueue, states
+from app.documents import lifecycle
 
 
 def _from_stage() -> str | None:
@@ -49,20 +46,15 @@ def reprocess_shell_file(shell_file_id: str) -> Any:
     """Start a new run, from the first stage or from `{"from_stage": …}`."""
     shell_file = readable_shell_file(shell_file_id, level="read_write")
     from_stage = _from_stage()
-    session = request_session()
     try:
-        chain = enqueue.start_new_run(session, shell_file, from_stage=from_stage)
-    except enqueue.CannotReprocess as refused:
-        session.rollback()
+        chain = lifecycle.reprocess(
+            request_session(),
+            shell_file,
+            from_stage=from_stage,
+            reason=f"reprocess from {from_stage or 'the start'}",
+        )
+    except lifecycle.CannotReprocess as refused:
         return error_response(409, "cannot_reprocess", str(refused))
-    audit_document(
-        session,
-        shell_file,
-        operation="update",
-        reason=f"reprocess from {from_stage or 'the start'}",
-    )
-    session.commit()
-    current_app.extensions["dispatcher"].publish_after_commit(chain)
     response = jsonify(
         shell_file_id=str(shell_file.id),
         run_number=shell_file.run_number,
@@ -81,25 +73,11 @@ def delete_shell_file(shell_file_id: str) -> Any:
     shell_file = readable_shell_file(shell_file_id, level="full_access" if hard else "read_write")
     session = request_session()
     if not hard:
-        states.advance_status(shell_file, "archived")
-        audit_document(session, shell_file, operation="update", reason="archive document")
-        session.commit()
+        lifecycle.archive(session, shell_file, reason="archive document")
         return jsonify(shell_file_id=str(shell_file.id), status=shell_file.status)
-    blobs = current_app.extensions["blobs"]
-    repaired = session.scalar(
-        select(SecurityScan.repaired_storage_key).where(SecurityScan.shell_file_id == shell_file.id)
+    lifecycle.hard_delete(
+        session, shell_file, reason="hard delete of the document and everything derived from it"
     )
-    for key in (shell_file.storage_key, repaired):
-        if key:
-            blobs.delete(session, key)
-    audit_document(
-        session,
-        shell_file,
-        operation="delete",
-        reason="hard delete of the document and everything derived from it",
-    )
-    session.delete(shell_file)  # ON DELETE CASCADE removes jobs, errors, pages and records
-    session.commit()
     return "", 204
 
 
@@ -107,14 +85,10 @@ def delete_shell_file(shell_file_id: str) -> Any:
 def cancel_shell_file(shell_file_id: str) -> Any:
     """Stop the document's run; nothing more is processed (reprocess starts a new run)."""
     shell_file = readable_shell_file(shell_file_id, level="read_write")
-    session = request_session()
     try:
-        cancelled = enqueue.cancel_run(session, shell_file)
-    except enqueue.CannotCancel as refused:
-        session.rollback()
+        cancelled = lifecycle.cancel(request_session(), shell_file, reason="cancel processing")
+    except lifecycle.CannotCancel as refused:
         return error_response(409, "cannot_cancel", str(refused))
-    audit_document(session, shell_file, operation="update", reason="cancel processing")
-    session.commit()
     return jsonify(
         shell_file_id=str(shell_file.id), status=shell_file.status, cancelled_jobs=cancelled
     )

@@ -8,12 +8,12 @@ from urllib.parse import quote
 
 from flask import Response, current_app, g, jsonify, request, stream_with_context, url_for
 from sqlalchemy import select
-from werkzeug.exceptions import BadRequest, NotFound
+from werkzeug.exceptions import BadRequest
 
-from app.access.grants import accessible_profile
 from app.api import api, error_response
 from app.audit import audit_read
 from app.db import get_db, request_session
+from app.documents import lifecycle
 from app.documents.upload import UploadOutcome, UploadRefused, receive_upload
 from app.models import Job, ProcessingError, ShellFile
 from app.pipeline import STAGE_NAMES
@@ -33,19 +33,7 @@ def _iso(value: Any) -> str | None:
 
 def readable_shell_file(shell_file_id: str, level: str = "read_only") -> ShellFile:
     """The shell file, if the caller reaches its profile at `level`; 404 otherwise."""
-    try:
-        sf_id = uuid.UUID(shell_file_id)
-    except ValueError:
-        raise NotFound("no such shell file") from None
-    session = request_session()
-    shell_file = session.get(ShellFile, sf_id)
-    if shell_file is None:
-        raise NotFound("no such shell file")
-    try:
-        accessible_profile(session, g.account_id, shell_file.patient_id, level)
-    except NotFound:
-        raise NotFound("no such shell file") from None
-    return shell_file
+    return lifecycle.find_document(request_session(), g.account_id, shell_file_id, level)
 
 
 def stage_view(job: Job) -> dict[str, Any]:

@@ -19,11 +19,12 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.access.tokens import issue_token
-from app.audit import audit_document, log_audit_event, seal_pending, verify_chain
+from app.audit import log_audit_event, seal_pending, verify_chain
 from app.config import PROJECT_ROOT
 from app.db import get_db
+from app.documents import lifecycle
 from app.models import PERMISSION_LEVELS, PROFILE_TYPES, Account, ProfilePermission, UserProfile
-from app.runs import admin, enqueue
+from app.runs import admin
 
 accounts = AppGroup("accounts", help="Accounts that sign in.")
 tokens = AppGroup("tokens", help="API tokens.")
@@ -272,17 +273,17 @@ def requeue_dead(job_id: uuid.UUID | None, all_dead: bool) -> None:
             shell_file = session.get(ShellFile, job.shell_file_id)
             if shell_file is None or shell_file.run_number != job.run_number:
                 continue  # its document has been reprocessed or deleted since
-            chains.append(enqueue.start_new_run(session, shell_file, from_stage=job.job_type))
-            audit_document(
-                session,
-                shell_file,
-                operation="update",
-                reason=f"admin: requeue dead-lettered {job.job_type}",
-                compliance_category="administration",
+            chains.append(
+                lifecycle.start_reprocess(
+                    session,
+                    shell_file,
+                    from_stage=job.job_type,
+                    reason=f"admin: requeue dead-lettered {job.job_type}",
+                    compliance_category="administration",
+                )
             )
             requeued.append(shell_file.id)
-    dispatcher = current_app.extensions["dispatcher"]
-    published = sum(1 for chain in chains if dispatcher.publish_after_commit(chain))
+        published = lifecycle.commit_then_publish(session, *chains)
     emit({"requeued": requeued, "published": published})
 
 

@@ -1,7 +1,7 @@
 """One document: its pages with what was found on them, its records, narrative and FHIR.
 
-Every view finds the document through the API's `readable_shell_file` (the same
-access rules; denied is 404) and commits its audit rows before sending anything.
+Every view finds the document through `document_for` (the API's access rules, from
+`lifecycle.find_document`; denied is 404) and commits its audit rows before sending anything.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from flask import (
 from sqlalchemy import func, select
 from werkzeug.exceptions import NotFound
 
-from app.api.shell_files import readable_shell_file
-from app.audit import audit_document, audit_read, commit_audited, log_audit_event
+from app.audit import audit_read, commit_audited, log_audit_event
 from app.db import request_session
+from app.documents import lifecycle
 from app.models import (
     ClinicalDocument,
     ClinicalRecord,
@@ -34,9 +34,8 @@ from app.models import (
     UserProfile,
 )
 from app.outputs import ai_lane
-from app.runs import enqueue
 from app.web import images, present, progress, web, wording
-from app.web.views import can_write
+from app.web.views import can_write, document_for
 
 
 def _summary(shell_file: ShellFile, profile: UserProfile) -> dict[str, Any]:
@@ -67,7 +66,7 @@ def _audit_document_view(shell_file: ShellFile) -> None:
 
 @web.get("/documents/<shell_file_id>")
 def document(shell_file_id: str) -> Any:
-    shell_file = readable_shell_file(shell_file_id)
+    shell_file = document_for(shell_file_id)
     db = request_session()
     profile = db.get(UserProfile, shell_file.patient_id)
     assert profile is not None  # a shell file's profile is its foreign key
@@ -117,7 +116,7 @@ def document(shell_file_id: str) -> Any:
 
 @web.get("/documents/<shell_file_id>/progress")
 def document_progress(shell_file_id: str) -> Any:
-    shell_file = readable_shell_file(shell_file_id)
+    shell_file = document_for(shell_file_id)
     db = request_session()
     profile = db.get(UserProfile, shell_file.patient_id)
     assert profile is not None
@@ -134,7 +133,7 @@ def document_progress(shell_file_id: str) -> Any:
 
 @web.get("/documents/<shell_file_id>/pages/<int:page_number>.png")
 def page_image(shell_file_id: str, page_number: int) -> Any:
-    shell_file = readable_shell_file(shell_file_id)
+    shell_file = document_for(shell_file_id)
     db = request_session()
     page = db.scalar(
         select(OcrPage).where(
@@ -165,7 +164,7 @@ def page_image(shell_file_id: str, page_number: int) -> Any:
 
 @web.get("/documents/<shell_file_id>/fhir.json")
 def fhir_download(shell_file_id: str) -> Any:
-    shell_file = readable_shell_file(shell_file_id)
+    shell_file = document_for(shell_file_id)
     db = request_session()
     bundle = ai_lane.load_fhir_bundle(db, shell_file)
     audit_read(
@@ -187,16 +186,11 @@ def fhir_download(shell_file_id: str) -> Any:
 @web.post("/documents/<shell_file_id>/reprocess")
 def reprocess(shell_file_id: str) -> Any:
     """Start a new run from the first stage (a failed or cancelled document)."""
-    shell_file = readable_shell_file(shell_file_id, level="read_write")
-    db = request_session()
+    shell_file = document_for(shell_file_id, level="read_write")
     try:
-        chain = enqueue.start_new_run(db, shell_file)
-    except enqueue.CannotReprocess:
-        db.rollback()
+        lifecycle.reprocess(request_session(), shell_file, reason="web: reprocess")
+    except lifecycle.CannotReprocess:
         flash("This document cannot be processed again right now.", "error")
         return redirect(url_for("web.document", shell_file_id=shell_file.id))
-    audit_document(db, shell_file, operation="update", reason="web: reprocess")
-    db.commit()
-    current_app.extensions["dispatcher"].publish_after_commit(chain)
     flash(f"Processing again ({wording.status_label(shell_file.status).lower()}).")
     return redirect(url_for("web.document", shell_file_id=shell_file.id))

@@ -23,6 +23,7 @@ from werkzeug.exceptions import BadRequest, NotFound
 from app.access.grants import accessible_profile
 from app.audit import audit_read, commit_audited, log_audit_event
 from app.db import request_session
+from app.documents import lifecycle
 from app.models import SHELL_FILE_STATUSES, Account, ProfilePermission, ShellFile, UserProfile
 from app.runs.states import now
 from app.web import progress, sign_in_account, web, wording
@@ -165,6 +166,11 @@ def profile_for(profile_id: str, level: str = "read_only") -> UserProfile:
     except ValueError:
         raise NotFound("no such profile") from None
     return accessible_profile(request_session(), g.account_id, pid, level)
+
+
+def document_for(shell_file_id: str, level: str = "read_only") -> ShellFile:
+    """The document, if the signed-in account reaches its profile at `level`; else 404."""
+    return lifecycle.find_document(request_session(), g.account_id, shell_file_id, level)
 
 
 def can_write(profile: UserProfile) -> bool:

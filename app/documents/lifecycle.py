@@ -1,0 +1,147 @@
+"""What can be done to a stored document: reprocess, cancel, archive, delete.
+
+Each use case is written once, for the API, the web pages and the CLI alike: it audits
+the change in the same transaction, commits, and only then publishes any new chain
+(`commit_then_publish`; the outbox relay covers a publish that fails after the commit).
+A refusal is a domain exception (`CannotReprocess`, `CannotCancel`) raised with the
+session rolled back; views map it to their 409 or flash message.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from werkzeug.exceptions import NotFound
+
+from app.access.grants import accessible_profile
+from app.audit import audit_document
+from app.models import Job, SecurityScan, ShellFile
+from app.runs import enqueue, states
+from app.runs.enqueue import CannotCancel, CannotReprocess, ChainLink
+
+__all__ = [
+    "CannotCancel",
+    "CannotReprocess",
+    "archive",
+    "cancel",
+    "commit_then_publish",
+    "find_document",
+    "hard_delete",
+    "reprocess",
+    "start_reprocess",
+]
+
+Chain = Sequence[Job | ChainLink]
+
+
+def find_document(
+    session: Session, account_id: uuid.UUID, shell_file_id: str, level: str = "read_only"
+) -> ShellFile:
+    """The shell file, if the account reaches its profile at `level` or above.
+
+    Raises NotFound (404) for an id that is not a UUID, no such document, or one the
+    account may not reach at that level: the three look alike, so ids do not leak.
+    """
+    try:
+        sf_id = uuid.UUID(shell_file_id)
+    except ValueError:
+        raise NotFound("no such shell file") from None
+    shell_file = session.get(ShellFile, sf_id)
+    if shell_file is None:
+        raise NotFound("no such shell file")
+    try:
+        accessible_profile(session, account_id, shell_file.patient_id, level)
+    except NotFound:
+        raise NotFound("no such shell file") from None
+    return shell_file
+
+
+def commit_then_publish(session: Session, *chains: Chain) -> int:
+    """Commit the session, then publish each chain; return how many went to the broker.
+
+    The chains' job rows are in the session's transaction, so they are committed first:
+    a chain that cannot be published (the broker is down) stays committed and the outbox
+    relay sends it later. A failed commit raises before anything is published.
+    """
+    session.commit()
+    dispatcher = current_app.extensions["dispatcher"]
+    return sum(1 for chain in chains if dispatcher.publish_after_commit(chain))
+
+
+def start_reprocess(
+    session: Session,
+    shell_file: ShellFile,
+    *,
+    from_stage: str | None = None,
+    reason: str,
+    compliance_category: str = "phi_access",
+) -> list[ChainLink]:
+    """Begin a new run in the caller's transaction and audit it; return the chain to
+    publish once committed (`commit_then_publish`). For a caller that starts several
+    runs in one transaction (the CLI's requeue); `reprocess` is the whole use case.
+
+    Raises CannotReprocess, the session rolled back, for a document in the wrong state,
+    an unknown `from_stage`, or earlier stages that did not complete.
+    """
+    try:
+        chain = enqueue.start_new_run(session, shell_file, from_stage=from_stage)
+    except CannotReprocess:
+        session.rollback()
+        raise
+    audit_document(
+        session,
+        shell_file,
+        operation="update",
+        reason=reason,
+        compliance_category=compliance_category,
+    )
+    return chain
+
+
+def reprocess(
+    session: Session, shell_file: ShellFile, *, from_stage: str | None = None, reason: str
+) -> list[ChainLink]:
+    """Start a new run from the first stage or `from_stage`: audit, commit, publish.
+    Returns the new run's chain. Raises CannotReprocess as `start_reprocess` does."""
+    chain = start_reprocess(session, shell_file, from_stage=from_stage, reason=reason)
+    commit_then_publish(session, chain)
+    return chain
+
+
+def cancel(session: Session, shell_file: ShellFile, *, reason: str) -> int:
+    """Stop the document's run and audit it; return how many jobs were cancelled.
+    Raises CannotCancel, the session rolled back, when no run is under way."""
+    try:
+        cancelled = enqueue.cancel_run(session, shell_file)
+    except CannotCancel:
+        session.rollback()
+        raise
+    audit_document(session, shell_file, operation="update", reason=reason)
+    session.commit()
+    return cancelled
+
+
+def archive(session: Session, shell_file: ShellFile, *, reason: str) -> None:
+    """Archive the document (its bytes and outputs stay) and audit it."""
+    states.advance_status(shell_file, "archived")
+    audit_document(session, shell_file, operation="update", reason=reason)
+    session.commit()
+
+
+def hard_delete(session: Session, shell_file: ShellFile, *, reason: str) -> None:
+    """Remove the document's bytes (and a repaired copy's) and every row derived from
+    it, audited in the same transaction. The audit row outlives the document."""
+    blobs = current_app.extensions["blobs"]
+    repaired = session.scalar(
+        select(SecurityScan.repaired_storage_key).where(SecurityScan.shell_file_id == shell_file.id)
+    )
+    for key in (shell_file.storage_key, repaired):
+        if key:
+            blobs.delete(session, key)
+    audit_document(session, shell_file, operation="delete", reason=reason)
+    session.delete(shell_file)  # ON DELETE CASCADE removes jobs, errors, pages and records
+    session.commit()
