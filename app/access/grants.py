@@ -11,7 +11,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, exists, or_, select
+from sqlalchemy import ColumnElement, and_, bindparam, exists, literal_column, or_, select
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import NotFound
 
@@ -22,34 +22,85 @@ def levels_at_least(level: str) -> tuple[str, ...]:
     return PERMISSION_LEVELS[PERMISSION_LEVELS.index(level) :]
 
 
-def _reached_at(level: str) -> ColumnElement[bool]:
-    """The profile `p_profile_id` is reached by account `p_account_id` at `level` or above:
-    owned, or granted, not revoked, not expired, at such a level."""
-    granted = exists().where(
-        ProfilePermission.profile_id == UserProfile.id,
-        ProfilePermission.account_id == bindparam("p_account_id"),
-        ProfilePermission.revoked_at.is_(None),
-        or_(
-            ProfilePermission.expires_at.is_(None),
-            ProfilePermission.expires_at > bindparam("p_now"),
-        ),
-        # Not `in_()`: its list is rendered into the SQL at every execution.
-        or_(*(ProfilePermission.permission_level == each for each in levels_at_least(level))),
-    )
+#: The parameters access queries take, unless a caller names its own.
+ACCOUNT: ColumnElement[Any] = bindparam("p_account_id")
+PROFILE: ColumnElement[Any] = bindparam("p_profile_id")
+NOW: ColumnElement[Any] = bindparam("p_now")
+
+
+def live_grant(account: ColumnElement[Any], now: ColumnElement[Any]) -> ColumnElement[bool]:
+    """The live-grant rule: a grant to `account` that is neither revoked nor expired at
+    `now`. Every query of access builds on it, the upload's one statement too (rendered
+    to SQL by `app.documents.upload`), so the rule is written once."""
     return and_(
-        UserProfile.id == bindparam("p_profile_id"),
-        or_(UserProfile.account_owner_id == bindparam("p_account_id"), granted),
+        ProfilePermission.account_id == account,
+        ProfilePermission.revoked_at.is_(None),
+        or_(ProfilePermission.expires_at.is_(None), ProfilePermission.expires_at > now),
     )
+
+
+def reaches(
+    level: str,
+    *,
+    account: ColumnElement[Any] = ACCOUNT,
+    profile: ColumnElement[Any] = PROFILE,
+    now: ColumnElement[Any] = NOW,
+) -> ColumnElement[bool]:
+    """The profile `profile` is reached by `account` at `level` or above: owned, or held
+    through a live grant at such a level. A predicate on `user_profiles`."""
+    granted = (
+        exists()
+        .where(
+            ProfilePermission.profile_id == UserProfile.id,
+            live_grant(account, now),
+            # Not `in_()`: its list is rendered into the SQL at every execution. The
+            # levels are this module's own constants, written into the SQL as literals.
+            or_(
+                *(
+                    ProfilePermission.permission_level == literal_column(f"'{each}'")
+                    for each in levels_at_least(level)
+                )
+            ),
+        )
+        .correlate(UserProfile)
+    )
+    return and_(UserProfile.id == profile, or_(UserProfile.account_owner_id == account, granted))
 
 
 # Statements built once, one per level: the profile, or (for the upload, where loading an
 # ORM object costs more than the query) only its archived flag.
 _PROFILE_REACHED_AT = {
-    level: select(UserProfile).where(_reached_at(level)) for level in PERMISSION_LEVELS
+    level: select(UserProfile).where(reaches(level)) for level in PERMISSION_LEVELS
 }
 _ARCHIVED_REACHED_AT = {
-    level: select(UserProfile.archived).where(_reached_at(level)) for level in PERMISSION_LEVELS
+    level: select(UserProfile.archived).where(reaches(level)) for level in PERMISSION_LEVELS
 }
+
+
+def reachable_profiles(session: Session, account_id: uuid.UUID) -> list[tuple[UserProfile, str]]:
+    """Profiles the account owns or holds a live grant to, each with the access it has
+    (`owner`, or the grant's level), oldest first."""
+    grants = (
+        select(ProfilePermission.profile_id, ProfilePermission.permission_level)
+        .where(live_grant(ACCOUNT, NOW))
+        .subquery()
+    )
+    rows = session.execute(
+        select(UserProfile, grants.c.permission_level)
+        .outerjoin(grants, grants.c.profile_id == UserProfile.id)
+        .where(
+            or_(
+                UserProfile.account_owner_id == ACCOUNT,
+                grants.c.profile_id.is_not(None),
+            )
+        )
+        .order_by(UserProfile.created_at, UserProfile.id),
+        {"p_account_id": account_id, "p_now": datetime.now(UTC)},
+    ).all()
+    return [
+        (profile, "owner" if profile.account_owner_id == account_id else level)
+        for profile, level in rows
+    ]
 
 
 def _reach_params(account_id: uuid.UUID, profile_id: uuid.UUID) -> dict[str, Any]:

@@ -12,9 +12,10 @@ import secrets
 import time
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 from flask import g, request
-from sqlalchemy import bindparam, or_, select
+from sqlalchemy import ColumnElement, Select, bindparam, or_, select
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import Unauthorized
 
@@ -40,18 +41,28 @@ def issue_token(session: Session, account_id: uuid.UUID) -> str:
     return token
 
 
-# The statements every API request runs, built once (SQLAlchemy caches their compiled form).
 _tokens, _accounts = table_of(ApiToken), table_of(Account)
-_ACCOUNT_OF_TOKEN = (
-    select(_tokens.c.account_id)
-    .join(_accounts, _accounts.c.id == _tokens.c.account_id)
-    .where(
-        _tokens.c.token_hash == bindparam("p_token_hash"),
-        _tokens.c.revoked_at.is_(None),
-        or_(_tokens.c.expires_at.is_(None), _tokens.c.expires_at > bindparam("p_now")),
-        _accounts.c.is_active.is_(True),
+
+
+def account_of_token(token_hash: ColumnElement[Any], now: ColumnElement[Any]) -> Select[Any]:
+    """The token rule: the account of the token with this hash, if the token is neither
+    revoked nor expired at `now` and its account is active. Written once: every request's
+    look-up and the upload's one statement (rendered to SQL by `app.documents.upload`)
+    are built from it."""
+    return (
+        select(_tokens.c.account_id)
+        .join(_accounts, _accounts.c.id == _tokens.c.account_id)
+        .where(
+            _tokens.c.token_hash == token_hash,
+            _tokens.c.revoked_at.is_(None),
+            or_(_tokens.c.expires_at.is_(None), _tokens.c.expires_at > now),
+            _accounts.c.is_active.is_(True),
+        )
     )
-)
+
+
+# The statement every API request runs, built once (SQLAlchemy caches its compiled form).
+_ACCOUNT_OF_TOKEN = account_of_token(bindparam("p_token_hash"), bindparam("p_now"))
 
 
 #: How long this process remembers a token it verified, for `authenticate(deferred=True)`.

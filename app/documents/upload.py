@@ -15,108 +15,24 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from flask import current_app, g
-from sqlalchemy import insert, select, text
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError, ProgrammingError, SQLAlchemyError
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import NotFound, Unauthorized
 
-from app.access.grants import accessible_profile_archived, levels_at_least
+from app.access.grants import accessible_profile_archived
 from app.access.tokens import forget_token, verify_token
 from app.audit import AuditUnavailable, audit_document, audit_read, audit_row
+from app.documents.statement import NEW_DOCUMENT, NEW_DOCUMENT_WITH_BYTES, job_rows_json
 from app.filetypes import SNIFF_BYTES, is_allowed, sniff_mime
 from app.models import Job, ShellFile, table_of
-from app.pipeline import STAGES
-from app.runs import enqueue, states
+from app.runs import enqueue
 from app.runs.dialects import statements
 from app.storage import Blobs, DatabaseBlobStore
 
 UPLOAD_REASON = "document upload"
 
-# A new document in one round trip on PostgreSQL. The statement checks the caller's token
-# when the request took it on trust (`app.access.authenticate(deferred=True)`; the rule of
-# `_ACCOUNT_OF_TOKEN` there), that the uploader may write to the profile (the rule of
-# `app.access.accessible_profile` at read_write: owned, or granted, neither revoked nor
-# expired, at read_write or above) and that the profile is not archived; only then does it
-# insert the shell file, one job per stage (the rows `enqueue.enqueue_pipeline` makes, at the
-# priority `enqueue.fair_share_priority` gives), the upload's audit row and, for a file of one
-# chunk, its bytes. Checking and writing in one statement also leaves no moment between
-# them for a token or a grant to be revoked. Plain SQL: short and with few parameters, so
-# that psycopg caches its parsing and PostgreSQL its plan.
-_NEW_DOCUMENT_SQL = """
-WITH caller AS (
-    SELECT 1 WHERE CAST(:token_hash AS text) IS NULL
-    UNION ALL
-    SELECT 1 FROM api_tokens AS token JOIN accounts AS account ON account.id = token.account_id
-    WHERE token.token_hash = :token_hash AND token.account_id = :uploaded_by
-        AND token.revoked_at IS NULL
-        AND (token.expires_at IS NULL OR token.expires_at > :now) AND account.is_active
-), reached AS (
-    SELECT profile.archived FROM user_profiles AS profile
-    WHERE EXISTS (SELECT FROM caller) AND profile.id = :patient_id AND (
-        profile.account_owner_id = :uploaded_by OR EXISTS (
-            SELECT 1 FROM profile_permissions AS grant_
-            WHERE grant_.profile_id = profile.id AND grant_.account_id = :uploaded_by
-                AND grant_.revoked_at IS NULL
-                AND (grant_.expires_at IS NULL OR grant_.expires_at > :now)
-                AND grant_.permission_level IN ({writer_levels})))
-), allowed AS (
-    SELECT 1 FROM reached WHERE NOT archived
-), in_flight AS (
-    SELECT count(*) AS n FROM (
-        SELECT 1 FROM shell_files
-        WHERE patient_id = :patient_id AND status IN ('uploaded', 'processing')
-            AND id <> :id
-        LIMIT :in_flight_cap
-    ) AS counted
-), fair AS (
-    SELECT least(10, :processing_priority + n / :fair_share_step) AS priority FROM in_flight
-), file_inserted AS (
-    INSERT INTO shell_files (id, patient_id, uploaded_by, original_filename, mime_type,
-        file_size_bytes, sha256, storage_key, status, processing_priority, idempotency_key,
-        run_number)
-    SELECT :id, :patient_id, :uploaded_by, :original_filename, :mime_type,
-        :file_size_bytes, :sha256, :storage_key, :status, :processing_priority,
-        :idempotency_key, :run_number
-    FROM allowed
-), jobs_inserted AS (
-    INSERT INTO job_queue (id, job_type, job_name, job_lane, stage_index, status,
-        job_category, job_payload, priority, run_number, scheduled_at, attempts, max_retries,
-        celery_task_id, shell_file_id, patient_id, created_at, updated_at)
-    SELECT stage.id, stage.job_type, stage.job_name, stage.job_lane, stage.n - 1,
-        CASE WHEN stage.n = 1 THEN 'queued' ELSE 'waiting' END, :job_category,
-        jsonb_build_object('shell_file_id', CAST(:id AS text),
-            'patient_id', CAST(:patient_id AS text), 'run', :run_number,
-            'stage_index', stage.n - 1),
-        fair.priority, :run_number, :now, 0, :max_retries, CAST(stage.id AS text), :id,
-        :patient_id, :now, :now
-    FROM unnest(CAST(:job_ids AS uuid[]), CAST(:job_types AS text[]),
-            CAST(:job_names AS text[]), CAST(:job_lanes AS text[]))
-        WITH ORDINALITY AS stage (id, job_type, job_name, job_lane, n),
-        fair, allowed
-), audit_inserted AS (
-    INSERT INTO audit_log (actor_type, account_id, patient_id, table_name, record_id,
-        operation, reason, compliance_category, request_id, client_address)
-    SELECT :audit_actor_type, :audit_account_id, :audit_patient_id, :audit_table_name,
-        :audit_record_id, :audit_operation, :audit_reason, :audit_compliance_category,
-        :audit_request_id, :audit_client_address
-    FROM allowed
-){chunk}
-SELECT EXISTS (SELECT FROM caller) AS caller, (SELECT archived FROM reached) AS archived,
-    (SELECT priority FROM fair) AS priority
-"""
-_CHUNK_SQL = """, chunk_inserted AS (
-    INSERT INTO blob_chunks (storage_key, seq, data) SELECT :storage_key, 0, :chunk FROM allowed
-)"""
-_WRITER_LEVELS = ", ".join(f"'{level}'" for level in levels_at_least("read_write"))
-_NEW_DOCUMENT = text(_NEW_DOCUMENT_SQL.format(chunk="", writer_levels=_WRITER_LEVELS))
-_NEW_DOCUMENT_WITH_BYTES = text(
-    _NEW_DOCUMENT_SQL.format(chunk=_CHUNK_SQL, writer_levels=_WRITER_LEVELS)
-)
-_STAGE_ARRAYS = {
-    "job_types": [stage.name for stage in STAGES],
-    "job_names": [stage.task_name for stage in STAGES],
-    "job_lanes": [stage.lane for stage in STAGES],
-}
+
 _files = table_of(ShellFile)
 
 
@@ -171,19 +87,7 @@ def accept_upload(
     is not a valid token of the account, and `UploadRefused` for bad input or an archived
     profile, leaving nothing behind.
     """
-    stream.seek(0)
-    head = stream.read(SNIFF_BYTES)
-    if not head:
-        raise UploadRefused(400, "empty_file", "the file is empty")
-    mime_type = sniff_mime(head)
-    if not is_allowed(mime_type):
-        raise UploadRefused(415, "unsupported_type", f"files of type {mime_type} are not accepted")
-    digest = hashlib.sha256()
-    size = 0
-    for chunk in _chunks(stream, chunk_bytes):
-        digest.update(chunk)
-        size += len(chunk)
-    sha256 = digest.hexdigest()
+    mime_type, sha256, size = _inspect(stream, chunk_bytes)
     # The common case, a file of one chunk kept in PostgreSQL, is one statement that also
     # checks access. Otherwise access is checked first.
     one_statement = (
@@ -204,41 +108,99 @@ def accept_upload(
             earlier = _earlier_answer(session, account_id, profile_id, sha256, idempotency_key)
             if earlier is not None:
                 return earlier
-        shell_file_id = uuid.uuid4()
-        values = {
-            "id": shell_file_id,
-            "patient_id": profile_id,
-            "uploaded_by": account_id,
-            "original_filename": clean_filename(filename),
-            "mime_type": mime_type,
-            "file_size_bytes": size,
-            "sha256": sha256,
-            "status": "uploaded",
-            "processing_priority": priority,
-            "idempotency_key": idempotency_key,
-            "run_number": 1,
-        }
-        try:
-            if one_statement:
-                values["storage_key"] = DatabaseBlobStore.key(shell_file_id)
-                stream.seek(0)
-                shell_file = ShellFile(**values)
-                chain = _store_new_document(
-                    session, shell_file, values, stream.read(), token_to_verify
-                )
-            else:
-                values["storage_key"] = blobs.put(
-                    session, shell_file_id, _chunks(stream, chunk_bytes)
-                )
-                shell_file = ShellFile(**values)
-                chain = _store_new_document(session, shell_file, values, None)
-            session.commit()
-        except IntegrityError:
-            # A concurrent upload of the same bytes or key won the race: answer as it did.
-            session.rollback()
-            continue
-        return UploadOutcome(shell_file, chain[0].id, created=True, duplicate=False, chain=chain)
+        values = _new_file(
+            profile_id,
+            account_id=account_id,
+            filename=filename,
+            mime_type=mime_type,
+            size=size,
+            sha256=sha256,
+        )
+        values |= {"processing_priority": priority, "idempotency_key": idempotency_key}
+        stored = _write(
+            session,
+            blobs,
+            stream,
+            values,
+            one_statement=one_statement,
+            chunk_bytes=chunk_bytes,
+            token_to_verify=token_to_verify,
+        )
+        if stored is not None:
+            return stored
     raise UploadRefused(409, "conflict", "a concurrent upload conflicts with this one; retry")
+
+
+def _write(
+    session: Session,
+    blobs: Blobs,
+    stream: IO[bytes],
+    values: dict[str, Any],
+    *,
+    one_statement: bool,
+    chunk_bytes: int,
+    token_to_verify: str | None,
+) -> UploadOutcome | None:
+    """Write the new document and commit; None if a concurrent upload of the same bytes
+    or key won the race (the caller then answers as it did)."""
+    # The one statement takes the bytes and checks the token; otherwise the bytes are
+    # stored first, and the caller was checked by `_check_caller`.
+    data, token = None, None
+    try:
+        if one_statement:
+            values["storage_key"] = DatabaseBlobStore.key(values["id"])
+            stream.seek(0)
+            data, token = stream.read(), token_to_verify
+        else:
+            values["storage_key"] = blobs.put(session, values["id"], _chunks(stream, chunk_bytes))
+        shell_file = ShellFile(**values)
+        chain = _store_new_document(session, shell_file, values, data, token)
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        return None
+    return UploadOutcome(shell_file, chain[0].id, created=True, duplicate=False, chain=chain)
+
+
+def _inspect(stream: IO[bytes], chunk_bytes: int) -> tuple[str, str, int]:
+    """The file's type (from its bytes), SHA-256 and size; `UploadRefused` if it is empty
+    or of a type not accepted."""
+    stream.seek(0)
+    head = stream.read(SNIFF_BYTES)
+    if not head:
+        raise UploadRefused(400, "empty_file", "the file is empty")
+    mime_type = sniff_mime(head)
+    if not is_allowed(mime_type):
+        raise UploadRefused(415, "unsupported_type", f"files of type {mime_type} are not accepted")
+    digest = hashlib.sha256()
+    size = 0
+    for chunk in _chunks(stream, chunk_bytes):
+        digest.update(chunk)
+        size += len(chunk)
+    return mime_type, digest.hexdigest(), size
+
+
+def _new_file(
+    profile_id: uuid.UUID,
+    *,
+    account_id: uuid.UUID,
+    filename: str | None,
+    mime_type: str,
+    size: int,
+    sha256: str,
+) -> dict[str, Any]:
+    """The new shell file's row, but for its priority, key and storage key."""
+    return {
+        "id": uuid.uuid4(),
+        "patient_id": profile_id,
+        "uploaded_by": account_id,
+        "original_filename": clean_filename(filename),
+        "mime_type": mime_type,
+        "file_size_bytes": size,
+        "sha256": sha256,
+        "status": "uploaded",
+        "run_number": 1,
+    }
 
 
 def _check_caller(
@@ -286,14 +248,12 @@ def _store_new_document(
         patient_id=shell_file.patient_id,
         reason=UPLOAD_REASON,
     )
-    job_ids = [uuid.uuid4() for _ in STAGES]
+    rows = enqueue.pipeline_rows(shell_file, priority=shell_file.processing_priority)
     params = values | {f"audit_{column}": value for column, value in audit.items()}
-    params |= _STAGE_ARRAYS | {"job_ids": job_ids, "chunk": data, "now": states.now()}
-    params |= {"job_category": "standard", "max_retries": enqueue.DEFAULT_MAX_RETRIES}
-    params |= {"in_flight_cap": enqueue.FAIR_SHARE_STEP * 10}
-    params |= {"fair_share_step": enqueue.FAIR_SHARE_STEP, "token_hash": token_to_verify}
+    params |= {"job_rows": job_rows_json(rows), "chunk": data, "now": rows[0]["created_at"]}
+    params |= {"token_hash": token_to_verify}
     try:
-        statement = _NEW_DOCUMENT if data is None else _NEW_DOCUMENT_WITH_BYTES
+        statement = NEW_DOCUMENT if data is None else NEW_DOCUMENT_WITH_BYTES
         caller, archived, priority = connection.execute(statement, params).one()
     except (IntegrityError, ProgrammingError):
         raise  # a concurrent upload won (answered as it was), or a schema bug (500)
@@ -309,10 +269,7 @@ def _store_new_document(
         raise NotFound("no such profile")
     if archived:
         raise _ARCHIVED
-    return [
-        enqueue.ChainLink(job_id, stage.task_name, shell_file.id, priority)
-        for job_id, stage in zip(job_ids, STAGES, strict=True)
-    ]
+    return [enqueue.ChainLink(row["id"], row["job_name"], shell_file.id, priority) for row in rows]
 
 
 def receive_upload(

@@ -19,6 +19,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Engine
 
 from app.models import Job, ShellFile, table_of
+from app.runs.states import IN_FLIGHT_STATUSES
 
 # Core statements built once (SQLAlchemy caches their compiled form).
 _jobs = table_of(Job)
@@ -34,7 +35,7 @@ _CLAIM_JOB = (
         _jobs.c.attempts < _jobs.c.max_retries + 1,
         exists().where(
             _files.c.id == _jobs.c.shell_file_id,
-            _files.c.status.in_(("uploaded", "processing")),
+            _files.c.status.in_(IN_FLIGHT_STATUSES),
             _files.c.run_number == _jobs.c.run_number,
         ),
     )

@@ -14,6 +14,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
+    Select,
     bindparam,
     func,
     insert,
@@ -25,7 +27,13 @@ from sqlalchemy.orm import Session
 
 from app.models import JOB_CATEGORIES, Job, ShellFile, table_of
 from app.pipeline import STAGES, StageSpec
-from app.runs.states import ACTIVE_JOB_STATUSES, REPROCESSABLE_STATUSES, advance_status, now
+from app.runs.states import (
+    ACTIVE_JOB_STATUSES,
+    IN_FLIGHT_STATUSES,
+    REPROCESSABLE_STATUSES,
+    advance_status,
+    now,
+)
 
 
 def lane_of(job_name: str) -> str:
@@ -124,29 +132,25 @@ def _uuid_or_none(value: Any) -> uuid.UUID | None:
     return uuid.UUID(str(value)) if value else None
 
 
-def enqueue_pipeline(
-    session: Session,
+def pipeline_rows(
     shell_file: ShellFile,
     *,
+    priority: int,
     stages: tuple[StageSpec, ...] = STAGES,
     max_retries: int = DEFAULT_MAX_RETRIES,
     start_index: int = 0,
     job_category: str = "standard",
-) -> list[ChainLink]:
-    """Add one job per stage for the shell file's current run, in one statement; return
-    the chain to publish, from `start_index` on (earlier stages are carried over as done).
-
-    The jobs' priority is the document's, lowered by `fair_share_priority` when its
-    profile already has many documents in flight.
-    """
-    priority = fair_share_priority(session, shell_file)
+) -> list[dict[str, Any]]:
+    """The job rows of the shell file's current run, one per stage: the stages before
+    `start_index` carried over as done, the one at it queued, the later ones waiting.
+    `enqueue_pipeline` inserts them; so does the upload's one statement."""
 
     def status(index: int) -> str:
         if index < start_index:
             return "completed"
         return "queued" if index == start_index else "waiting"
 
-    rows = [
+    return [
         _job_row(
             job_type=stage.name,
             job_name=stage.task_name,
@@ -164,6 +168,31 @@ def enqueue_pipeline(
         )
         for index, stage in enumerate(stages)
     ]
+
+
+def enqueue_pipeline(
+    session: Session,
+    shell_file: ShellFile,
+    *,
+    stages: tuple[StageSpec, ...] = STAGES,
+    max_retries: int = DEFAULT_MAX_RETRIES,
+    start_index: int = 0,
+    job_category: str = "standard",
+) -> list[ChainLink]:
+    """Add one job per stage for the shell file's current run, in one statement; return
+    the chain to publish, from `start_index` on (earlier stages are carried over as done).
+
+    The jobs' priority is the document's, lowered by `fair_share_priority` when its
+    profile already has many documents in flight.
+    """
+    rows = pipeline_rows(
+        shell_file,
+        priority=fair_share_priority(session, shell_file),
+        stages=stages,
+        max_retries=max_retries,
+        start_index=start_index,
+        job_category=job_category,
+    )
     session.connection().execute(insert(table_of(Job)), rows)
     return [
         ChainLink(r["id"], r["job_name"], r["shell_file_id"], r["priority"])
@@ -179,16 +208,27 @@ FAIR_SHARE_STEP = 10
 _in_flight_files = table_of(ShellFile)
 
 
-_IN_FLIGHT_OF_PROFILE = select(func.count()).select_from(
-    select(_in_flight_files.c.id)
-    .where(
-        _in_flight_files.c.patient_id == bindparam("p_patient_id"),
-        # Not `in_()`: its list is rendered into the SQL at every execution.
-        or_(_in_flight_files.c.status == "uploaded", _in_flight_files.c.status == "processing"),
-        _in_flight_files.c.id != bindparam("p_shell_file_id"),
+def in_flight_of_profile(
+    profile: ColumnElement[Any], excluding: ColumnElement[Any]
+) -> Select[Any]:
+    """How many of the profile's documents, other than `excluding`, are in flight (counted
+    up to 10 x `FAIR_SHARE_STEP`): the fair-share count, written once for
+    `fair_share_priority` and the upload's one statement (`app.documents.upload`)."""
+    return select(func.count().label("n")).select_from(
+        select(_in_flight_files.c.id)
+        .where(
+            _in_flight_files.c.patient_id == profile,
+            # Not `in_()`: its list is rendered into the SQL at every execution.
+            or_(*(_in_flight_files.c.status == status for status in IN_FLIGHT_STATUSES)),
+            _in_flight_files.c.id != excluding,
+        )
+        .limit(FAIR_SHARE_STEP * 10)
+        .subquery()
     )
-    .limit(FAIR_SHARE_STEP * 10)
-    .subquery()
+
+
+_IN_FLIGHT_OF_PROFILE = in_flight_of_profile(
+    bindparam("p_patient_id"), bindparam("p_shell_file_id")
 )
 
 
@@ -276,7 +316,7 @@ def cancel_run(session: Session, shell_file: ShellFile) -> int:
     """Stop the current run: every stage not yet done is cancelled (a stage running now
     finishes its work, but its completion no longer counts and nothing after it runs).
     Returns how many jobs were cancelled."""
-    if shell_file.status not in ("uploaded", "processing"):
+    if shell_file.status not in IN_FLIGHT_STATUSES:
         raise CannotCancel(f"a {shell_file.status} document has no run to cancel")
     result = session.execute(
         update(Job)

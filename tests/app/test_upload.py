@@ -298,9 +298,9 @@ def test_the_upload_statement_stays_inside_psycopgs_parse_cache(with_bytes: bool
     from psycopg import _queries
     from sqlalchemy.dialects import postgresql
 
-    from app.documents.upload import _NEW_DOCUMENT, _NEW_DOCUMENT_WITH_BYTES
+    from app.documents.statement import NEW_DOCUMENT, NEW_DOCUMENT_WITH_BYTES
 
-    statement = _NEW_DOCUMENT_WITH_BYTES if with_bytes else _NEW_DOCUMENT
+    statement = NEW_DOCUMENT_WITH_BYTES if with_bytes else NEW_DOCUMENT
     compiled = statement.compile(dialect=postgresql.psycopg.dialect())
     assert len(str(compiled).encode()) <= _queries.MAX_CACHED_STATEMENT_LENGTH
     assert len(compiled.params) <= _queries.MAX_CACHED_STATEMENT_PARAMS
