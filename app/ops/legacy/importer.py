@@ -1,87 +1,32 @@
-"""Moving the legacy `documents` table into shell files, once, with nothing lost.
-
-The legacy system kept every document in one table of the same PostgreSQL database,
-filed under the *account* that uploaded it (it had no profiles):
-
-    documents(id bigint PRIMARY KEY, patient_id uuid NOT NULL  -- an accounts.id
-              filename text, mime_type text, content bytea, sha256 text NULL,
-              created_at timestamptz)
-
-`import_documents` moves it in batches of legacy ids, one transaction per batch:
-each document becomes a shell file in its account's *self* profile (created if the
-account has none), its bytes go to the blob store, its run of six jobs is enqueued at
-the background priority and left unpublished (beat's outbox relay publishes them, live
-uploads first), and `legacy_document_imports` records where the legacy id went. That
-table is the idempotency key: a second import finds every id mapped and changes
-nothing. Identical bytes in one profile are one document, as for uploads: a legacy
-document whose bytes the profile already holds maps onto that shell file.
-
-Rows that cannot be moved are refused and named (by legacy id, never by content):
-`empty` (no bytes), `checksum_mismatch` (the legacy `sha256` disagrees with the bytes)
-and `unknown_account` (no such account). They stay unmapped, so `verify_import`
-reports them missing until the legacy data is fixed and the import run again.
-The legacy `mime_type` is not trusted: the type is read from the bytes.
-
-Both functions need PostgreSQL (set-based SQL, `sha256()`, an advisory lock that keeps
-two importers from racing).
-"""
+"""The import: each batch of unmapped legacy rows becomes shell files, their bytes,
+their runs, their mappings and audit rows, in one transaction (see `app.ops.legacy`)."""
 
 from __future__ import annotations
 
-import hashlib
-import json
-import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import click
-from flask import current_app
-from flask.cli import AppGroup
 from sqlalchemy import Row, insert, select, text
-from sqlalchemy.exc import IntegrityError, ProgrammingError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.db import Database, get_db
+from app.db import Database
 from app.documents.upload import clean_filename
 from app.filetypes import SNIFF_BYTES, sniff_mime
 from app.models import AuditLog, LegacyDocumentImport, ShellFile, UserProfile, table_of
+from app.ops.legacy.table import SAMPLE_IDS, Target, check_table
 from app.runs import enqueue
-from app.storage import Blobs
 
-DEFAULT_TABLE = "documents"
 # The least urgent priority: the relay publishes by priority, so live uploads go first.
 LEGACY_PRIORITY = 10
 LEGACY_CATEGORY = "background"
 SELF_PROFILE_NAME = "Me"
 BATCH_SIZE = 500
-SAMPLE_IDS = 20  # legacy ids listed per problem in a report
 _LOCK_KEY = 7261546  # pg advisory lock: one importer at a time
-_TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?$")
 _MIN_ID = -(2**63)
-
-
-class LegacyImportError(Exception):
-    """The legacy table cannot be read: not PostgreSQL, missing, or not the expected shape."""
-
-
-@dataclass(frozen=True)
-class Target:
-    """Where the import writes: the legacy table (a quoted identifier) and the blob store."""
-
-    table: str
-    blobs: Blobs
-    bytes_in_database: bool  # BLOB_STORAGE_URL=db: chunks are copied inside PostgreSQL
-    chunk_bytes: int
-
-
-def legacy_table(name: str) -> str:
-    """`name` (`documents` or `schema.documents`) as a quoted SQL identifier."""
-    if not _TABLE_NAME.match(name):
-        raise LegacyImportError("the legacy table must be a plain [schema.]name")
-    return ".".join(f'"{part}"' for part in name.split("."))
 
 
 @dataclass
@@ -118,7 +63,7 @@ def import_documents(db: Database, target: Target, *, batch_size: int = BATCH_SI
     Raises `LegacyImportError` if the legacy table cannot be read.
     """
     with db.session() as session:
-        _check_table(session, target.table)
+        check_table(session, target.table)
     report = ImportReport()
     after = _MIN_ID
     while True:
@@ -127,20 +72,6 @@ def import_documents(db: Database, target: Target, *, batch_size: int = BATCH_SI
             return report
         report.merge(batch)
         after = last_id
-
-
-def _check_table(session: Session, table: str) -> None:
-    if session.get_bind().dialect.name != "postgresql":
-        raise LegacyImportError("the legacy import needs PostgreSQL")
-    columns = "id, patient_id, filename, content, sha256, created_at"
-    try:
-        with session.begin_nested():
-            session.execute(text(f"SELECT {columns} FROM {table} LIMIT 0"))  # noqa: S608
-    except ProgrammingError:
-        raise LegacyImportError(
-            f"{table} is missing or lacks the columns"
-            " id, patient_id, filename, content, sha256, created_at"
-        ) from None
 
 
 def _import_batch(
@@ -427,153 +358,3 @@ def _audit(
         for p in duplicates
     ]
     session.connection().execute(insert(table_of(AuditLog)), rows)
-
-
-@dataclass
-class VerifyReport:
-    ok: bool
-    legacy_rows: int
-    legacy_bytes: int
-    mapped: int  # legacy rows with a mapping
-    imported: int  # of those, moved into a new shell file
-    duplicates: int  # of those, mapped onto a shell file that already held the bytes
-    deleted_since: int  # of those, whose shell file its owner has deleted since
-    missing: int  # legacy rows without a mapping
-    missing_ids: list[int]
-    mismatched: int  # mapped rows whose shell file or blob disagrees with the legacy bytes
-    mismatched_ids: list[int]
-
-    def as_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def verify_import(db: Database, target: Target) -> VerifyReport:
-    """Compare the legacy table with what the import made of it: every legacy row must
-    be mapped, and every mapped shell file must hold the legacy bytes (size, sha256 of the
-    row, sha256 of the stored blob). Raises `LegacyImportError` if the table is unreadable.
-    """
-    with db.session() as session:
-        _check_table(session, target.table)
-        t = target.table
-        legacy_rows, legacy_bytes = session.execute(
-            text(f"SELECT count(*), coalesce(sum(length(content)), 0) FROM {t}")  # noqa: S608
-        ).one()
-        mapped, imported, duplicates, deleted = session.execute(
-            text(
-                f"""
-                SELECT count(*), count(*) FILTER (WHERE NOT m.duplicate),
-                       count(*) FILTER (WHERE m.duplicate),
-                       count(*) FILTER (WHERE m.shell_file_id IS NULL)
-                FROM legacy_document_imports m JOIN {t} d ON d.id = m.legacy_id
-                """  # noqa: S608
-            )
-        ).one()
-        missing = _ids(
-            session,
-            f"SELECT d.id FROM {t} d WHERE NOT EXISTS"  # noqa: S608
-            " (SELECT 1 FROM legacy_document_imports m WHERE m.legacy_id = d.id)",
-        )
-        mismatched = _mismatched(session, target)
-    return VerifyReport(
-        ok=not missing and not mismatched,
-        legacy_rows=legacy_rows,
-        legacy_bytes=legacy_bytes,
-        mapped=mapped,
-        imported=imported,
-        duplicates=duplicates,
-        deleted_since=deleted,
-        missing=len(missing),
-        missing_ids=missing[:SAMPLE_IDS],
-        mismatched=len(mismatched),
-        mismatched_ids=mismatched[:SAMPLE_IDS],
-    )
-
-
-def _ids(session: Session, sql: str) -> list[int]:
-    return [int(value) for value in session.scalars(text(sql + " ORDER BY 1"))]
-
-
-def _mismatched(session: Session, target: Target) -> list[int]:
-    """Mapped rows whose shell file disagrees with the legacy bytes. Blobs in PostgreSQL
-    are hashed there, chunks in order; file-store blobs are read back and hashed here."""
-    joined = f"""
-        FROM legacy_document_imports m
-        JOIN {target.table} d ON d.id = m.legacy_id
-        JOIN shell_files s ON s.id = m.shell_file_id
-    """
-    bad = _ids(
-        session,
-        f"""
-        SELECT m.legacy_id {joined}
-        LEFT JOIN LATERAL (
-            SELECT encode(sha256(string_agg(c.data, ''::bytea ORDER BY c.seq)), 'hex') AS digest
-            FROM blob_chunks c WHERE c.storage_key = s.storage_key
-        ) b ON s.storage_key LIKE 'db:%'
-        WHERE encode(sha256(d.content), 'hex') IS DISTINCT FROM m.sha256
-           OR s.sha256 IS DISTINCT FROM m.sha256
-           OR s.file_size_bytes IS DISTINCT FROM length(d.content)
-           OR (s.storage_key LIKE 'db:%' AND b.digest IS DISTINCT FROM m.sha256)
-        """,  # noqa: S608 - a checked identifier
-    )
-    in_files = f"SELECT m.legacy_id, s.storage_key, m.sha256 {joined}"
-    elsewhere = session.execute(text(in_files + " WHERE s.storage_key NOT LIKE 'db:%'"))
-    for legacy_id, storage_key, sha256 in elsewhere:
-        digest = hashlib.sha256()
-        for chunk in target.blobs.read(session, storage_key):
-            digest.update(chunk)
-        if digest.hexdigest() != sha256:
-            bad.append(int(legacy_id))
-    return sorted(set(bad))
-
-
-# The commands: `flask --app app legacy import|verify`.
-
-legacy_group = AppGroup("legacy", help="Import the legacy documents table, and check it.")
-_TABLE_OPTION = click.option(
-    "--table", default=DEFAULT_TABLE, show_default=True, help="The legacy table, [schema.]name."
-)
-
-
-def _target(table: str) -> Target:
-    settings = current_app.config["SETTINGS"]
-    try:
-        quoted = legacy_table(table)
-    except LegacyImportError as exc:
-        raise click.ClickException(str(exc)) from None
-    return Target(
-        table=quoted,
-        blobs=current_app.extensions["blobs"],
-        bytes_in_database=settings.blob_storage_url == "db",
-        chunk_bytes=settings.blob_chunk_bytes,
-    )
-
-
-def _emit_and_exit(payload: dict[str, Any], ok: bool) -> None:
-    click.echo(json.dumps(payload, default=str))
-    if not ok:
-        raise SystemExit(1)
-
-
-@legacy_group.command("import")
-@_TABLE_OPTION
-@click.option("--batch-size", type=click.IntRange(min=1), default=BATCH_SIZE, show_default=True)
-def import_command(table: str, batch_size: int) -> None:
-    """Move the legacy documents into shell files, then verify; exit 1 if anything is off."""
-    target = _target(table)
-    try:
-        report = import_documents(get_db(), target, batch_size=batch_size)
-        verified = verify_import(get_db(), target)
-    except LegacyImportError as exc:
-        raise click.ClickException(str(exc)) from None
-    _emit_and_exit({"import": report.as_json(), "verify": verified.as_json()}, verified.ok)
-
-
-@legacy_group.command("verify")
-@_TABLE_OPTION
-def verify_command(table: str) -> None:
-    """Compare counts and checksums of the legacy table and the import; exit 1 on a gap."""
-    try:
-        verified = verify_import(get_db(), _target(table))
-    except LegacyImportError as exc:
-        raise click.ClickException(str(exc)) from None
-    _emit_and_exit({"verify": verified.as_json()}, verified.ok)
