@@ -12,7 +12,6 @@ document and each system's peak RSS. See bench/README.md; without medspaCy insta
 from __future__ import annotations
 
 import argparse
-import bisect
 import json
 import subprocess
 import sys
@@ -123,7 +122,7 @@ def ours(item: Prepared) -> list[Flags]:
 class Medspacy:
     """medspaCy's ConText with its default English rules, on the gold spans."""
 
-    def __init__(self, *, our_sentences: bool = False, our_sections: bool = False) -> None:
+    def __init__(self, *, our_sections: bool = False) -> None:
         try:
             import medspacy
         except ImportError as error:
@@ -141,30 +140,19 @@ class Medspacy:
         # medspacy.load()'s default pipeline is tokenizer, pyrush, target matcher and
         # context; the target matcher finds nothing without rules, and the targets here
         # are the gold spans, which ConText reads from a span group (they may overlap).
-        enable = (
-            ["medspacy_tokenizer"] if our_sentences else ["medspacy_tokenizer", "medspacy_pyrush"]
-        )
-        self.nlp = medspacy.load(medspacy_enable=enable)
+        self.nlp = medspacy.load(medspacy_enable=["medspacy_tokenizer", "medspacy_pyrush"])
         self.nlp.add_pipe(
             "medspacy_context",
             config={"input_span_type": "group", "span_group_name": SPAN_GROUP},
         )
-        self.our_sentences, self.our_sections = our_sentences, our_sections
+        self.our_sections = our_sections
         self.unaligned = 0  # gold spans with no token span (never seen so far)
         self.uncertain_hypothetical = 0  # gold hypothetical, is_uncertain, not is_hypothetical
 
     def __call__(self, item: Prepared) -> list[Flags]:
         text = item.text.text
         doc = self.nlp.make_doc(text)
-        analysis = Analysis(item.text) if self.our_sentences or self.our_sections else None
-        if self.our_sentences:
-            assert analysis is not None
-            starts = [s.start for s in analysis.sentences]
-            previous = None
-            for token in doc:
-                index = bisect.bisect_right(starts, token.idx) - 1
-                token.is_sent_start = previous is None or index != previous
-                previous = index
+        analysis = Analysis(item.text) if self.our_sections else None
         spans = [doc.char_span(s, e, alignment_mode="expand") for s, e in item.spans]
         doc.spans[SPAN_GROUP] = [span for span in spans if span is not None]
         doc = self.nlp(doc)
@@ -195,6 +183,10 @@ class Medspacy:
 # ---------------------------------------------------------------- scoring
 
 
+def _share(part: int, whole: int) -> float:
+    return part / whole if whole else float("nan")
+
+
 @dataclass
 class FlagScore:
     tp: int = 0
@@ -203,33 +195,21 @@ class FlagScore:
     tn: int = 0
 
     def add(self, gold: bool, predicted: bool) -> None:
-        if gold and predicted:
-            self.tp += 1
-        elif predicted:
-            self.fp += 1
-        elif gold:
-            self.fn += 1
-        else:
-            self.tn += 1
+        kind = ("tp" if predicted else "fn") if gold else ("fp" if predicted else "tn")
+        setattr(self, kind, getattr(self, kind) + 1)
 
-    @property
-    def precision(self) -> float:
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else float("nan")
-
-    @property
-    def recall(self) -> float:
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else float("nan")
-
-    @property
-    def f1(self) -> float:
-        if not self.tp + self.fp + self.fn:
-            return float("nan")  # no positive, predicted or gold: nothing to score
-        return 2 * self.tp / (2 * self.tp + self.fp + self.fn)
-
-    @property
-    def accuracy(self) -> float:
-        total = self.tp + self.fp + self.fn + self.tn
-        return (self.tp + self.tn) / total if total else float("nan")
+    def figures(self) -> dict[str, float]:
+        """Counts, precision, recall, F1 (NaN with nothing to score) and accuracy."""
+        return {
+            "tp": self.tp,
+            "fp": self.fp,
+            "fn": self.fn,
+            "tn": self.tn,
+            "precision": _share(self.tp, self.tp + self.fp),
+            "recall": _share(self.tp, self.tp + self.fn),
+            "f1": _share(2 * self.tp, 2 * self.tp + self.fp + self.fn),
+            "accuracy": _share(self.tp + self.tn, self.tp + self.fp + self.fn + self.tn),
+        }
 
 
 @dataclass
@@ -277,25 +257,11 @@ def _error(item: Prepared, start: int, end: int, gold: Flags, predicted: Flags) 
 
 
 def corpora(seed: int) -> list[tuple[str, list[CorpusDocument]]]:
-    found = [
-        (f"synthetic (seed {seed})", corpus(seed)),
-        ("hand-written (6)", handwritten()),
-    ]
-    try:
-        from tests.support.devset import dev_documents
-    except ImportError:
-        harness.log("no tests/support/devset.py: the development set is skipped")
-        return found
-    try:
-        documents = dev_documents()
-    except ValueError as error:  # DevSetError: a file being written, or malformed
-        harness.log(f"the development set is skipped: {error}")
-        return found
-    if documents:
-        found.append((f"development set ({len(documents)})", documents))
-    else:
-        harness.log("tests/corpus/dev/ holds no documents yet: the development set is skipped")
-    return found
+    from tests.support.devset import dev_documents
+
+    documents = dev_documents()
+    found = [(f"synthetic (seed {seed})", corpus(seed)), ("hand-written (6)", handwritten())]
+    return found + [(f"development set ({len(documents)})", documents)] * bool(documents)
 
 
 # ---------------------------------------------------------------- memory
@@ -320,13 +286,17 @@ def rss_probe(which: str, seed: int) -> None:
 
 
 def measure_rss(which: str, seed: int) -> float:
+    argv = [
+        sys.executable,
+        "-m",
+        "bench.context_compare",
+        "--rss-probe",
+        which,
+        "--seed",
+        str(seed),
+    ]
     done = subprocess.run(
-        [sys.executable, "-m", "bench.context_compare", "--rss-probe", which, "--seed", str(seed)],
-        cwd=harness.PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
+        argv, cwd=harness.PROJECT_ROOT, capture_output=True, text=True, check=False, timeout=600
     )
     if done.returncode != 0:
         harness.log(f"RSS probe {which} failed: {done.stderr.strip()[-300:]}")
@@ -341,19 +311,9 @@ def flag_table(results: dict[str, Result]) -> str:
     rows = []
     for flag in FLAGS:
         for name, result in results.items():
-            s = result.flags[flag]
-            rows.append(
-                [
-                    flag,
-                    name,
-                    s.tp + s.fn,
-                    f"{s.tp}/{s.fp}/{s.fn}",
-                    harness.fmt(s.precision, 3),
-                    harness.fmt(s.recall, 3),
-                    harness.fmt(s.f1, 3),
-                    harness.fmt(s.accuracy, 3),
-                ]
-            )
+            s = result.flags[flag].figures()
+            scores = (harness.fmt(s[k], 3) for k in ("precision", "recall", "f1", "accuracy"))
+            rows.append([flag, name, s["tp"] + s["fn"], f"{s['tp']}/{s['fp']}/{s['fn']}", *scores])
     for name, result in results.items():
         exact = result.exact / result.mentions if result.mentions else float("nan")
         rows.append(["all four right", name, result.mentions, *[""] * 4, harness.fmt(exact, 3)])
@@ -362,24 +322,9 @@ def flag_table(results: dict[str, Result]) -> str:
 
 
 def figures(result: Result) -> dict[str, Any]:
-    return {
-        "flags": {
-            flag: {
-                "tp": s.tp,
-                "fp": s.fp,
-                "fn": s.fn,
-                "tn": s.tn,
-                "precision": s.precision,
-                "recall": s.recall,
-                "f1": s.f1,
-                "accuracy": s.accuracy,
-            }
-            for flag, s in result.flags.items()
-        },
-        "all_four_right": result.exact / result.mentions if result.mentions else None,
-        "mentions": result.mentions,
-        "seconds": result.seconds,
-    }
+    return {"flags": {flag: s.figures() for flag, s in result.flags.items()},
+            "all_four_right": result.exact / result.mentions if result.mentions else None,
+            "mentions": result.mentions, "seconds": result.seconds}  # fmt: skip
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -404,9 +349,6 @@ def run(argv: Sequence[str] = ()) -> dict[str, Any]:
         medspacy_version = plain.version
         systems["medspaCy"] = plain
         systems["medspaCy + our sections"] = Medspacy(our_sections=True)
-        systems["medspaCy, our sentences + sections"] = Medspacy(
-            our_sentences=True, our_sections=True
-        )
     except MedspacyMissing as error:
         print(f"\nmedspaCy: NOT INSTALLED. {error}\nOnly the project's rules are scored.\n")
     if medspacy_version:
