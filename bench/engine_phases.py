@@ -53,11 +53,11 @@ def run_docs(docs: list[tuple[uuid.UUID, list[Any]]], clock: PhaseClock | None) 
     """Every stage of `docs`, one after another, applied eagerly; ms per stage."""
     wall = cpu = 0.0
     stages = 0
-    for shell_file_id, chain in docs:
+    for _shell_file_id, chain in docs:
         for link in chain:
             fast = link.job_name.startswith("fast")
             task = noop_tasks.fast_bench_noop if fast else noop_tasks.ai_bench_noop
-            kwargs = {"shell_file_id": str(shell_file_id), "job_id": str(link.id)}
+            kwargs = {"job_id": str(link.id)}
             w0, c0 = time.perf_counter(), time.thread_time()
             if clock is not None:
                 clock.enter(ROOT)

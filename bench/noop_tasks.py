@@ -28,12 +28,12 @@ def _nothing(_context: StageContext) -> Save:
 
 
 @shared_task(bind=True, base=StageTask, name="fast.bench_noop")
-def fast_bench_noop(self: StageTask, shell_file_id: str, job_id: str) -> str | None:
+def fast_bench_noop(self: StageTask, job_id: str) -> str | None:
     return run_stage(self, job_id, _nothing)
 
 
 @shared_task(bind=True, base=StageTask, name="ai.bench_noop")
-def ai_bench_noop(self: StageTask, shell_file_id: str, job_id: str) -> str | None:
+def ai_bench_noop(self: StageTask, job_id: str) -> str | None:
     return run_stage(self, job_id, _nothing)
 
 

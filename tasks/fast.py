@@ -101,11 +101,7 @@ def ocr_work(context: StageContext) -> Save | Handoff:
     priority = max(0, context.claim.priority - 2)
     signatures = [
         ocr_pages.signature(
-            kwargs={
-                "shell_file_id": str(context.shell_file_id),
-                "job_id": str(context.claim.job_id),
-                "pages": pages,
-            },
+            kwargs={"job_id": str(context.claim.job_id), "pages": pages},
             priority=priority,
             immutable=True,
         )
@@ -148,7 +144,7 @@ def layout_work(context: StageContext) -> Save:
     soft_time_limit=OCR_LIMITS[0],
     time_limit=OCR_LIMITS[1],
 )
-def ocr_pages(self: BatchTask, shell_file_id: str, job_id: str, pages: list[int]) -> None:
-    """One batch of a long document's OCR (the `ocr` stage's work hands them out)."""
-    del shell_file_id  # the job row names its shell file
+def ocr_pages(self: BatchTask, job_id: str, pages: list[int], **_earlier: str) -> None:
+    """One batch of a long document's OCR (the `ocr` stage's work hands them out). The job
+    row names its shell file (`_earlier`: as in `tasks.stages`)."""
     run_batch(self, job_id, lambda context: read_pages(context, pages), finish_ocr)

@@ -45,8 +45,9 @@ PIPELINE: tuple[Stage, ...] = (
 def _register(stage: Stage) -> StageTask:
     """The Celery task that runs `stage`: it claims the job and runs the stage's work."""
 
-    def run(self: StageTask, shell_file_id: str, job_id: str) -> str | None:
-        del shell_file_id  # the job row names its shell file
+    def run(self: StageTask, job_id: str, **_earlier: str) -> str | None:
+        # The job row names everything else. (`_earlier`: a message published before
+        # messages carried the job id alone also names the shell file, unused.)
         return run_stage(self, job_id, stage.work)
 
     run.__name__ = run.__qualname__ = stage.spec.task_name.replace(".", "_")

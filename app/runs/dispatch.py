@@ -89,7 +89,7 @@ def _task_options(celery_app: Celery, name: str) -> dict[str, Any]:
 
 
 def _task_kwargs(job: Job | enqueue.ChainLink) -> dict[str, str]:
-    return {"shell_file_id": str(job.shell_file_id), "job_id": str(job.id)}
+    return {"job_id": str(job.id)}
 
 
 class Dispatcher:

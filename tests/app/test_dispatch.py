@@ -47,7 +47,7 @@ def test_send_chain_sends_the_message_a_canvas_chain_sends(app, db_session: Sess
             *(
                 celery_app.signature(
                     link.job_name,
-                    kwargs={"shell_file_id": str(link.shell_file_id), "job_id": str(link.id)},
+                    kwargs={"job_id": str(link.id)},
                     immutable=True,
                 ).set(task_id=str(link.id), priority=link.priority - 1)
                 for link in links

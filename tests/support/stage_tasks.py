@@ -52,18 +52,18 @@ def scripted(task: Any, job_id: str) -> Any:
 
 
 @shared_task(bind=True, base=StageTask, name="fast.test_stage")
-def fast_test_stage(self: StageTask, shell_file_id: str, job_id: str) -> str | None:
+def fast_test_stage(self: StageTask, job_id: str) -> str | None:
     return run_stage(self, job_id, scripted(self, job_id))
 
 
 @shared_task(
     bind=True, base=StageTask, name="fast.test_slow_stage", soft_time_limit=1, time_limit=5
 )
-def fast_test_slow_stage(self: StageTask, shell_file_id: str, job_id: str) -> str | None:
+def fast_test_slow_stage(self: StageTask, job_id: str) -> str | None:
     """A stage with a one-second soft limit, for poison documents that hang it."""
     return run_stage(self, job_id, scripted(self, job_id))
 
 
 @shared_task(bind=True, base=StageTask, name="ai.test_stage")
-def ai_test_stage(self: StageTask, shell_file_id: str, job_id: str) -> str | None:
+def ai_test_stage(self: StageTask, job_id: str) -> str | None:
     return run_stage(self, job_id, scripted(self, job_id))
