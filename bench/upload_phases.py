@@ -92,7 +92,7 @@ def instrument(flask_app: Any, clock: PhaseClock) -> None:
     import flask
     from sqlalchemy.orm import Session
 
-    import app.api
+    import app.api.blueprint
     import app.api.shell_files
     import app.documents.upload
     import app.runs.dispatch
@@ -106,7 +106,7 @@ def instrument(flask_app: Any, clock: PhaseClock) -> None:
     )
     for owner, name, label in (
         (flask.Request, "_load_form_data", "multipart parsing (werkzeug)"),
-        (app.api, "authenticate", "auth: bearer-token query"),
+        (app.api.blueprint, "authenticate", "auth: bearer-token query"),
         (view, "accessible_profile", "profile access query"),
         (upload, "accessible_profile_archived", "profile access query (outside the statement)"),
         (upload, "_store_new_document", "one statement: shell file, jobs, audit, bytes"),
