@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, NoReturn
 
 import click
+from alembic import command
 from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlalchemy import select, update
@@ -20,10 +20,20 @@ from sqlalchemy.exc import IntegrityError
 
 from app.access.tokens import issue_token
 from app.audit import log_audit_event, seal_pending, verify_chain
-from app.config import PROJECT_ROOT
 from app.db import get_db
 from app.documents import lifecycle
-from app.models import PERMISSION_LEVELS, PROFILE_TYPES, Account, ProfilePermission, UserProfile
+from app.models import (
+    PERMISSION_LEVELS,
+    PROFILE_TYPES,
+    Account,
+    Job,
+    ProfilePermission,
+    ShellFile,
+    UserProfile,
+)
+from app.ops.deploy import deploy_command
+from app.ops.legacy import legacy_group
+from app.ops.migrations import alembic_config
 from app.runs import admin
 
 accounts = AppGroup("accounts", help="Accounts that sign in.")
@@ -201,22 +211,10 @@ def _revoke(session: Any, profile_id: uuid.UUID, account_id: uuid.UUID) -> int:
     return len(active)
 
 
-def alembic_config(database_url: str) -> Any:
-    from alembic.config import Config
-
-    config = Config(str(PROJECT_ROOT / "alembic.ini"))
-    config.set_main_option("script_location", str(Path(PROJECT_ROOT / "migrations")))
-    config.attributes["database_url"] = database_url
-    return config
-
-
 @database.command("upgrade")
 @click.argument("revision", default="head")
 def db_upgrade(revision: str) -> None:
     """Migrate the schema up to REVISION (default: head)."""
-    from alembic import command
-    from flask import current_app
-
     command.upgrade(alembic_config(current_app.config["SETTINGS"].database_url), revision)
     emit({"upgraded_to": revision})
 
@@ -225,9 +223,6 @@ def db_upgrade(revision: str) -> None:
 @click.argument("revision")
 def db_downgrade(revision: str) -> None:
     """Migrate the schema down to REVISION (for example `-1` or `base`)."""
-    from alembic import command
-    from flask import current_app
-
     command.downgrade(alembic_config(current_app.config["SETTINGS"].database_url), revision)
     emit({"downgraded_to": revision})
 
@@ -262,8 +257,6 @@ def requeue_dead(job_id: uuid.UUID | None, all_dead: bool) -> None:
     """Run a dead-lettered stage again: a new run of its document from that stage."""
     if (job_id is None) == (not all_dead):
         fail("give --job-id or --all-dead")
-    from app.models import Job, ShellFile
-
     requeued, chains = [], []
     with get_db().session() as session:
         targets = admin.dead_letters(session) if all_dead else [session.get(Job, job_id)]
@@ -347,9 +340,6 @@ def audit_verify() -> None:
 
 
 def register_commands(app: Flask) -> None:
-    from app.ops.deploy import deploy_command
-    from app.ops.legacy import legacy_group
-
     for group in (accounts, tokens, profiles, database, jobs_group, audit_group, legacy_group):
         app.cli.add_command(group)
     app.cli.add_command(deploy_command)

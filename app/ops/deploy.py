@@ -27,19 +27,17 @@ import click
 import httpx
 import pikepdf
 from alembic import command
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from flask import current_app
-from sqlalchemy import create_engine, select
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.pool import NullPool
 
 from app.access.tokens import issue_token
 from app.audit import log_audit_event
 from app.db import Database
 from app.models import Account, UserProfile
-from app.ops.cli import alembic_config
+from app.ops.migrations import alembic_config, revision_of
 
 SMOKE_EMAIL = "smoke@deploy.invalid"
 SMOKE_PROFILE_NAME = "Deploy smoke test"
@@ -73,16 +71,6 @@ class DeployReport:
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def revision_of(database_url: str) -> str | None:
-    """The database's current Alembic revision (None for an empty database)."""
-    engine = create_engine(database_url, poolclass=NullPool)
-    try:
-        with engine.connect() as connection:
-            return MigrationContext.configure(connection).get_current_revision()
-    finally:
-        engine.dispose()
 
 
 def deploy(

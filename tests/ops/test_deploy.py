@@ -22,8 +22,8 @@ from sqlalchemy import create_engine, inspect, text
 
 from app.config import PROJECT_ROOT
 from app.db import Database
-from app.ops.cli import alembic_config
-from app.ops.deploy import SMOKE_EMAIL, revision_of, smoke_test
+from app.ops.deploy import SMOKE_EMAIL, smoke_test
+from app.ops.migrations import alembic_config, revision_of
 from tests.support.services import (
     RedisServer,
     drop_database,

@@ -11,7 +11,7 @@ from pathlib import Path
 import psycopg
 import redis
 
-from app.ops.cli import alembic_config
+from app.ops.migrations import alembic_config
 
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 
