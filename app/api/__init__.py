@@ -1,51 +1,12 @@
-"""The JSON API under /api/v1: every route authenticates, checks access, and audits."""
+"""The JSON API under /api/v1: every route authenticates, checks access, and audits.
+
+The blueprint and its guards are in `app.api.blueprint`; importing this package
+imports every view module, so `api` arrives with all its routes.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from app.api import clinical, controls, openapi, pages, profiles, shell_files
+from app.api.blueprint import api
 
-from flask import Blueprint, Response, jsonify, request
-from werkzeug.exceptions import HTTPException
-
-from app.access.tokens import authenticate
-from app.audit import AuditUnavailable
-from app.db import request_session
-
-api = Blueprint("api", __name__, url_prefix="/api/v1")
-
-PUBLIC_ENDPOINTS = frozenset({"api.openapi"})
-# Views that verify a recently seen token in their own statement (`authenticate`).
-DEFERRED_TOKEN_ENDPOINTS = frozenset({"api.upload_shell_file"})
-
-
-@api.before_request
-def _authenticate() -> None:
-    if request.endpoint not in PUBLIC_ENDPOINTS:
-        deferred = request.endpoint in DEFERRED_TOKEN_ENDPOINTS
-        authenticate(request_session(), deferred=deferred)
-
-
-def error_response(status: int, code: str, message: str) -> tuple[Response, int]:
-    return jsonify(error={"code": code, "message": message}), status
-
-
-@api.app_errorhandler(HTTPException)
-def _http_error(exc: HTTPException) -> Any:
-    code = (exc.name or "error").lower().replace(" ", "_")
-    response, status = error_response(exc.code or 500, code, exc.description or "")
-    # Keep the headers the exception carries (405's Allow, 429's Retry-After); only
-    # the body is ours.
-    for name, value in exc.get_headers():
-        if name.lower() != "content-type":
-            response.headers[name] = value
-    if exc.code == 401:
-        response.headers["WWW-Authenticate"] = 'Bearer realm="api"'
-    return response, status
-
-
-@api.app_errorhandler(AuditUnavailable)
-def _audit_unavailable(_exc: AuditUnavailable) -> Any:
-    return error_response(503, "audit_unavailable", "the access could not be audited; try again")
-
-
-from app.api import clinical, controls, openapi, pages, profiles, shell_files  # noqa: E402, F401 - registers the routes
+__all__ = ["api", "clinical", "controls", "openapi", "pages", "profiles", "shell_files"]

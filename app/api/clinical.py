@@ -8,7 +8,7 @@ from flask import Response, jsonify
 from sqlalchemy import func, select
 from werkzeug.exceptions import NotFound
 
-from app.api import api
+from app.api.blueprint import api
 from app.api.shell_files import readable_shell_file
 from app.audit import audit_read
 from app.db import request_session

@@ -7,7 +7,7 @@ from typing import Any
 from flask import jsonify, request
 from werkzeug.exceptions import BadRequest
 
-from app.api import api, error_response
+from app.api.blueprint import api, error_response
 from app.api.shell_files import readable_shell_file
 from app.db import request_session
 from app.documents import lifecycle

@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import Response, jsonify
 
-from app.api import api
+from app.api.blueprint import api
 from app.api.profiles import MAX_PAGE
 from app.models import SHELL_FILE_STATUSES
 

@@ -10,7 +10,7 @@ from sqlalchemy import func, or_, select
 from werkzeug.exceptions import BadRequest, NotFound
 
 from app.access.grants import accessible_profile
-from app.api import api
+from app.api.blueprint import api
 from app.api.shell_files import shell_file_view
 from app.audit import audit_read, commit_audited, log_audit_event
 from app.db import request_session

@@ -10,7 +10,7 @@ from flask import Response, current_app, g, jsonify, request, stream_with_contex
 from sqlalchemy import select
 from werkzeug.exceptions import BadRequest
 
-from app.api import api, error_response
+from app.api.blueprint import api, error_response
 from app.audit import audit_read
 from app.db import get_db, request_session
 from app.documents import lifecycle

@@ -34,7 +34,8 @@ from app.models import (
     UserProfile,
 )
 from app.outputs import ai_lane
-from app.web import images, present, progress, web, wording
+from app.web import images, present, progress, wording
+from app.web.blueprint import web
 from app.web.views import can_write, document_for
 
 

@@ -17,7 +17,7 @@ from werkzeug.exceptions import BadRequest
 from app.db import request_session
 from app.documents.upload import UploadRefused, receive_upload
 from app.models import UserProfile
-from app.web import wants_json, web
+from app.web.blueprint import wants_json, web
 from app.web.views import profile_for
 
 MAX_FILES_PER_FORM = 20

@@ -26,7 +26,8 @@ from app.db import request_session
 from app.documents import lifecycle
 from app.models import SHELL_FILE_STATUSES, Account, ProfilePermission, ShellFile, UserProfile
 from app.runs.states import now
-from app.web import progress, sign_in_account, web, wording
+from app.web import progress, wording
+from app.web.blueprint import sign_in_account, web
 from app.web.forms import SignInForm
 from app.web.passwords import hash_password, needs_rehash, verify_password
 
