@@ -212,6 +212,13 @@ def embedded_broker_socket(data_dir: Path) -> Path:
     return data_dir / "redis.sock"
 
 
+def stage_max_retries(environ: Mapping[str, str] | None = None) -> int:
+    """The retry budget of a stage: Celery's `max_retries` for its task (`celeryconfig`)
+    and the `max_retries` of its job row (`app.runs.enqueue`), one setting for both."""
+    env = os.environ if environ is None else environ
+    return _int(env, "STAGE_MAX_RETRIES", DEFAULT_STAGE_MAX_RETRIES)
+
+
 @dataclass(frozen=True)
 class CelerySettings:
     """What the Celery processes read from the environment: `celeryconfig.py`'s values.
@@ -243,7 +250,7 @@ class CelerySettings:
             broker_url=configured or f"redis+socket://{embedded_broker_socket(data_dir)}",
             embedded_broker=not configured,
             stage_retry_backoff_s=_int(env, "STAGE_RETRY_BACKOFF", 2),
-            stage_max_retries=_int(env, "STAGE_MAX_RETRIES", DEFAULT_STAGE_MAX_RETRIES),
+            stage_max_retries=stage_max_retries(env),
             outbox_relay_interval_s=_float(env, "OUTBOX_RELAY_INTERVAL", 2.0),
             reclaim_interval_s=_float(env, "RECLAIM_INTERVAL", 10.0),
             audit_seal_interval_s=_float(env, "AUDIT_SEAL_INTERVAL", 30.0),

@@ -25,6 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from app.config import stage_max_retries
 from app.models import JOB_CATEGORIES, Job, ShellFile, table_of
 from app.pipeline import STAGES, StageSpec
 from app.runs.states import (
@@ -53,10 +54,6 @@ class ChainLink:
     priority: int
 
 
-#: Attempts after the first: waits of 2, 4, 8, 16, 32 and 64 s.
-DEFAULT_MAX_RETRIES = 6
-
-
 def _job_row(
     *,
     job_type: str,
@@ -66,7 +63,7 @@ def _job_row(
     priority: int,
     scheduled_at: datetime | None,
     status: str,
-    max_retries: int,
+    max_retries: int | None,
 ) -> dict[str, Any]:
     if not 1 <= priority <= 10:
         raise ValueError("priority must be between 1 and 10")
@@ -87,7 +84,8 @@ def _job_row(
         "run_number": int(job_payload.get("run", 1)),
         "scheduled_at": scheduled_at or current,
         "attempts": 0,
-        "max_retries": max_retries,
+        # Attempts after the first, `STAGE_MAX_RETRIES` unless the caller says otherwise.
+        "max_retries": stage_max_retries() if max_retries is None else max_retries,
         "celery_task_id": str(job_id),
         "shell_file_id": _uuid_or_none(job_payload.get("shell_file_id")),
         "patient_id": _uuid_or_none(job_payload.get("patient_id")),
@@ -106,7 +104,7 @@ def enqueue_job_v3(  # noqa: PLR0917 - the positional signature is the documente
     *,
     session: Session,
     status: str = "queued",
-    max_retries: int = DEFAULT_MAX_RETRIES,
+    max_retries: int | None = None,
 ) -> uuid.UUID:
     """Add a job to the caller's transaction and return its id.
 
@@ -137,7 +135,7 @@ def pipeline_rows(
     *,
     priority: int,
     stages: tuple[StageSpec, ...] = STAGES,
-    max_retries: int = DEFAULT_MAX_RETRIES,
+    max_retries: int | None = None,
     start_index: int = 0,
     job_category: str = "standard",
 ) -> list[dict[str, Any]]:
@@ -175,7 +173,7 @@ def enqueue_pipeline(
     shell_file: ShellFile,
     *,
     stages: tuple[StageSpec, ...] = STAGES,
-    max_retries: int = DEFAULT_MAX_RETRIES,
+    max_retries: int | None = None,
     start_index: int = 0,
     job_category: str = "standard",
 ) -> list[ChainLink]:
@@ -208,9 +206,7 @@ FAIR_SHARE_STEP = 10
 _in_flight_files = table_of(ShellFile)
 
 
-def in_flight_of_profile(
-    profile: ColumnElement[Any], excluding: ColumnElement[Any]
-) -> Select[Any]:
+def in_flight_of_profile(profile: ColumnElement[Any], excluding: ColumnElement[Any]) -> Select[Any]:
     """How many of the profile's documents, other than `excluding`, are in flight (counted
     up to 10 x `FAIR_SHARE_STEP`): the fair-share count, written once for
     `fair_share_priority` and the upload's one statement (`app.documents.upload`)."""
