@@ -90,12 +90,8 @@ def accept_upload(
     mime_type, sha256, size = _inspect(stream, chunk_bytes)
     # The common case, a file of one chunk kept in PostgreSQL, is one statement that also
     # checks access. Otherwise access is checked first.
-    one_statement = (
-        blobs.in_database
-        and size <= chunk_bytes
-        and not idempotency_key
-        and statements(session.connection()).one_statement
-    )
+    one_statement = blobs.in_database and size <= chunk_bytes and not idempotency_key
+    one_statement = one_statement and statements(session.connection()).one_statement
     if not one_statement:
         _check_caller(session, token_to_verify, account_id, profile_id)
 
