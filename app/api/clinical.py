@@ -8,7 +8,9 @@ from flask import Response, jsonify
 from sqlalchemy import func, select
 from werkzeug.exceptions import NotFound
 
+from app.api import schemas
 from app.api.blueprint import api
+from app.api.openapi import COMMON_ERRORS, Reply, documented
 from app.api.shell_files import readable_shell_file
 from app.audit import audit_read
 from app.db import request_session
@@ -18,6 +20,11 @@ from app.pipeline.ai import to_json
 
 
 @api.get("/shell-files/<shell_file_id>/entities")
+@documented(
+    "Pass 1: clinical mentions with their span, page, box and context",
+    Reply(200, "The entities in text order", schemas.Entities),
+    *COMMON_ERRORS,
+)
 def list_entities(shell_file_id: str) -> Any:
     shell_file = readable_shell_file(shell_file_id)
     session = request_session()
@@ -33,6 +40,11 @@ def list_entities(shell_file_id: str) -> Any:
 
 
 @api.get("/shell-files/<shell_file_id>/clinical-records")
+@documented(
+    "Pass 2: normalised records, each citing the entities it came from",
+    Reply(200, "The records", schemas.ClinicalRecords),
+    *COMMON_ERRORS,
+)
 def list_clinical_records(shell_file_id: str) -> Any:
     shell_file = readable_shell_file(shell_file_id)
     session = request_session()
@@ -82,6 +94,11 @@ def list_clinical_records(shell_file_id: str) -> Any:
 
 
 @api.get("/shell-files/<shell_file_id>/narrative")
+@documented(
+    "Pass 3: a summary whose every statement cites records",
+    Reply(200, "The narrative", schemas.Narrative),
+    *COMMON_ERRORS,
+)
 def get_narrative(shell_file_id: str) -> Any:
     shell_file = readable_shell_file(shell_file_id)
     session = request_session()
@@ -108,6 +125,11 @@ def get_narrative(shell_file_id: str) -> Any:
 
 
 @api.get("/shell-files/<shell_file_id>/fhir")
+@documented(
+    "The records as a FHIR R4 collection Bundle, with Provenance",
+    Reply(200, "A FHIR Bundle", schemas.FhirBundle, media_type="application/fhir+json"),
+    *COMMON_ERRORS,
+)
 def get_fhir_bundle(shell_file_id: str) -> Any:
     shell_file = readable_shell_file(shell_file_id)
     session = request_session()

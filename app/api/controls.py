@@ -7,7 +7,9 @@ from typing import Any
 from flask import jsonify, request
 from werkzeug.exceptions import BadRequest
 
+from app.api import schemas
 from app.api.blueprint import api, error_response
+from app.api.openapi import COMMON_ERRORS, Reply, documented, error
 from app.api.shell_files import readable_shell_file
 from app.db import request_session
 from app.documents import lifecycle
@@ -42,6 +44,19 @@ def _hard_flag() -> bool:
 
 
 @api.post("/shell-files/<shell_file_id>/reprocess")
+@documented(
+    "Start a new run, from the start or from a stage (needs read_write)",
+    Reply(202, "The new run is queued", schemas.Reprocessed),
+    error(400, "The body is not a JSON object, or from_stage not a string"),
+    error(
+        409,
+        "Not finished or failed, from_stage names no stage, "
+        "or the stages before it did not complete",
+    ),
+    *COMMON_ERRORS,
+    body=schemas.ReprocessBody,
+    body_required=False,
+)
 def reprocess_shell_file(shell_file_id: str) -> Any:
     """Start a new run, from the first stage or from `{"from_stage": …}`."""
     shell_file = readable_shell_file(shell_file_id, level="read_write")
@@ -66,6 +81,14 @@ def reprocess_shell_file(shell_file_id: str) -> Any:
 
 
 @api.delete("/shell-files/<shell_file_id>")
+@documented(
+    "Archive (read_write); with hard=true delete it all (full_access)",
+    Reply(200, "Archived", schemas.Archived),
+    Reply(204, "Deleted with its bytes and every derived row"),
+    error(400, "hard is not true or false"),
+    *COMMON_ERRORS,
+    query=schemas.DeleteQuery,
+)
 def delete_shell_file(shell_file_id: str) -> Any:
     """Archive the document (default), or with `?hard=true` remove its bytes and every
     row derived from it. Hard deletion needs full access; both are audited."""
@@ -82,6 +105,12 @@ def delete_shell_file(shell_file_id: str) -> Any:
 
 
 @api.post("/shell-files/<shell_file_id>/cancel")
+@documented(
+    "Stop the document's run (needs read_write)",
+    Reply(200, "Cancelled", schemas.Cancelled),
+    error(409, "No run under way"),
+    *COMMON_ERRORS,
+)
 def cancel_shell_file(shell_file_id: str) -> Any:
     """Stop the document's run; nothing more is processed (reprocess starts a new run)."""
     shell_file = readable_shell_file(shell_file_id, level="read_write")

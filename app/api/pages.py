@@ -8,7 +8,9 @@ from flask import jsonify
 from sqlalchemy import select
 from werkzeug.exceptions import NotFound
 
+from app.api import schemas
 from app.api.blueprint import api
+from app.api.openapi import COMMON_ERRORS, Reply, documented
 from app.api.shell_files import readable_shell_file
 from app.audit import audit_read
 from app.db import request_session
@@ -34,6 +36,11 @@ def _page_summary(ocr: OcrPage, layout: PageLayoutRow | None) -> dict[str, Any]:
 
 
 @api.get("/shell-files/<shell_file_id>/pages")
+@documented(
+    "Every page's text and reading summary (audited)",
+    Reply(200, "The pages, in order", schemas.Pages),
+    *COMMON_ERRORS,
+)
 def list_pages(shell_file_id: str) -> Any:
     shell_file = readable_shell_file(shell_file_id)
     session = request_session()
@@ -58,6 +65,12 @@ def list_pages(shell_file_id: str) -> Any:
 
 
 @api.get("/shell-files/<shell_file_id>/pages/<int:page_number>")
+@documented(
+    "One page: text, lines and blocks in reading order, word boxes",
+    Reply(200, "The page", schemas.Page),
+    *COMMON_ERRORS,
+    path=schemas.PagePath,
+)
 def get_page(shell_file_id: str, page_number: int) -> Any:
     shell_file = readable_shell_file(shell_file_id)
     if page_number > MAX_PAGE_NUMBER:  # past the column's range: no such page, not a 500

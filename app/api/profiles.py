@@ -10,16 +10,23 @@ from sqlalchemy import func, or_, select
 from werkzeug.exceptions import BadRequest, NotFound
 
 from app.access.grants import accessible_profile
+from app.api import schemas
 from app.api.blueprint import api
+from app.api.openapi import (
+    AUDIT_UNAVAILABLE,
+    COMMON_ERRORS,
+    UNAUTHENTICATED,
+    Reply,
+    documented,
+    error,
+)
+from app.api.schemas import MAX_PAGE, MAX_PER_PAGE
 from app.api.shell_files import shell_file_view
 from app.audit import audit_read, commit_audited, log_audit_event
 from app.db import request_session
 from app.models import SHELL_FILE_STATUSES, ProfilePermission, ShellFile, UserProfile
 from app.runs import admin
 from app.runs.states import now
-
-MAX_PER_PAGE = 100
-MAX_PAGE = 1_000_000  # keeps the row offset within PostgreSQL's range
 
 
 def _positive_int(name: str, default: int, maximum: int | None = None) -> int:
@@ -36,6 +43,12 @@ def _positive_int(name: str, default: int, maximum: int | None = None) -> int:
 
 
 @api.get("/profiles")
+@documented(
+    "Profiles the caller owns or was granted",
+    Reply(200, "The profiles", schemas.Profiles),
+    UNAUTHENTICATED,
+    AUDIT_UNAVAILABLE,
+)
 def list_profiles() -> Any:
     """The profiles the caller owns or has been granted (not revoked, not expired)."""
     session = request_session()
@@ -78,6 +91,13 @@ def list_profiles() -> Any:
 
 
 @api.get("/profiles/<profile_id>/shell-files")
+@documented(
+    "A page of a profile's documents, newest first",
+    Reply(200, "A page of documents", schemas.ShellFilePage),
+    error(400, "Bad filter or page"),
+    *COMMON_ERRORS,
+    query=schemas.ShellFileListQuery,
+)
 def list_profile_shell_files(profile_id: str) -> Any:
     """A page of the profile's documents, newest first, optionally of one status."""
     try:

@@ -10,7 +10,9 @@ from flask import Response, current_app, g, jsonify, request, stream_with_contex
 from sqlalchemy import select
 from werkzeug.exceptions import BadRequest
 
+from app.api import schemas
 from app.api.blueprint import api, error_response
+from app.api.openapi import BINARY, COMMON_ERRORS, Reply, documented, error
 from app.audit import audit_read
 from app.db import get_db, request_session
 from app.documents import lifecycle
@@ -109,6 +111,19 @@ def _upload_response(outcome: UploadOutcome) -> Response:
 
 
 @api.post("/shell-files")
+@documented(
+    "Upload a document into a profile",
+    Reply(201, "Stored; processing is queued", schemas.UploadAnswer),
+    Reply(200, "Answered by an earlier upload (same key or bytes)", schemas.UploadAnswer),
+    error(400, "Missing, empty or malformed input"),
+    error(409, "Idempotency-Key reused for other bytes, or profile archived"),
+    error(413, "File larger than MAX_UPLOAD_BYTES"),
+    error(415, "File type not accepted (judged from its bytes)"),
+    *COMMON_ERRORS,
+    headers=schemas.UploadHeaders,
+    body=schemas.UploadForm,
+    body_media_type="multipart/form-data",
+)
 def upload_shell_file() -> Any:
     upload = request.files.get("file")
     if upload is None and not request.form and request.content_length:
@@ -150,6 +165,11 @@ def upload_shell_file() -> Any:
 
 
 @api.get("/shell-files/<shell_file_id>")
+@documented(
+    "Status of a document and of each stage",
+    Reply(200, "The document", schemas.ShellFile),
+    *COMMON_ERRORS,
+)
 def get_shell_file(shell_file_id: str) -> Any:
     shell_file = readable_shell_file(shell_file_id)
     session = request_session()
@@ -167,6 +187,11 @@ def get_shell_file(shell_file_id: str) -> Any:
 
 
 @api.get("/shell-files/<shell_file_id>/errors")
+@documented(
+    "Every failed attempt of every stage",
+    Reply(200, "The error rows, oldest first", schemas.ProcessingErrors),
+    *COMMON_ERRORS,
+)
 def list_shell_file_errors(shell_file_id: str) -> Any:
     shell_file = readable_shell_file(shell_file_id)
     session = request_session()
@@ -200,6 +225,11 @@ def list_shell_file_errors(shell_file_id: str) -> Any:
 
 
 @api.get("/shell-files/<shell_file_id>/content")
+@documented(
+    "The original bytes (audited)",
+    Reply(200, "The file as uploaded", media_type="*/*", schema=BINARY),
+    *COMMON_ERRORS,
+)
 def get_shell_file_content(shell_file_id: str) -> Any:
     shell_file = readable_shell_file(shell_file_id)
     session = request_session()

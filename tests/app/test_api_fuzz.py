@@ -1,6 +1,7 @@
 """Schemathesis against the OpenAPI description: no 5xx, no answer outside the schema.
 
-Every operation in `app.api.openapi.SPEC` is fuzzed with generated input, valid and
+Every operation of the served description (`app.api.openapi.description()`, generated
+from the declared schemas) is fuzzed with generated input, valid and
 invalid (Schemathesis's positive and negative modes), as the owner of a profile holding
 a document taken through every stage. Most generated ids are swapped for the real
 ones (deterministically, from the generated value), so the fuzzer reaches the
@@ -24,7 +25,7 @@ from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 from sqlalchemy.orm import Session
 
-from app.api.openapi import SPEC
+from app.api.openapi import description
 from tests.support.api import upload
 from tests.support.factories import bearer, make_account, make_profile
 from tests.support.processed import process_in_place
@@ -32,7 +33,7 @@ from tests.support.samples import CLINICAL_LETTER, text_pdf
 
 MAX_EXAMPLES = 30
 
-schema = schemathesis.openapi.from_dict(copy.deepcopy(SPEC))
+schema = schemathesis.openapi.from_dict(copy.deepcopy(description()))
 schema.config.generation.update(
     max_examples=MAX_EXAMPLES,
     deterministic=True,

@@ -1,13 +1,18 @@
-"""The served OpenAPI document matches the routes the app has and the bodies it returns."""
+"""The served OpenAPI document matches the routes the app has and the bodies it returns.
+
+The document is generated from the schemas the views declare (`app.api.schemas`), so
+checking an answer against it checks it against those schemas.
+"""
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from typing import Any
 
 import pytest
-from flask import Flask
+from flask import Blueprint, Flask
 from flask.testing import FlaskClient
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
@@ -16,6 +21,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
+from app.api.openapi import Reply, build, documented
+from app.api.schemas import Error
 from app.models import Job, ProcessingError
 from tests.support.api import upload
 from tests.support.factories import bearer, grant, make_account, make_profile
@@ -123,6 +130,44 @@ def test_route_conversion(app: Flask) -> None:
     assert openapi_path("/a/<shell_file_id>/b") == "/a/{shell_file_id}/b"
     assert openapi_path("/a/<uuid:id>") == "/a/{id}"
     assert "/api/v1/shell-files/{shell_file_id}/errors" in app_operations(app)
+
+
+def test_a_route_without_a_declaration_fails_the_build() -> None:
+    rooms = Blueprint("rooms", __name__, url_prefix="/rooms")
+
+    @rooms.get("/<room_id>")
+    @documented("A room", Reply(404, "No such room", Error))
+    def get_room(room_id: str) -> str:
+        return room_id
+
+    @rooms.delete("/<room_id>")
+    def delete_room(room_id: str) -> str:
+        return room_id
+
+    with pytest.raises(LookupError, match=r"rooms\.delete_room"):
+        build(rooms)
+
+
+def test_the_build_takes_paths_methods_and_parameters_from_the_routes() -> None:
+    rooms = Blueprint("rooms", __name__, url_prefix="/rooms")
+
+    @rooms.get("/<room_id>/doors/<int:number>")
+    @documented("A door", Reply(404, "No such door", Error))
+    def get_door(room_id: str, number: int) -> str:
+        return room_id
+
+    described = build(rooms)
+
+    operation = described["paths"]["/rooms/{room_id}/doors/{number}"]["get"]
+    assert operation["operationId"] == "get_door"
+    assert [(p["name"], p["schema"]["type"]) for p in operation["parameters"]] == [
+        ("room_id", "string"),
+        ("number", "integer"),
+    ]
+    assert operation["responses"]["404"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Error"
+    }
+    assert set(described["components"]["schemas"]) == {"Error", "ErrorDetail"}
 
 
 def test_upload_answers_match_the_spec(client: FlaskClient, spec, owner, samples: Samples) -> None:
@@ -237,6 +282,23 @@ def test_validation_catches_a_body_that_breaks_the_spec(client: FlaskClient, spe
     missing.status_code = 200  # pretend it answered, to check against the 200 schema
 
     assert response_errors(spec, "/api/v1/shell-files/{shell_file_id}", "get", missing)
+
+
+def test_a_key_the_schema_does_not_declare_breaks_the_spec(
+    client: FlaskClient, spec, owner, samples: Samples
+) -> None:
+    """An answer may not grow a key its schema lacks: the schema and the view move together."""
+    _, token, profile = owner
+    shell_file_id = upload(client, token, profile.id, samples.read("letter.pdf")).json[
+        "shell_file_id"
+    ]
+    response = client.get(f"/api/v1/shell-files/{shell_file_id}", headers=bearer(token))
+    path = "/api/v1/shell-files/{shell_file_id}"
+    assert response_errors(spec, path, "get", response) == []
+
+    response.set_data(json.dumps({**response.json, "undeclared": 1}))
+
+    assert response_errors(spec, path, "get", response)
 
 
 @pytest.mark.parametrize(
