@@ -1,13 +1,14 @@
 """The task base every stage shares: retries, error rows, heartbeats, at-least-once claims.
 
 A stage task is one line: `return run_stage(self, job_id, work)`. `run_stage`
-claims the job under a row lock (or skips a stage that is already done, or stops
-a chain that must not go on), keeps the job's heartbeat fresh while `work` runs,
-and marks the stage complete in the same transaction as its output.
+claims the job under a row lock (or skips a stage that is already done or must not
+run), keeps the job's heartbeat fresh while `work` runs, marks the stage complete in
+the same transaction as its output (which queues the next stage's job) and, once that
+has committed, publishes the next job.
 
 A stage too big for one worker hands off (`Handoff`): it publishes batch tasks
 and leaves its job running; the batches (`run_batch`) keep its heartbeat, save
-their part, and the last one to finish completes the stage and continues the chain.
+their part, and the last one to finish completes the stage and publishes the next.
 
 Failures are filed by `StageTask.__call__`, around Celery's autoretry: a `Retry`
 becomes a row with its `retry_count` and `next_retry_at`; any other exception is
@@ -37,9 +38,8 @@ import celeryconfig
 from app.celery_app import AppContextTask, flask_app_of
 from app.config import Settings
 from app.db import Database, get_db
-from app.models import Job
 from app.pipeline.errors import PermanentError, PipelineError
-from app.runs import claims, completion, enqueue, states
+from app.runs import claims, completion, states
 from app.runs.failures import TRANSIENT_ERRORS
 from app.storage import Blobs
 
@@ -289,25 +289,23 @@ def run_stage(task: Any, job_id: str, work: Work) -> str | None:
     if claim is None:
         with db.session() as session:
             claim = claims.begin_stage(session, job_uuid, worker_id=who, stale_after=stale_after)
-    if claim.action is claims.Action.STOP:
-        log.info("job %s: %s; the chain stops here", job_id, claim.reason)
-        task.request.chain = None
-        return None
-    if claim.action is claims.Action.SKIP:
+    if claim.action is not claims.Action.RUN:  # done already, or must not run
         log.info("job %s: %s", job_id, claim.reason)
-        return str(claim.shell_file_id)
+        return None
     context = _context(task, claim)
     with heartbeats().track(job_uuid):
         outcome = work(context)
         if isinstance(outcome, Handoff):
             with db.session() as session:
                 claims.extend_lease(session, job_uuid, outcome.lease_s)
-            outcome.publish()
-            task.request.chain = None  # the last batch continues the chain
+            outcome.publish()  # the batch that completes the stage queues the next
             return None
         with db.session() as session:
             outcome(session)
-            completion.complete_stage(session, job_uuid, epoch=_epoch_or_none(dispatcher))
+            upcoming = completion.complete_stage(session, job_uuid)
+    if upcoming is not None:
+        # Committed first: if this publish fails, the outbox relay sends it.
+        dispatcher.publish_after_commit([upcoming])
     return str(claim.shell_file_id)
 
 
@@ -329,21 +327,12 @@ def run_batch(task: Any, job_id: str, work: BatchWork, finish: Finish) -> None:
     context = _context(task, claim)
     with heartbeats().track(job_uuid):
         work(context)
-    next_jobs: list[Job] = []
+    upcoming = None
     with db.session() as session:
         if not claims.lock_running(session, job_uuid):
             return
         if finish(session, context):
-            upcoming = completion.complete_stage(session, job_uuid, epoch=None, published=False)
-            if upcoming is not None:
-                next_jobs = enqueue.chain_from(session, upcoming)
-    if next_jobs:
+            upcoming = completion.complete_stage(session, job_uuid)
+    if upcoming is not None:
         # Committed first: if this publish fails, the outbox relay sends it.
-        current_app.extensions["dispatcher"].publish_after_commit(next_jobs)
-
-
-def _epoch_or_none(dispatcher: Any) -> str | None:
-    try:
-        return str(dispatcher.epoch())
-    except Exception:  # noqa: BLE001 - the relay republishes a job whose epoch is unknown
-        return None
+        current_app.extensions["dispatcher"].publish_after_commit([upcoming])

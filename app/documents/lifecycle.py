@@ -1,7 +1,7 @@
 """What can be done to a stored document: reprocess, cancel, archive, delete.
 
 Each use case is written once, for the API, the web pages and the CLI alike: it audits
-the change in the same transaction, commits, and only then publishes any new chain
+the change in the same transaction, commits, and only then publishes any job it queued
 (`commit_then_publish`; the outbox relay covers a publish that fails after the commit).
 A refusal is a domain exception (`CannotReprocess`, `CannotCancel`) raised with the
 session rolled back; views map it to their 409 or flash message.
@@ -21,7 +21,7 @@ from app.access.grants import accessible_profile
 from app.audit import audit_document
 from app.models import Job, SecurityScan, ShellFile
 from app.runs import enqueue, states
-from app.runs.enqueue import CannotCancel, CannotReprocess, ChainLink
+from app.runs.enqueue import CannotCancel, CannotReprocess, QueuedJob
 
 __all__ = [
     "CannotCancel",
@@ -35,7 +35,8 @@ __all__ = [
     "start_reprocess",
 ]
 
-Chain = Sequence[Job | ChainLink]
+#: The jobs a run queued (`enqueue.enqueue_pipeline`, `enqueue.start_new_run`).
+Chain = Sequence[Job | QueuedJob]
 
 
 def find_document(
@@ -61,11 +62,12 @@ def find_document(
 
 
 def commit_then_publish(session: Session, *chains: Chain) -> int:
-    """Commit the session, then publish each chain; return how many went to the broker.
+    """Commit the session, then publish the jobs each run queued; return how many runs
+    went to the broker.
 
-    The chains' job rows are in the session's transaction, so they are committed first:
-    a chain that cannot be published (the broker is down) stays committed and the outbox
-    relay sends it later. A failed commit raises before anything is published.
+    The job rows are in the session's transaction, so they are committed first: a job
+    that cannot be published (the broker is down) stays committed and the outbox relay
+    sends it later. A failed commit raises before anything is published.
     """
     session.commit()
     dispatcher = current_app.extensions["dispatcher"]
@@ -79,7 +81,7 @@ def start_reprocess(
     from_stage: str | None = None,
     reason: str,
     compliance_category: str = "phi_access",
-) -> list[ChainLink]:
+) -> list[QueuedJob]:
     """Begin a new run in the caller's transaction and audit it; return the chain to
     publish once committed (`commit_then_publish`). For a caller that starts several
     runs in one transaction (the CLI's requeue); `reprocess` is the whole use case.
@@ -104,7 +106,7 @@ def start_reprocess(
 
 def reprocess(
     session: Session, shell_file: ShellFile, *, from_stage: str | None = None, reason: str
-) -> list[ChainLink]:
+) -> list[QueuedJob]:
     """Start a new run from the first stage or `from_stage`: audit, commit, publish.
     Returns the new run's chain. Raises CannotReprocess as `start_reprocess` does."""
     chain = start_reprocess(session, shell_file, from_stage=from_stage, reason=reason)

@@ -50,7 +50,7 @@ class UploadOutcome:
     head_job_id: uuid.UUID | None
     created: bool  # False: an earlier upload answered (idempotent replay or duplicate)
     duplicate: bool
-    chain: list[enqueue.ChainLink]  # the jobs to publish after commit; empty unless created
+    chain: list[enqueue.QueuedJob]  # the jobs to publish after commit; empty unless created
 
 
 def clean_filename(raw: str | None) -> str:
@@ -220,7 +220,7 @@ def _store_new_document(
     values: dict[str, Any],
     data: bytes | None,
     token_to_verify: str | None = None,
-) -> list[enqueue.ChainLink]:
+) -> list[enqueue.QueuedJob]:
     """Insert the shell file, its jobs (priority by fair share) and the audit row of its
     upload, and `data`, its bytes as one blob chunk, if given (PostgreSQL only); return the
     chain to publish. One statement on PostgreSQL, which inserts nothing and raises
@@ -265,7 +265,8 @@ def _store_new_document(
         raise NotFound("no such profile")
     if archived:
         raise _ARCHIVED
-    return [enqueue.ChainLink(row["id"], row["job_name"], shell_file.id, priority) for row in rows]
+    head = rows[0]  # queued; the others wait for the stage before them
+    return [enqueue.QueuedJob(head["id"], head["job_name"], shell_file.id, priority)]
 
 
 def receive_upload(

@@ -1,8 +1,8 @@
-"""Claiming a stage for one delivery (run, skip as done, or stop the chain); leases, heartbeats.
+"""Claiming a stage for one delivery (run it, skip it as done, or stop); leases, heartbeats.
 
 Stages run at least once, so `begin_stage` decides under a row lock whether a
-delivery should run, be skipped (already done: let the chain go on) or stop the
-chain (the document failed, was cancelled, or another worker is on it). Every
+delivery should run, be skipped (already done: whoever completed it queued the next
+stage) or stop (the document failed, was cancelled, or another worker is on it). Every
 function joins the caller's session and transaction and commits nothing, but
 `claim_at_once`, which claims a stage in one autocommitted statement of its own.
 """
@@ -37,8 +37,8 @@ _files = table_of(ShellFile)
 
 class Action(Enum):
     RUN = "run"
-    SKIP = "skip"  # done already: let the chain continue
-    STOP = "stop"  # the chain ends here for this delivery
+    SKIP = "skip"  # done already: its completion queued the next stage
+    STOP = "stop"  # must not run: the run ended, or another worker holds it
 
 
 @dataclass(frozen=True)
@@ -129,6 +129,8 @@ def _decide(  # noqa: PLR0911 - a decision table reads best as early returns
         return claim(Action.SKIP, "stage already completed")
     if job.status in ("failed", "dead_letter", "cancelled"):
         return claim(Action.STOP, f"job is {job.status}")
+    if job.status == "waiting":  # the rows say what runs next: not this yet
+        return claim(Action.STOP, "an earlier stage has not completed")
     if shell_file.status in TERMINAL_SHELL_FILE_STATUSES or shell_file.run_number != job.run_number:
         return claim(Action.STOP, f"shell file is {shell_file.status}")
     current = now()

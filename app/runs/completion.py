@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from app.models import Job, ProcessingError, ShellFile, table_of
 from app.runs.dialects import NEXT_EXISTS, next_stage, statements
-from app.runs.enqueue import StageRef
+from app.runs.enqueue import QueuedJob
 from app.runs.failures import describe
 from app.runs.states import TERMINAL_SHELL_FILE_STATUSES, advance_status, now
 
@@ -29,28 +29,28 @@ _COMPLETE_FILE = (
 )
 
 
-def complete_stage(
-    session: Session, job_id: uuid.UUID, *, epoch: str | None, published: bool = True
-) -> StageRef | None:
+def complete_stage(session: Session, job_id: uuid.UUID) -> QueuedJob | None:
     """Mark the stage done; queue the next one, or complete the shell file after the last.
 
-    Returns the next stage, or None after the last one. With `published` the caller's
-    chain carries the next stage on; without it the next job waits for the caller (or
-    the outbox relay) to publish it.
+    Returns the job queued for the next stage, for the caller to publish once its
+    transaction has committed (the outbox relay publishes it if that fails): the job rows,
+    not the broker's messages, say what runs next. None after the last stage, or when the
+    stage was no longer running (its completion does not count).
     """
     current = now()
     connection = session.connection()
-    publish = {"p_published_at": current if published else None, "p_epoch": epoch}
     done, queued = statements(connection).complete(
-        connection, {"p_job_id": job_id, "p_now": current}, publish
+        connection, {"p_job_id": job_id, "p_now": current}
     )
     if done is None or done.shell_file_id is None:
         return None
-    following = StageRef(done.shell_file_id, done.run_number, done.stage_index + 1)
-    where = next_stage(following.shell_file_id, following.run_number, following.stage_index)
-    if queued or connection.execute(NEXT_EXISTS, where).first() is not None:
-        return following
-    connection.execute(_COMPLETE_FILE, {"p_shell_file_id": done.shell_file_id, "p_now": current})
+    if queued is not None:
+        return QueuedJob(queued.id, queued.job_name, done.shell_file_id, queued.priority)
+    where = next_stage(done.shell_file_id, done.run_number, done.stage_index + 1)
+    if connection.execute(NEXT_EXISTS, where).first() is None:
+        connection.execute(
+            _COMPLETE_FILE, {"p_shell_file_id": done.shell_file_id, "p_now": current}
+        )
     return None
 
 

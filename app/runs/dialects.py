@@ -14,7 +14,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Uuid, and_, any_, bindparam, exists, func, select, update
+from sqlalchemy import Uuid, and_, any_, bindparam, exists, func, select, true, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Engine
 
@@ -31,7 +31,8 @@ _CLAIM_JOB = (
         _jobs.c.id == bindparam("p_job_id"),
         # A stale running job (its worker died) is taken over by `_decide`, which files
         # the `worker_lost` row.
-        _jobs.c.status.in_(("queued", "retrying", "waiting")),
+        # A waiting job's stage comes after one not yet completed: it does not run.
+        _jobs.c.status.in_(("queued", "retrying")),
         _jobs.c.attempts < _jobs.c.max_retries + 1,
         exists().where(
             _files.c.id == _jobs.c.shell_file_id,
@@ -118,13 +119,14 @@ _IN_NEXT_STAGE = and_(
 )
 
 
+# The next stage's job is queued unpublished: the caller publishes it once its transaction
+# has committed (`Dispatcher.publish_after_commit`), or the outbox relay does.
+_QUEUED_JOB = (_jobs.c.id, _jobs.c.job_name, _jobs.c.priority)
 _QUEUE_NEXT = (
     update(_jobs)
     .where(_IN_NEXT_STAGE, _jobs.c.status == "waiting")
-    .values(
-        status="queued", published_at=bindparam("p_published_at"), broker_epoch=bindparam("p_epoch")
-    )
-    .returning(_jobs.c.id)
+    .values(status="queued", published_at=None, broker_epoch=None)
+    .returning(*_QUEUED_JOB)
 )
 
 
@@ -143,10 +145,8 @@ _queued = (
         _jobs.c.stage_index == _done.c.stage_index + 1,
         _jobs.c.status == "waiting",
     )
-    .values(
-        status="queued", published_at=bindparam("p_published_at"), broker_epoch=bindparam("p_epoch")
-    )
-    .returning(_jobs.c.id)
+    .values(status="queued", published_at=None, broker_epoch=None)
+    .returning(*_QUEUED_JOB)
     .cte("queued")
 )
 
@@ -155,8 +155,10 @@ _COMPLETE_AND_QUEUE_NEXT = select(
     _done.c.shell_file_id,
     _done.c.run_number,
     _done.c.stage_index,
-    select(func.count()).select_from(_queued).scalar_subquery().label("queued"),
-)
+    _queued.c.id,
+    _queued.c.job_name,
+    _queued.c.priority,
+).select_from(_done.outerjoin(_queued, true()))
 
 
 # Published marks come in batches of up to a few hundred ids (`Dispatcher.flush_marks`):
@@ -200,18 +202,14 @@ class Statements:
             shell_file = connection.execute(_READ_FILE, of_file).one()
         return claimed, shell_file
 
-    def complete(
-        self, connection: Connection, params: dict[str, Any], publish: dict[str, Any]
-    ) -> tuple[Any, bool]:
-        """Complete the running job; queue the next stage's job: (the completed job's
-        place, whether the next job was queued). The caller looks for a next stage when
-        none was queued."""
+    def complete(self, connection: Connection, params: dict[str, Any]) -> tuple[Any, Any]:
+        """Complete the running job and queue the next stage's: (the completed job's
+        place, the queued job's id, name and priority, or None if none was queued)."""
         done = connection.execute(_COMPLETE_JOB, params).one_or_none()
         if done is None or done.shell_file_id is None:
-            return done, False
+            return done, None
         where = next_stage(done.shell_file_id, done.run_number, done.stage_index + 1)
-        queued = connection.execute(_QUEUE_NEXT, where | publish).one_or_none() is not None
-        return done, queued
+        return done, connection.execute(_QUEUE_NEXT, where).one_or_none()
 
     def mark_published(
         self, connection: Connection, job_ids: list[uuid.UUID], at: datetime, epoch: str | None
@@ -230,11 +228,9 @@ class PostgresStatements(Statements):
         claimed = connection.execute(_CLAIM_AND_READ, params).one_or_none()
         return claimed, claimed
 
-    def complete(
-        self, connection: Connection, params: dict[str, Any], publish: dict[str, Any]
-    ) -> tuple[Any, bool]:
-        done = connection.execute(_COMPLETE_AND_QUEUE_NEXT, params | publish).one_or_none()
-        return done, bool(done and done.queued)
+    def complete(self, connection: Connection, params: dict[str, Any]) -> tuple[Any, Any]:
+        done = connection.execute(_COMPLETE_AND_QUEUE_NEXT, params).one_or_none()
+        return done, (done if done is not None and done.id is not None else None)
 
     def mark_published(
         self, connection: Connection, job_ids: list[uuid.UUID], at: datetime, epoch: str | None

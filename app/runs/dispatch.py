@@ -1,9 +1,11 @@
-"""Publishing chains to the broker: after commit, and again by the relay.
+"""Publishing queued jobs to the broker: after commit, and again by the relay.
 
-`send_chain` is the one function that turns job rows into a Celery chain and sends it.
-`publish_after_commit` runs once the upload's transaction has committed; if the
-broker is unreachable it leaves the jobs unpublished and returns at once, and the
-beat relay (`relay_outbox`) publishes them when the broker is back.
+A message runs one stage. What runs next is kept in the job rows alone: completing a
+stage queues the next stage's job (`completion.complete_stage`), which its worker then
+publishes like any other. `send_job` is the one function that turns a job row into a
+message. `publish_after_commit` runs once the transaction that queued the job has
+committed; if the broker is unreachable it leaves the job unpublished and returns at
+once, and the beat relay (`relay_outbox`) publishes it when the broker is back.
 
 The broker epoch is the Redis server's `run_id`. A job records the epoch it was
 published under; Redis here keeps nothing on disk, so a job published under an
@@ -41,35 +43,19 @@ BROKER_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-def send_chain(celery_app: Celery, chain_jobs: Sequence[Job | enqueue.ChainLink]) -> None:
-    """Publish the chain that runs `chain_jobs` in order, each task routed by its name.
+def send_job(celery_app: Celery, job: Job | enqueue.QueuedJob) -> None:
+    """Publish the message that runs `job`'s stage, routed by its task name.
 
-    The message is the one `celery.chain(...).apply_async()` sends: the first task,
-    carrying the rest as signatures in its `chain` option (last first). Built here
-    directly, because the canvas would clone and freeze every signature on each upload.
-
-    Tasks receive ids only. The Celery task id is the job id, so Flower's view of
-    a task and the job row are the same thing. Priority 1 (most urgent) is the
-    broker's 0. Raises a broker error if the message cannot be sent.
+    Tasks receive the job id only. The Celery task id is the job id, so Flower's view of
+    a task and the job row are the same thing. Priority 1 (most urgent) is the broker's
+    0. Raises a broker error if the message cannot be sent.
     """
-    first, *rest = chain_jobs
     celery_app.send_task(
-        first.job_name,
-        kwargs=_task_kwargs(first),
-        task_id=str(first.id),
-        priority=first.priority - 1,
-        **_task_options(celery_app, first.job_name),
-        chain=[
-            {
-                "task": job.job_name,
-                "args": [],
-                "kwargs": _task_kwargs(job),
-                "options": {"task_id": str(job.id), "priority": job.priority - 1},
-                "subtask_type": None,
-                "immutable": True,
-            }
-            for job in reversed(rest)
-        ],
+        job.job_name,
+        kwargs={"job_id": str(job.id)},
+        task_id=str(job.id),
+        priority=job.priority - 1,
+        **_task_options(celery_app, job.job_name),
         retry=False,
     )
 
@@ -88,12 +74,8 @@ def _task_options(celery_app: Celery, name: str) -> dict[str, Any]:
     }
 
 
-def _task_kwargs(job: Job | enqueue.ChainLink) -> dict[str, str]:
-    return {"job_id": str(job.id)}
-
-
 class Dispatcher:
-    """Publishes chains for one process, remembering the broker's epoch and its outages.
+    """Publishes queued jobs for one process, remembering the broker's epoch and its outages.
 
     After a publish, the job is marked published in PostgreSQL. Under load those marks
     are written together, at most every `mark_interval` seconds, in one UPDATE (a mark
@@ -148,24 +130,27 @@ class Dispatcher:
         with self._lock:
             self._epoch = None
 
-    def publish(self, chain_jobs: Sequence[Job | enqueue.ChainLink]) -> str:
-        """Send the chain; return the epoch it went to. Raises a broker error on failure."""
+    def publish(self, jobs: Sequence[Job | enqueue.QueuedJob]) -> str:
+        """Send the jobs' messages; return the epoch they went to. Raises a broker error
+        on failure."""
         epoch = self.epoch()
-        send_chain(self.celery, chain_jobs)
+        for job in jobs:
+            send_job(self.celery, job)
         return epoch
 
-    def publish_after_commit(self, chain_jobs: Sequence[Job | enqueue.ChainLink]) -> bool:
-        """Publish a freshly committed chain; on a broker fault leave it to the relay."""
-        if time.monotonic() < self._down_until:
+    def publish_after_commit(self, jobs: Sequence[Job | enqueue.QueuedJob]) -> bool:
+        """Publish freshly committed queued jobs; on a broker fault leave them to the relay."""
+        if not jobs or time.monotonic() < self._down_until:
             return False
         try:
-            epoch = self.publish(chain_jobs)
+            epoch = self.publish(jobs)
         except BROKER_ERRORS:
             self._down_until = time.monotonic() + 2.0
             self.forget_epoch()
-            log.warning("broker unreachable; job %s left to the outbox relay", chain_jobs[0].id)
+            log.warning("broker unreachable; job %s left to the outbox relay", jobs[0].id)
             return False
-        self._mark_published(chain_jobs[0].id, epoch)
+        for job in jobs:
+            self._mark_published(job.id, epoch)
         return True
 
     def _mark_published(self, job_id: uuid.UUID, epoch: str) -> None:
@@ -194,7 +179,7 @@ class Dispatcher:
                     outbox.mark_published(session, ids, epoch)
 
     def relay(self, *, grace: timedelta, stale_after: timedelta) -> int:
-        """Publish every job the broker does not hold. Returns how many chains went out."""
+        """Publish every job the broker does not hold. Returns how many went out."""
         epoch = self.epoch()  # raises while the broker is down: beat tries again
         published = 0
         with self.db.session() as session:
@@ -206,8 +191,8 @@ class Dispatcher:
         return published
 
     def republish(self, session: Session, job: Job, epoch: str) -> None:
-        """Send `job`'s chain again from `job` on, and record that it went."""
-        send_chain(self.celery, enqueue.chain_from(session, job))
+        """Send `job` again, and record that it went."""
+        send_job(self.celery, job)
         if job.status == "retrying":
             job.status = "queued"
         outbox.mark_published(session, [job.id], epoch)

@@ -1,9 +1,9 @@
 """A run's job rows: enqueued with the upload (fair share between profiles), a new run, a cancel.
 
-`job_queue` holds one row per stage run. A shell file's run is a chain of rows
-(`stage_index` 0…5); the first is `queued` and is what the outbox publishes, the
-later ones wait for the stage before them. Nothing here commits: every function joins
-the caller's session and transaction.
+`job_queue` holds one row per stage run. A shell file's run is a sequence of rows
+(`stage_index` 0…5), and the rows alone say what runs next: the first is `queued` (it is
+what gets published), the later ones wait, and completing a stage queues the one after
+it. Nothing here commits: every function joins the caller's session and transaction.
 """
 
 from __future__ import annotations
@@ -45,8 +45,8 @@ def lane_of(job_name: str) -> str:
 
 
 @dataclass(frozen=True)
-class ChainLink:
-    """What publishing a stage needs to know about its job (an ORM `Job` has the same)."""
+class QueuedJob:
+    """A queued job, as publishing it needs it (an ORM `Job` has the same fields)."""
 
     id: uuid.UUID
     job_name: str
@@ -176,9 +176,10 @@ def enqueue_pipeline(
     max_retries: int | None = None,
     start_index: int = 0,
     job_category: str = "standard",
-) -> list[ChainLink]:
+) -> list[QueuedJob]:
     """Add one job per stage for the shell file's current run, in one statement; return
-    the chain to publish, from `start_index` on (earlier stages are carried over as done).
+    the job to publish once committed, the one at `start_index` (earlier stages are carried
+    over as done; later ones wait for it, and each completion queues the next).
 
     The jobs' priority is the document's, lowered by `fair_share_priority` when its
     profile already has many documents in flight.
@@ -192,9 +193,9 @@ def enqueue_pipeline(
         job_category=job_category,
     )
     session.connection().execute(insert(table_of(Job)), rows)
+    queued = rows[start_index]
     return [
-        ChainLink(r["id"], r["job_name"], r["shell_file_id"], r["priority"])
-        for r in rows[start_index:]
+        QueuedJob(queued["id"], queued["job_name"], queued["shell_file_id"], queued["priority"])
     ]
 
 
@@ -249,8 +250,8 @@ class CannotReprocess(Exception):
 
 def start_new_run(
     session: Session, shell_file: ShellFile, *, from_stage: str | None = None
-) -> list[ChainLink]:
-    """Begin an explicit new run of the pipeline (a reprocess); return the chain to publish.
+) -> list[QueuedJob]:
+    """Begin an explicit new run of the pipeline (a reprocess); return the job to publish.
 
     This is the one place a shell file's status goes back: a finished or failed document
     starts over as a new run, numbered after the last. With `from_stage`, the stages
@@ -283,25 +284,6 @@ def run_jobs(session: Session, shell_file_id: uuid.UUID, run_number: int) -> lis
             .order_by(Job.stage_index)
         )
     )
-
-
-def chain_from(session: Session, stage: Job | StageRef) -> list[Job]:
-    """`stage` and the stages after it in its run: what to publish to resume the chain."""
-    assert stage.shell_file_id is not None
-    return [
-        j
-        for j in run_jobs(session, stage.shell_file_id, stage.run_number)
-        if j.stage_index >= stage.stage_index
-    ]
-
-
-@dataclass(frozen=True)
-class StageRef:
-    """Where a stage sits in its run: enough to find the stages after it."""
-
-    shell_file_id: uuid.UUID
-    run_number: int
-    stage_index: int
 
 
 class CannotCancel(Exception):

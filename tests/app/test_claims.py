@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import Job, ProcessingError, ShellFile
-from app.runs import claims, states
+from app.runs import claims, completion, states
 from tests.app.test_dispatch import committed_chain
 
 STALE_AFTER = timedelta(seconds=30)
@@ -56,3 +56,28 @@ def test_a_stage_left_by_a_dead_worker_is_taken_over_with_a_worker_lost_row(
     assert (job.attempts, job.worker_id) == (2, "w2")
     (lost,) = db_session.scalars(select(ProcessingError).where(ProcessingError.job_id == head.id))
     assert (lost.error_type, lost.is_final, lost.worker_id) == ("worker_lost", False, "w1")
+
+
+def test_a_waiting_stage_does_not_run_until_the_one_before_it_completes(
+    db_session: Session,
+) -> None:
+    """The job rows alone say what runs next: a message for a later stage (a redelivery,
+    a message from before a deploy) stops while its stage waits, and completing the stage
+    before it queues it and hands it back for publishing."""
+    head = committed_chain(db_session)[0]
+    second = db_session.scalars(
+        select(Job).where(Job.shell_file_id == head.shell_file_id, Job.stage_index == 1)
+    ).one()
+
+    early = claims.begin_stage(db_session, second.id, worker_id="w1", stale_after=STALE_AFTER)
+
+    assert early.action is claims.Action.STOP
+    assert db_session.get(Job, second.id, populate_existing=True).status == "waiting"
+
+    claims.begin_stage(db_session, head.id, worker_id="w1", stale_after=STALE_AFTER)
+    upcoming = completion.complete_stage(db_session, head.id)
+
+    assert upcoming is not None and upcoming.id == second.id
+    assert db_session.get(Job, second.id, populate_existing=True).status == "queued"
+    claim = claims.begin_stage(db_session, second.id, worker_id="w1", stale_after=STALE_AFTER)
+    assert (claim.action, claim.stage) == (claims.Action.RUN, "ocr")

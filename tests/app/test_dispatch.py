@@ -1,64 +1,54 @@
-"""Publishing after commit: chains reach the broker; published marks are written in batches."""
+"""Publishing after commit: queued jobs reach the broker; published marks are written in batches."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from celery import chain as canvas_chain
 from celery.signals import before_task_publish
 from sqlalchemy.orm import Session
 
 from app.models import Job
 from app.runs import enqueue
-from app.runs.dispatch import Dispatcher, send_chain
+from app.runs.dispatch import Dispatcher, send_job
 from tests.support.factories import make_account, make_profile, make_shell_file
 
 
-def committed_chain(session: Session) -> list[enqueue.ChainLink]:
+def committed_chain(session: Session) -> list[enqueue.QueuedJob]:
     account, _ = make_account(session)
     profile = make_profile(session, account)
     shell_file = make_shell_file(session, profile.id, account.id)
     return enqueue.enqueue_pipeline(session, shell_file)
 
 
-def test_send_chain_sends_the_message_a_canvas_chain_sends(app, db_session: Session) -> None:
-    """`send_chain` skips the canvas; what reaches the broker must not change."""
+def test_send_job_sends_the_message_a_signature_sends(app, db_session: Session) -> None:
+    """`send_job` skips the canvas; what reaches the broker must not change. A message
+    runs one stage and names its job alone: no chain rides along."""
     celery_app = app.extensions["celery"]
-    links = committed_chain(db_session)
+    (head,) = committed_chain(db_session)
     db_session.commit()
     sent: list[dict[str, Any]] = []
 
     def capture(sender: str, body: Any, headers: dict[str, Any], **extra: Any) -> None:
         args, kwargs, embed = json.loads(json.dumps(body))  # as it goes on the wire
-        rest = embed["chain"]
-        for sig in rest:
-            sig["options"].pop("reply_to", None)  # the canvas adds the app's reply queue
         sent.append(
-            {"task": sender, "args": args, "kwargs": kwargs, "chain": rest, "headers": headers}
+            {"task": sender, "args": args, "kwargs": kwargs, "embed": embed, "headers": headers}
             | {"routing_key": extra["routing_key"], "exchange": extra["exchange"]}
         )
 
     before_task_publish.connect(capture)
     try:
-        send_chain(celery_app, links)
-        # A second delivery of the same chain: the engine skips what already ran.
-        canvas_chain(
-            *(
-                celery_app.signature(
-                    link.job_name,
-                    kwargs={"job_id": str(link.id)},
-                    immutable=True,
-                ).set(task_id=str(link.id), priority=link.priority - 1)
-                for link in links
-            )
+        send_job(celery_app, head)
+        # A second delivery of the same job: the engine skips what already ran.
+        celery_app.signature(head.job_name, kwargs={"job_id": str(head.id)}, immutable=True).set(
+            task_id=str(head.id), priority=head.priority - 1
         ).apply_async(retry=False)
     finally:
         before_task_publish.disconnect(capture)
 
     ours, canvas = sent
     assert ours["task"] == "fast.scan_shell_file" and ours["routing_key"] == "fast"
-    assert [sig["task"] for sig in reversed(ours["chain"])] == [link.job_name for link in links[1:]]
+    assert ours["kwargs"] == {"job_id": str(head.id)} and ours["embed"]["chain"] is None
     assert ours == canvas
 
 

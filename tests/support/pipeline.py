@@ -62,13 +62,14 @@ def start_scripted_run(
             mime_type="text/plain",
             processing_priority=priority,
         )
-        chain = enqueue.enqueue_pipeline(
+        queued = enqueue.enqueue_pipeline(
             session, shell_file, stages=scripted_stages([lane for lane, _ in plans]), max_retries=3
         )
-    job_ids = [link.id for link in chain]
+        run = enqueue.run_jobs(session, shell_file.id, shell_file.run_number)
+        job_ids = [job.id for job in run]
     for job_id, (_, plan) in zip(job_ids, plans, strict=True):
         redis_client.set(f"plan:{job_id}", plan)  # type: ignore[attr-defined]
-    assert app.extensions["dispatcher"].publish_after_commit(chain)
+    assert app.extensions["dispatcher"].publish_after_commit(queued)
     return Run(shell_file.id, job_ids, token, patient_id, account_id)
 
 

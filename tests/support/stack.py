@@ -82,8 +82,9 @@ class Stack:
                 mime_type="text/plain",
             )
             stages = scripted_stages([lane for lane, _ in plans])
-            chain = enqueue.enqueue_pipeline(session, shell_file, stages=stages, max_retries=3)
-            job_ids = [link.id for link in chain]
+            enqueue.enqueue_pipeline(session, shell_file, stages=stages, max_retries=3)
+            run = enqueue.run_jobs(session, shell_file.id, shell_file.run_number)
+            job_ids = [job.id for job in run]
             for job_id, (_, plan) in zip(job_ids, plans, strict=True):
                 self.redis.set(f"plan:{job_id}", plan)
         return Run(shell_file.id, job_ids, token)
