@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, and_, bindparam, exists, literal_column, o
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import NotFound
 
-from app.models import PERMISSION_LEVELS, ProfilePermission, UserProfile
+from app.models import PERMISSION_LEVELS, ProfilePermission, ShellFile, UserProfile
 
 
 def levels_at_least(level: str) -> tuple[str, ...]:
@@ -129,3 +129,25 @@ def accessible_profile_archived(
     if archived is None:
         raise NotFound("no such profile")
     return archived
+
+
+def accessible_document(
+    session: Session, account_id: uuid.UUID, shell_file_id: str, level: str = "read_only"
+) -> ShellFile:
+    """The shell file, if the account reaches its profile at `level` or above.
+
+    Raises NotFound (404) for an id that is not a UUID, no such document, or one the
+    account may not reach at that level: the three look alike, so ids do not leak.
+    """
+    try:
+        sf_id = uuid.UUID(shell_file_id)
+    except ValueError:
+        raise NotFound("no such shell file") from None
+    shell_file = session.get(ShellFile, sf_id)
+    if shell_file is None:
+        raise NotFound("no such shell file")
+    try:
+        accessible_profile(session, account_id, shell_file.patient_id, level)
+    except NotFound:
+        raise NotFound("no such shell file") from None
+    return shell_file

@@ -6,10 +6,10 @@ import uuid
 from typing import Any
 
 from flask import g, jsonify, request
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from werkzeug.exceptions import BadRequest, NotFound
 
-from app.access.grants import accessible_profile
+from app.access.grants import accessible_profile, reachable_profiles
 from app.api import schemas
 from app.api.blueprint import api
 from app.api.openapi import (
@@ -24,9 +24,8 @@ from app.api.schemas import MAX_PAGE, MAX_PER_PAGE
 from app.api.shell_files import shell_file_view
 from app.audit import audit_read, commit_audited, log_audit_event
 from app.db import request_session
-from app.models import SHELL_FILE_STATUSES, ProfilePermission, ShellFile, UserProfile
+from app.models import SHELL_FILE_STATUSES, ShellFile
 from app.runs import admin
-from app.runs.states import now
 
 
 def _positive_int(name: str, default: int, maximum: int | None = None) -> int:
@@ -52,30 +51,16 @@ def _positive_int(name: str, default: int, maximum: int | None = None) -> int:
 def list_profiles() -> Any:
     """The profiles the caller owns or has been granted (not revoked, not expired)."""
     session = request_session()
-    grants = (
-        select(ProfilePermission.profile_id, ProfilePermission.permission_level)
-        .where(
-            ProfilePermission.account_id == g.account_id,
-            ProfilePermission.revoked_at.is_(None),
-            or_(ProfilePermission.expires_at.is_(None), ProfilePermission.expires_at > now()),
-        )
-        .subquery()
-    )
-    rows = session.execute(
-        select(UserProfile, grants.c.permission_level)
-        .outerjoin(grants, grants.c.profile_id == UserProfile.id)
-        .where(or_(UserProfile.account_owner_id == g.account_id, grants.c.profile_id.is_not(None)))
-        .order_by(UserProfile.created_at, UserProfile.id)
-    ).all()
+    rows = reachable_profiles(session, g.account_id)
     items = []
-    for profile, level in rows:
+    for profile, access in rows:
         items.append(
             {
                 "id": str(profile.id),
                 "display_name": profile.display_name,
                 "profile_type": profile.profile_type,
                 "archived": profile.archived,
-                "access": "owner" if profile.account_owner_id == g.account_id else level,
+                "access": access,
             }
         )
         log_audit_event(

@@ -10,12 +10,12 @@ from flask import Response, current_app, g, jsonify, request, stream_with_contex
 from sqlalchemy import select
 from werkzeug.exceptions import BadRequest
 
+from app.access.grants import accessible_document
 from app.api import schemas
 from app.api.blueprint import api, error_response
 from app.api.openapi import BINARY, COMMON_ERRORS, Reply, documented, error
 from app.audit import audit_read
 from app.db import get_db, request_session
-from app.documents import lifecycle
 from app.documents.upload import UploadOutcome, UploadRefused, receive_upload
 from app.models import Job, ProcessingError, ShellFile
 from app.pipeline import STAGE_NAMES
@@ -35,7 +35,7 @@ def _iso(value: Any) -> str | None:
 
 def readable_shell_file(shell_file_id: str, level: str = "read_only") -> ShellFile:
     """The shell file, if the caller reaches its profile at `level`; 404 otherwise."""
-    return lifecycle.find_document(request_session(), g.account_id, shell_file_id, level)
+    return accessible_document(request_session(), g.account_id, shell_file_id, level)
 
 
 def stage_view(job: Job) -> dict[str, Any]:

@@ -9,15 +9,12 @@ session rolled back; views map it to their 409 or flash message.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 
 from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from werkzeug.exceptions import NotFound
 
-from app.access.grants import accessible_profile
 from app.audit import audit_document
 from app.models import Job, SecurityScan, ShellFile
 from app.runs import enqueue, states
@@ -29,7 +26,6 @@ __all__ = [
     "archive",
     "cancel",
     "commit_then_publish",
-    "find_document",
     "hard_delete",
     "reprocess",
     "start_reprocess",
@@ -37,28 +33,6 @@ __all__ = [
 
 #: The jobs a run queued (`enqueue.enqueue_pipeline`, `enqueue.start_new_run`).
 Chain = Sequence[Job | QueuedJob]
-
-
-def find_document(
-    session: Session, account_id: uuid.UUID, shell_file_id: str, level: str = "read_only"
-) -> ShellFile:
-    """The shell file, if the account reaches its profile at `level` or above.
-
-    Raises NotFound (404) for an id that is not a UUID, no such document, or one the
-    account may not reach at that level: the three look alike, so ids do not leak.
-    """
-    try:
-        sf_id = uuid.UUID(shell_file_id)
-    except ValueError:
-        raise NotFound("no such shell file") from None
-    shell_file = session.get(ShellFile, sf_id)
-    if shell_file is None:
-        raise NotFound("no such shell file")
-    try:
-        accessible_profile(session, account_id, shell_file.patient_id, level)
-    except NotFound:
-        raise NotFound("no such shell file") from None
-    return shell_file
 
 
 def commit_then_publish(session: Session, *chains: Chain) -> int:

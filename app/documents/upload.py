@@ -23,6 +23,7 @@ from werkzeug.exceptions import NotFound, Unauthorized
 from app.access.grants import accessible_profile_archived
 from app.access.tokens import forget_token, verify_token
 from app.audit import AuditUnavailable, audit_document, audit_read, audit_row
+from app.documents import lifecycle
 from app.documents.statement import NEW_DOCUMENT, NEW_DOCUMENT_WITH_BYTES, job_rows_json
 from app.filetypes import SNIFF_BYTES, is_allowed, sniff_mime
 from app.models import Job, ShellFile, table_of
@@ -302,7 +303,7 @@ def receive_upload(
         session.rollback()
         raise
     if outcome.created:
-        current_app.extensions["dispatcher"].publish_after_commit(outcome.chain)
+        lifecycle.commit_then_publish(session, outcome.chain)  # committed already
     else:
         audit_read(
             session,

@@ -72,7 +72,7 @@ def create_account(email: str) -> None:
 )
 def set_password(email: str, password: str) -> None:
     """Set the password an account signs in to the web app with (Argon2id hash)."""
-    from app.web.passwords import WeakPassword, hash_password
+    from app.access.passwords import WeakPassword, hash_password
 
     try:
         password_hash = hash_password(password)

@@ -1,7 +1,7 @@
 """One document: its pages with what was found on them, its records, narrative and FHIR.
 
 Every view finds the document through `document_for` (the API's access rules, from
-`lifecycle.find_document`; denied is 404) and commits its audit rows before sending anything.
+`grants.accessible_document`; denied is 404) and commits its audit rows before sending anything.
 """
 
 from __future__ import annotations

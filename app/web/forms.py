@@ -7,7 +7,7 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
-from app.web.passwords import MAX_PASSWORD_LENGTH
+from app.access.passwords import MAX_PASSWORD_LENGTH
 
 
 class SignInForm(FlaskForm):

@@ -17,19 +17,17 @@ from flask import (
     session,
     url_for,
 )
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from werkzeug.exceptions import BadRequest, NotFound
 
-from app.access.grants import accessible_profile
+from app.access.grants import accessible_document, accessible_profile, reachable_profiles
+from app.access.passwords import hash_password, needs_rehash, verify_password
 from app.audit import audit_read, commit_audited, log_audit_event
 from app.db import request_session
-from app.documents import lifecycle
-from app.models import SHELL_FILE_STATUSES, Account, ProfilePermission, ShellFile, UserProfile
-from app.runs.states import now
+from app.models import SHELL_FILE_STATUSES, Account, ShellFile, UserProfile
 from app.web import progress, wording
 from app.web.blueprint import sign_in_account, web
 from app.web.forms import SignInForm
-from app.web.passwords import hash_password, needs_rehash, verify_password
 
 PER_PAGE = 25
 MAX_PROGRESS_IDS = 100
@@ -115,38 +113,9 @@ def sign_out() -> Any:
     return redirect(url_for("web.sign_in"))
 
 
-def _reachable_profiles() -> list[tuple[UserProfile, str]]:
-    """Profiles the account owns or holds a live grant to, with its access level."""
-    grants = (
-        select(ProfilePermission.profile_id, ProfilePermission.permission_level)
-        .where(
-            ProfilePermission.account_id == g.account_id,
-            ProfilePermission.revoked_at.is_(None),
-            or_(ProfilePermission.expires_at.is_(None), ProfilePermission.expires_at > now()),
-        )
-        .subquery()
-    )
-    rows = (
-        request_session()
-        .execute(
-            select(UserProfile, grants.c.permission_level)
-            .outerjoin(grants, grants.c.profile_id == UserProfile.id)
-            .where(
-                or_(UserProfile.account_owner_id == g.account_id, grants.c.profile_id.is_not(None))
-            )
-            .order_by(UserProfile.created_at, UserProfile.id)
-        )
-        .all()
-    )
-    return [
-        (profile, "owner" if profile.account_owner_id == g.account_id else level)
-        for profile, level in rows
-    ]
-
-
 @web.get("/profiles")
 def profiles() -> Any:
-    items = _reachable_profiles()
+    items = reachable_profiles(request_session(), g.account_id)
     db = request_session()
     for profile, _ in items:
         log_audit_event(
@@ -171,7 +140,7 @@ def profile_for(profile_id: str, level: str = "read_only") -> UserProfile:
 
 def document_for(shell_file_id: str, level: str = "read_only") -> ShellFile:
     """The document, if the signed-in account reaches its profile at `level`; else 404."""
-    return lifecycle.find_document(request_session(), g.account_id, shell_file_id, level)
+    return accessible_document(request_session(), g.account_id, shell_file_id, level)
 
 
 def can_write(profile: UserProfile) -> bool:

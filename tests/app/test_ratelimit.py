@@ -81,8 +81,9 @@ def test_openai_provider_settings() -> None:
 def test_the_worker_builds_the_configured_provider(app) -> None:
     from app.pipeline.ai.openai_compat import OpenAICompatProvider
     from tasks.ai import provider_for
+    from tasks.stages import TASKS  # registers the stage tasks, whatever ran before
 
-    task = app.extensions["celery"].tasks["ai.detect_entities"]
+    task = TASKS["pass1"]
     settings = app.config["SETTINGS"].with_overrides(
         {
             "ai_provider": "openai",

@@ -21,12 +21,12 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
+from app.access.passwords import hash_password
 from app.documents.upload import accept_upload
 from app.models import Account, ShellFile, UserProfile
 from app.outputs import ai_lane, fast_lane
 from app.pipeline import layout, ocr, security
 from app.pipeline.ai import make_provider
-from app.web.passwords import hash_password
 from tests.support.factories import make_account, make_profile
 
 PASSWORD = "correct horse battery staple"

@@ -27,9 +27,9 @@ from flask import Flask
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from werkzeug.serving import make_server
 
+from app.access.passwords import hash_password
 from app.config import PROJECT_ROOT
 from app.models import Account, UserProfile
-from app.web.passwords import hash_password
 from tests.support.samples import Samples
 
 pytestmark = [pytest.mark.pipeline, pytest.mark.slow]

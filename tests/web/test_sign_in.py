@@ -9,9 +9,9 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.access.passwords import WeakPassword, hash_password, verify_password
 from app.config import Settings
 from app.models import AuditLog
-from app.web.passwords import WeakPassword, hash_password, verify_password
 from tests.support.api import upload
 from tests.web.conftest import PASSWORD, csrf_of, new_client, sign_in
 
