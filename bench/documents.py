@@ -75,6 +75,19 @@ def _png_parts(png: bytes) -> tuple[int, int, bytes]:
     return width, height, idat.getvalue()
 
 
+def _page_image(page: object, dpi: int) -> tuple[float, float, int, int, bytes]:
+    """A pdfium page rendered at `dpi`, grayscale: its size in points, in pixels, and the
+    PNG's deflate data (a PDF image with the PNG predictor, as img2pdf embeds it)."""
+    try:
+        width_pt, height_pt = page.get_size()  # type: ignore[attr-defined]
+        image = page.render(scale=dpi / 72, grayscale=True).to_pil().convert("L")  # type: ignore[attr-defined]
+    finally:
+        page.close()  # type: ignore[attr-defined]
+    png = io.BytesIO()
+    image.save(png, format="PNG", compress_level=6)
+    return (width_pt, height_pt, *_png_parts(png.getvalue()))
+
+
 def write_scanned_pdf(path: Path, pages: int, dpi: int = 300) -> dict[str, float]:
     """Write `pages` dense pages, rendered at `dpi`, as an image-only PDF; one page in memory.
 
@@ -104,47 +117,24 @@ def write_scanned_pdf(path: Path, pages: int, dpi: int = 300) -> dict[str, float
             obj(1, b"<< /Type /Catalog /Pages 2 0 R >>")
             kids = b" ".join(b"%d 0 R" % (3 + 3 * i) for i in range(pages))
             obj(2, b"<< /Type /Pages /Kids [%s] /Count %d >>" % (kids, pages))
-            for index in range(pages):
-                page = source[index]
-                try:
-                    width_pt, height_pt = page.get_size()
-                    image = page.render(scale=dpi / 72, grayscale=True).to_pil().convert("L")
-                finally:
-                    page.close()
-                png = io.BytesIO()
-                image.save(png, format="PNG", compress_level=6)
-                del image
-                width, height, data = _png_parts(png.getvalue())
-                del png
-                base = 3 + 3 * index
-                obj(
-                    base,
-                    b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 %.4f %.4f] "
+            for base in range(3, 3 + 3 * pages, 3):
+                width_pt, height_pt, width, height, data = _page_image(source[base // 3 - 1], dpi)
+                obj(base, b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 %.4f %.4f] "
                     b"/Resources << /XObject << /Im0 %d 0 R >> >> /Contents %d 0 R >>"
-                    % (width_pt, height_pt, base + 2, base + 1),
-                )
+                    % (width_pt, height_pt, base + 2, base + 1))  # fmt: skip
                 content = b"q %.4f 0 0 %.4f 0 0 cm /Im0 Do Q" % (width_pt, height_pt)
                 obj(base + 1, b"<< /Length %d >>" % len(content), content)
-                obj(
-                    base + 2,
-                    b"<< /Type /XObject /Subtype /Image /Width %d /Height %d "
+                obj(base + 2, b"<< /Type /XObject /Subtype /Image /Width %d /Height %d "
                     b"/ColorSpace /DeviceGray /BitsPerComponent 8 /Filter /FlateDecode "
                     b"/DecodeParms << /Predictor 15 /Colors 1 /BitsPerComponent 8 /Columns %d >> "
-                    b"/Length %d >>" % (width, height, width, len(data)),
-                    data,
-                )
+                    b"/Length %d >>" % (width, height, width, len(data)), data)  # fmt: skip
             xref_at = out.tell()
             out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(offsets) + 1))
-            for offset in offsets:
-                out.write(b"%010d 00000 n \n" % offset)
+            out.writelines(b"%010d 00000 n \n" % offset for offset in offsets)
+            file_id = b"%032x" % zlib.crc32(b"%d" % pages)
             out.write(
                 b"trailer\n<< /Size %d /Root 1 0 R /ID [<%s> <%s>] >>\nstartxref\n%d\n%%%%EOF\n"
-                % (
-                    len(offsets) + 1,
-                    b"%032x" % zlib.crc32(b"%d" % pages),
-                    b"%032x" % zlib.crc32(b"%d" % pages),
-                    xref_at,
-                )
+                % (len(offsets) + 1, file_id, file_id, xref_at)
             )
         partial.replace(path)
     finally:

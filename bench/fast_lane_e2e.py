@@ -21,7 +21,7 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC
 from pathlib import Path
 from typing import Any
@@ -392,12 +392,7 @@ def print_speed(args: Any, measured: dict[str, Any], baseline: dict[str, Any]) -
 
 def print_run(args: Any, measured: dict[str, Any], baseline: dict[str, Any]) -> None:
     """The timeline, the pool's processes and the CPU of every party."""
-    t0, wall, jobs, c = (
-        measured["started_at"],
-        measured["wall_s"],
-        measured["jobs"],
-        measured["checks"],
-    )
+    t0, jobs, c = measured["started_at"], measured["jobs"], measured["checks"]
 
     def at(t: float | None) -> str:
         return fmt(t - t0, 2) if t else "-"
@@ -417,6 +412,24 @@ def print_run(args: Any, measured: dict[str, Any], baseline: dict[str, Any]) -> 
     harness.table(
         "Timeline (seconds from the upload request):", ["step", "started", "done", "took"], rows
     )
+    print_pool(args, measured, at)
+    cpu = measured["cpu_s"]
+    harness.table(
+        "CPU seconds during the run (whole run; per page):",
+        ["process", "CPU s", "CPU s/page"],
+        [[label, fmt(v, 1), fmt(v / args.pages, 3)] for label, v in cpu.items()],
+    )
+    per_page = cpu[WORKER] / args.pages
+    if baseline:
+        base = baseline["cpu_per_page_s"]
+        print(f"\nWorker CPU {fmt(per_page, 3)} s/page vs the sequential baseline's "
+              f"{fmt(base, 3)} s/page (x{fmt(harness.ratio(per_page, base), 3)}: the engine's own "
+              "cost per page, DB writes and all).")  # fmt: skip
+
+
+def print_pool(args: Any, measured: dict[str, Any], at: Callable[[float | None], str]) -> None:
+    """Each pool process's OCR batches and busy time, and the pool's utilisation."""
+    jobs, wall = measured["jobs"], measured["wall_s"]
     per_proc, rows = measured["tasks"]["per_process"], []
     for proc, entry in sorted(per_proc.items()):
         b = entry["tasks"].get("fast.ocr_pages", {"count": 0, "seconds": 0.0})
@@ -448,18 +461,6 @@ def print_run(args: Any, measured: dict[str, Any], baseline: dict[str, Any]) -> 
     )
     if measured["tasks"]["problems"]:
         print(f"Worker log problems: {measured['tasks']['problems'][:3]}")
-    cpu = measured["cpu_s"]
-    harness.table(
-        "CPU seconds during the run (whole run; per page):",
-        ["process", "CPU s", "CPU s/page"],
-        [[label, fmt(v, 1), fmt(v / args.pages, 3)] for label, v in cpu.items()],
-    )
-    per_page = cpu[WORKER] / args.pages
-    if baseline:
-        base = baseline["cpu_per_page_s"]
-        print(f"\nWorker CPU {fmt(per_page, 3)} s/page vs the sequential baseline's "
-              f"{fmt(base, 3)} s/page (x{fmt(harness.ratio(per_page, base), 3)}: the engine's own "
-              "cost per page, DB writes and all).")  # fmt: skip
 
 
 def print_memory_and_checks(args: Any, measured: dict[str, Any]) -> float:

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +85,30 @@ def readings(noisy: bool) -> list[tuple[str, layouts.LayoutPage, PageText]]:
     return found
 
 
-def run(argv: list[str]) -> dict[str, Any]:
+def score_page(page: layouts.LayoutPage, read: PageText, repeat: int,
+               then: Callable[[PageText], str] | None) -> dict[str, Any]:  # fmt: skip
+    """CER of our reading, the engine's order and a plain sort; ms of map_page and the sort."""
+
+    def score(text: str) -> float:
+        return min(cer(text, " ".join(truth)) for truth in page.truths)
+
+    mine, engine = score(ours(read)), score(read.text)
+    found = {
+        "engine": read.engine,
+        "words": len(read.words),
+        "cer_ours": mine,
+        "cer_engine_order": engine,
+        "cer_plain_sort": score(plain_sort(read)),
+        "floor_met": mine <= FLOOR * engine,
+        "map_page_ms": per_call_ms(map_page, read, repeat),
+        "plain_sort_ms": per_call_ms(plain_sort, read, repeat),
+    }
+    if then is not None:
+        found |= {"cer_then": score(then(read)), "then_ms": per_call_ms(then, read, repeat)}
+    return found
+
+
+def run(argv: Sequence[str] = ()) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=20, help="map_page calls timed per page")
     parser.add_argument("--no-noisy", action="store_true", help="leave out the noisy scans")
@@ -93,48 +116,28 @@ def run(argv: list[str]) -> dict[str, Any]:
     options = parser.parse_args(argv)
     then = layout_at(options.against, Path(tempfile.mkdtemp())) if options.against else None
     load = harness.background_load()
-    rows = []
-    results = []
+    rows, results = [], []
     for name, page, read in readings(not options.no_noisy):
-
-        def score(text: str, page: layouts.LayoutPage = page) -> float:
-            return min(cer(text, " ".join(truth)) for truth in page.truths)
-
-        mine, engine, baseline = score(ours(read)), score(read.text), score(plain_sort(read))
-        met = mine <= FLOOR * engine
-        ms, sort_ms = (per_call_ms(f, read, options.repeat) for f in (map_page, plain_sort))
+        r = {"page": name} | score_page(page, read, options.repeat, then)
+        mine, engine = r["cer_ours"], r["cer_engine_order"]
         ratio = harness.fmt(harness.ratio(mine, engine), 2) if engine else "-" if mine else "both 0"
-        results.append(
-            {
-                "page": name,
-                "engine": read.engine,
-                "words": len(read.words),
-                "cer_ours": mine,
-                "cer_engine_order": engine,
-                "cer_plain_sort": baseline,
-                "floor_met": met,
-                "map_page_ms": ms,
-                "plain_sort_ms": sort_ms,
-            }
-        )
+        ms, sort_ms = r["map_page_ms"], r["plain_sort_ms"]
         rows.append(
             [
                 name,
-                len(read.words),
+                r["words"],
                 f"{mine:.3f}",
                 f"{engine:.3f}",
                 ratio,
-                "yes" if met else "NO",
-                f"{baseline:.3f}",
+                "yes" if r["floor_met"] else "NO",
+                f"{r['cer_plain_sort']:.3f}",
                 harness.fmt(ms, 2),
                 harness.fmt(sort_ms, 2),
                 harness.fmt(harness.ratio(ms, sort_ms), 1),
+                *([f"{r['cer_then']:.3f}", harness.fmt(r["then_ms"], 2)] if then else []),
             ]
         )
-        if then is not None:
-            results[-1]["cer_then"] = score(then(read))
-            results[-1]["then_ms"] = per_call_ms(then, read, options.repeat)
-            rows[-1] += [f"{results[-1]['cer_then']:.3f}", harness.fmt(results[-1]["then_ms"], 2)]
+        results.append(r)
     headers = [
         "page",
         "words",
@@ -150,24 +153,13 @@ def run(argv: list[str]) -> dict[str, Any]:
     ]
     print(harness.markdown_table(headers, rows))
     met = all(r["floor_met"] for r in results)
-    print(
-        "\nengine order: Tesseract's for scans, pdfium's (the PDF's drawing order) for text "
-        f"layers. Floor met on every page: {'yes' if met else 'NO'}"
-    )
-    payload = {
-        "floor_met": met,
-        "against": options.against,
-        "pages": results,
-        "repeat": options.repeat,
-        "background_load": load,
-    }
-    harness.write_results("reading_order", payload)
-    return payload
-
-
-def main(argv: list[str] | None = None) -> int:
-    return 0 if run(sys.argv[1:] if argv is None else argv)["floor_met"] else 1
+    print("\nengine order: Tesseract's for scans, pdfium's (the PDF's drawing order) for text "
+          f"layers. Floor met on every page: {'yes' if met else 'NO'}")  # fmt: skip
+    return harness.write_results("reading_order", {
+        "floor_met": met, "against": options.against, "pages": results,
+        "repeat": options.repeat, "background_load": load,
+    })  # fmt: skip
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    harness.main(run, ok="floor_met")
