@@ -18,7 +18,13 @@ from app.models.accounts import (
 )
 from app.models.audit import AuditLog, AuditSeal
 from app.models.base import NAMING, Base, JSONType, table_of, utcnow_sql
-from app.models.documents import SHELL_FILE_STATUSES, BlobChunk, LegacyDocumentImport, ShellFile
+from app.models.documents import (
+    IN_FLIGHT_STATUSES,
+    SHELL_FILE_STATUSES,
+    BlobChunk,
+    LegacyDocumentImport,
+    ShellFile,
+)
 from app.models.jobs import JOB_CATEGORIES, JOB_LANES, JOB_STATUSES, Job, ProcessingError
 from app.models.outputs import (
     AiUsage,
@@ -32,6 +38,7 @@ from app.models.outputs import (
 )
 
 __all__ = [
+    "IN_FLIGHT_STATUSES",
     "JOB_CATEGORIES",
     "JOB_LANES",
     "JOB_STATUSES",

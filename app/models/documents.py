@@ -31,6 +31,9 @@ SHELL_FILE_STATUSES = (
     "cancelled",
     "archived",
 )
+#: A document is in flight while its run is under way: it counts towards its profile's
+#: fair share, it is what a cancel stops, and a partial index keeps it at hand.
+IN_FLIGHT_STATUSES = ("uploaded", "processing")
 
 
 class ShellFile(Base):
@@ -47,8 +50,8 @@ class ShellFile(Base):
         Index(
             "idx_shell_files_processing",
             "updated_at",
-            postgresql_where=text("status IN ('uploaded', 'processing')"),
-            sqlite_where=text("status IN ('uploaded', 'processing')"),
+            postgresql_where=text(in_values("status", IN_FLIGHT_STATUSES)),
+            sqlite_where=text(in_values("status", IN_FLIGHT_STATUSES)),
         ),
         # Identical bytes into one profile are one document.
         Index(

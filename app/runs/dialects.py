@@ -18,8 +18,7 @@ from sqlalchemy import Uuid, and_, any_, bindparam, exists, func, select, true, 
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Engine
 
-from app.models import Job, ShellFile, table_of
-from app.runs.states import IN_FLIGHT_STATUSES
+from app.models import IN_FLIGHT_STATUSES, Job, ShellFile, table_of
 
 # Core statements built once (SQLAlchemy caches their compiled form).
 _jobs = table_of(Job)

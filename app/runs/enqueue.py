@@ -26,11 +26,10 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from app.config import stage_max_retries
-from app.models import JOB_CATEGORIES, Job, ShellFile, table_of
+from app.models import IN_FLIGHT_STATUSES, JOB_CATEGORIES, Job, ShellFile, table_of
 from app.pipeline import STAGES, StageSpec
 from app.runs.states import (
     ACTIVE_JOB_STATUSES,
-    IN_FLIGHT_STATUSES,
     REPROCESSABLE_STATUSES,
     advance_status,
     now,

@@ -41,7 +41,3 @@ REPROCESSABLE_STATUSES = frozenset({"completed", "failed", "cancelled"})
 
 
 ACTIVE_JOB_STATUSES = ("queued", "running", "retrying")
-
-#: A document is in flight while its run is under way: it counts towards its profile's
-#: fair share, and it is what a cancel stops.
-IN_FLIGHT_STATUSES = ("uploaded", "processing")

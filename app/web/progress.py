@@ -13,12 +13,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import ClinicalDocument, Job, ProcessingError, ShellFile
+from app.models import IN_FLIGHT_STATUSES, ClinicalDocument, Job, ProcessingError, ShellFile
 from app.pipeline import STAGE_NAMES
 from app.runs.states import REPROCESSABLE_STATUSES
 from app.web import wording
-
-IN_FLIGHT = ("uploaded", "processing")
 
 
 def _runs(session: Session, files: list[ShellFile]) -> dict[uuid.UUID, dict[str, Job]]:
@@ -86,7 +84,7 @@ def summary(
         "filename": shell_file.original_filename,
         "status": shell_file.status,
         "status_label": wording.status_label(shell_file.status),
-        "in_flight": shell_file.status in IN_FLIGHT,
+        "in_flight": shell_file.status in IN_FLIGHT_STATUSES,
         "uploaded_at": shell_file.created_at.strftime("%Y-%m-%d %H:%M UTC"),
         "type_label": wording.type_label(shell_file.mime_type, kind),
         "stages": stages,
