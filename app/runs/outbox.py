@@ -29,13 +29,14 @@ def jobs_to_publish(
     """Jobs whose message is not (or no longer) on the broker, locked for the caller.
 
     - committed but never published (the broker was down, or the process died
-      between commit and publish);
+      between commit and publish), `grace` after it was queued (its row last changed):
+      the worker that queued it publishes it at once, and marks it a moment later;
     - published to a Redis that has since restarted and lost it;
     - due to be retried long ago, so the message holding the countdown was lost.
     """
     current = now()
     conditions = [
-        and_(Job.status == "queued", Job.published_at.is_(None), Job.created_at < current - grace),
+        and_(Job.status == "queued", Job.published_at.is_(None), Job.updated_at < current - grace),
         and_(Job.status == "retrying", Job.retry_at < current - stale_after),
     ]
     if current_epoch is not None:

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import Job, ProcessingError, ShellFile
-from app.runs import claims, completion, states
+from app.runs import claims, completion, outbox, states
 from tests.app.test_dispatch import committed_chain
 
 STALE_AFTER = timedelta(seconds=30)
@@ -81,3 +81,27 @@ def test_a_waiting_stage_does_not_run_until_the_one_before_it_completes(
     assert db_session.get(Job, second.id, populate_existing=True).status == "queued"
     claim = claims.begin_stage(db_session, second.id, worker_id="w1", stale_after=STALE_AFTER)
     assert (claim.action, claim.stage) == (claims.Action.RUN, "ocr")
+
+
+def test_the_relay_leaves_a_just_queued_stage_to_the_worker_that_queued_it(
+    db_session: Session,
+) -> None:
+    """Completing a stage queues the next one unpublished; its worker publishes it at once
+    and marks it a moment later. The relay waits its grace from the queueing, not from the
+    row's creation (the upload, long before), or it would send most stages twice."""
+    head = committed_chain(db_session)[0]
+    for job in db_session.scalars(select(Job).where(Job.shell_file_id == head.shell_file_id)):
+        job.created_at = states.now() - timedelta(hours=1)  # uploaded an hour ago
+    db_session.flush()
+    claims.begin_stage(db_session, head.id, worker_id="w1", stale_after=STALE_AFTER)
+    upcoming = completion.complete_stage(db_session, head.id)
+    assert upcoming is not None
+
+    def relayed(grace: timedelta) -> set[object]:
+        found = outbox.jobs_to_publish(
+            db_session, current_epoch=None, grace=grace, stale_after=STALE_AFTER
+        )
+        return {each.id for each in found}
+
+    assert upcoming.id not in relayed(timedelta(seconds=60))
+    assert upcoming.id in relayed(timedelta(seconds=-60))  # once its grace has passed
