@@ -188,9 +188,15 @@ def report(
         ["stage", *(h for size in sizes for h in (f"{size} p worker", f"{size} p plain"))],
         rows,
     )
+    base = "the same stages' plain functions in one process, same documents"
+    headline = harness.headline([
+        harness.row(f"End to end {pct}, {size}-page {kind} PDF, upload -> completed",
+                    s[f"{pct}_s"] * 1000, "ms", base, s["baseline_median_s"] * 1000)
+        for size, s in sizes.items() for pct in ("p50", "p95")])  # fmt: skip
     harness.busy_before(background)
     return harness.write_results("e2e_latency", {
         "background_load": background, "sizes": {str(size): s for size, s in sizes.items()},
+        "headline": headline,
         "parameters": {"sizes": list(sizes), "runs": args.runs, "kind": kind,
                        "concurrency": args.concurrency, "ai_provider": "local"},
     })  # fmt: skip

@@ -464,7 +464,7 @@ def print_pool(args: Any, measured: dict[str, Any], at: Callable[[float | None],
 
 
 def print_memory_and_checks(args: Any, measured: dict[str, Any]) -> float:
-    """RSS per worker process and the checks; the largest peak (MiB)."""
+    """RSS per worker process and the checks; the largest peak (bytes)."""
     rss, c, pages = measured["rss"], measured["checks"], args.pages
     peaks = {
         pid: max(rss["peak_bytes"].get(pid, 0), rss["kernel_peak_bytes"].get(pid) or 0)
@@ -503,20 +503,27 @@ def print_memory_and_checks(args: Any, measured: dict[str, Any]) -> float:
         [f"word recall (pages {', '.join(map(str, recall['pages']))})",
          ", ".join(f"{r:.1%}" for r in recall["recall"]), ""],
     ])  # fmt: skip
-    return max(peaks.values()) / MIB if peaks else float("nan")
+    return max(peaks.values()) if peaks else float("nan")
 
 
 def report(args: Any, made: dict[str, Any], measured: dict[str, Any], baseline: dict[str, Any],
            background: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
     speedup = print_speed(args, measured, baseline)
     print_run(args, measured, baseline)
-    peak_mb, wall = print_memory_and_checks(args, measured), measured["wall_s"]
-    floors = harness.floors([
-        (f"wall <= {harness.FLOOR_FAST_E2E_WALL_S:.0f} s", wall <= harness.FLOOR_FAST_E2E_WALL_S,
-         f"{fmt(wall, 1)} s"),
-        (f"peak RSS <= {harness.FLOOR_FAST_E2E_RSS_MB:.0f} MB per worker process",
-         peak_mb <= harness.FLOOR_FAST_E2E_RSS_MB,
-         f"{fmt(peak_mb, 0)} MB (max over processes, sampled or kernel)"),
+    peak, wall = print_memory_and_checks(args, measured), measured["wall_s"]
+    p, rss, wall_floor = args, measured["rss"], harness.FLOOR_FAST_E2E_WALL_S
+    sampled = f", estimated from {len(baseline.get('pages_read', []))} pages"
+    headline = harness.headline([
+        harness.row(f"{p.pages}-page 300 dpi scan through the fast lane, {p.concurrency} "
+                    "processes", wall, "s", "stage functions page after page in one process"
+                    + (sampled if baseline.get("estimated") else ""), baseline.get("total_s"),
+                    floor=f"<= {wall_floor:.0f} s for 100 pages",
+                    met=wall <= wall_floor if p.pages == 100 else None),  # the floor's size
+        harness.row("Peak RSS per fast worker process during that scan", peak / MIB,
+                    "MiB", "the same processes idle (largest)",
+                    max(rss["idle_bytes"].values()) / MIB,
+                    floor=f"<= {harness.FLOOR_FAST_E2E_RSS_MB:.0f} MB",
+                    met=peak / 1e6 <= harness.FLOOR_FAST_E2E_RSS_MB),
     ])  # fmt: skip
     print(f"\nOther processes used {measured['noise']:.0%} of the machine during the run. Machine "
           f"busy before the benchmark started: {background['busy_percent']:.0f}%.")  # fmt: skip
@@ -531,7 +538,8 @@ def report(args: Any, made: dict[str, Any], measured: dict[str, Any], baseline: 
         "parameters": {"pages": args.pages, "concurrency": args.concurrency,
                        "omp_thread_limit": "1", "ocr_batch_pages": args.batch_pages or None,
                        "baseline_pages": args.baseline_pages},
-        "speedup_over_sequential": speedup, "run": measured, "baseline": baseline, "floors": floors,
+        "speedup_over_sequential": speedup, "run": measured, "baseline": baseline,
+        "headline": headline,
     })  # fmt: skip
 
 

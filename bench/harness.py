@@ -26,7 +26,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -790,11 +790,49 @@ def table(title: str, headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> 
     print(markdown_table(headers, rows))
 
 
-def floors(checks: Sequence[tuple[str, bool, str]]) -> dict[str, dict[str, Any]]:
-    """Print the floors (label, met, measured) as met yes/NO; return them for the JSON."""
-    table("Floors (informational):", ["floor", "measured", "met"],
-          [[label, value, "yes" if ok else "NO"] for label, ok, value in checks])  # fmt: skip
-    return {label: {"met": ok, "measured": value} for label, ok, value in checks}
+@dataclass(frozen=True)
+class Row:
+    """One headline figure, with the baseline measured in the same run (the suite's rows)."""
+
+    figure: str
+    value: float | None
+    unit: str
+    baseline: str
+    baseline_value: float | None
+    ratio: float | None
+    floor: str
+    met: bool | None
+    command: str
+
+
+def row(figure: str, value: float | None, unit: str, baseline: str, baseline_value: float | None,
+        command: str = "", *, floor: str = "", met: bool | None = None,
+        ratio: float | None = None) -> Row:  # fmt: skip
+    """A row; the ratio is value / baseline_value unless given."""
+    if ratio is None and value is not None and baseline_value:
+        ratio = value / baseline_value
+    return Row(figure, value, unit, baseline, baseline_value, ratio, floor, met, command)
+
+
+def number(value: float | None) -> str:
+    """A figure to three significant digits or so; "-" for none."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    size = abs(value)
+    if size >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.1f}" if size >= 10 else f"{value:.2f}" if size >= 1 else f"{value:.3g}"
+
+
+def headline(rows: Sequence[Row]) -> list[dict[str, Any]]:
+    """Print the rows that have a floor as met yes/NO (n/a: not at these sizes); return every
+    row for the results JSON, whose `headline` the suite reads."""
+    met = {True: "yes", False: "NO", None: "n/a"}
+    if any(r.floor for r in rows):
+        table("Floors (informational):", ["figure", "measured", "floor", "met"],
+              [[r.figure, f"{number(r.value)} {r.unit}", r.floor, met[r.met]]
+               for r in rows if r.floor])  # fmt: skip
+    return [asdict(r) for r in rows]
 
 
 def machine_info() -> dict[str, Any]:

@@ -75,68 +75,53 @@ def run(argv: Sequence[str] = ()) -> dict[str, Any]:
     return report(args, results, background)
 
 
+def headline_rows(results: list[dict[str, Any]], batch: str) -> list[harness.Row]:
+    """Throughput and CPU per document of each setting against the first."""
+    first, rows = results[0], []
+    base = f"same batch, {first['processes_per_lane']} process per lane"
+    for r in results[1:]:
+        n = r["processes_per_lane"]
+        rows += [harness.row(f"Throughput, {n} worker processes per lane ({batch})",
+                             r["docs_per_s"], "docs/s", base, first["docs_per_s"]),
+                 harness.row(f"CPU per document, {n} worker processes per lane",
+                             r["cpu_s_per_doc_total"] * 1000, "ms/doc", base,
+                             first["cpu_s_per_doc_total"] * 1000)]  # fmt: skip
+    return rows
+
+
 def report(args: Any, results: list[dict[str, Any]], background: dict[str, Any]) -> dict[str, Any]:
     first = results[0]
     for r in results:
         r["cpu_s_per_doc_total"] = sum(
             v for k, v in r["cpu_s_per_doc"].items() if k != CpuMeter.OTHER
         )
-    for r in results:
         r["ratio_docs_per_s"] = harness.ratio(r["docs_per_s"], first["docs_per_s"])
-        r["ratio_cpu_per_doc"] = harness.ratio(
-            r["cpu_s_per_doc_total"], first["cpu_s_per_doc_total"]
-        )
+        r["ratio_cpu_per_doc"] = harness.ratio(r["cpu_s_per_doc_total"],
+                                               first["cpu_s_per_doc_total"])  # fmt: skip
     kind = "scanned 300 dpi" if args.scanned else "born-digital"
     harness.table(
         f"## Scaling: {args.docs} {kind} documents of {args.pages} pages, uploaded at once, "
         "through both lanes (local AI)",
-        [
-            "processes per lane",
-            "seconds",
-            "docs/s",
-            "pages/s",
-            f"ratio to {first['processes_per_lane']}",
-            "CPU s/doc (ours)",
-            "CPU ratio",
-            "other processes",
-        ],
-        [
-            [
-                r["processes_per_lane"],
-                fmt(r["elapsed_s"]),
-                fmt(r["docs_per_s"], 2),
-                fmt(r["pages_per_s"]),
-                fmt(r["ratio_docs_per_s"], 2),
-                fmt(r["cpu_s_per_doc_total"], 3),
-                fmt(r["ratio_cpu_per_doc"], 2),
-                f"{r['noise']:.0%}",
-            ]
-            for r in results
-        ],
-    )
+        ["processes per lane", "seconds", "docs/s", "pages/s",
+         f"ratio to {first['processes_per_lane']}", "CPU s/doc (ours)", "CPU ratio",
+         "other processes"],
+        [[r["processes_per_lane"], fmt(r["elapsed_s"]), fmt(r["docs_per_s"], 2),
+          fmt(r["pages_per_s"]), fmt(r["ratio_docs_per_s"], 2), fmt(r["cpu_s_per_doc_total"], 3),
+          fmt(r["ratio_cpu_per_doc"], 2), f"{r['noise']:.0%}"] for r in results],
+    )  # fmt: skip
     parties = list(first["cpu_s_per_doc"])
-    harness.table(
-        "CPU milliseconds per document:",
-        ["processes per lane", *parties],
-        [
-            [r["processes_per_lane"], *(fmt(r["cpu_s_per_doc"][p] * 1000) for p in parties)]
-            for r in results
-        ],
+    harness.table("CPU milliseconds per document:", ["processes per lane", *parties],
+                  [[r["processes_per_lane"], *(fmt(r["cpu_s_per_doc"][p] * 1000) for p in parties)]
+                   for r in results])  # fmt: skip
+    headline = harness.headline(
+        headline_rows(results, f"{args.docs} x {args.pages}-page {kind} PDFs")
     )
     harness.busy_before(background)
-    return harness.write_results(
-        "scaling",
-        {
-            "background_load": background,
-            "settings": results,
-            "parameters": {
-                "docs": args.docs,
-                "pages": args.pages,
-                "kind": kind,
-                "processes_per_lane": [r["processes_per_lane"] for r in results],
-            },
-        },
-    )
+    return harness.write_results("scaling", {
+        "background_load": background, "settings": results, "headline": headline,
+        "parameters": {"docs": args.docs, "pages": args.pages, "kind": kind,
+                       "processes_per_lane": [r["processes_per_lane"] for r in results]},
+    })  # fmt: skip
 
 
 if __name__ == "__main__":

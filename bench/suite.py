@@ -20,262 +20,31 @@ import multiprocessing
 import sys
 import time
 import traceback
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bench import harness
-from bench.harness import MIB, log
+from bench.harness import Row, log, number, row
 
-R = Mapping[str, Any]
-
-
-@dataclass(frozen=True)
-class Row:
-    """One figure of the suite, with the baseline measured in the same run."""
-
-    figure: str
-    value: float | None
-    unit: str
-    baseline: str
-    baseline_value: float | None
-    ratio: float | None
-    floor: str
-    met: bool | None
-    command: str
-
-
-def row(figure: str, value: float | None, unit: str, baseline: str, baseline_value: float | None,
-        command: str, *, floor: str = "", met: bool | None = None,
-        ratio: float | None = None) -> Row:  # fmt: skip
-    """A row; the ratio is value / baseline_value unless given."""
-    if ratio is None and value is not None and baseline_value:
-        ratio = value / baseline_value
-    return Row(figure, value, unit, baseline, baseline_value, ratio, floor, met, command)
-
-
-def upload_rows(r: R, command: str) -> list[Row]:
-    ours, bare, p = r["ours"], r["bare"], r["parameters"]
-    load = f"{p['file_bytes'] / 1000:.0f} KB PDFs, {p['connections']} clients"
-    base, tput, p99 = "bare Flask + 1 row, same gunicorn", ours["uploads_per_s"], ours["p99_ms"]
-    floor = f">= {harness.FLOOR_UPLOADS_PER_S:.0f}/s and >= {harness.FLOOR_UPLOAD_RATIO}x bare"
-    met = (
-        tput >= harness.FLOOR_UPLOADS_PER_S
-        and r["ratio_uploads_per_s"] >= harness.FLOOR_UPLOAD_RATIO
+# Each benchmark (the module bench/<name>.py, whose run(argv) returns its figures, the
+# headline rows among them) and the options of a quick run.
+BENCHES: dict[str, tuple[str, ...]] = {
+    name: tuple(quick.split())
+    for name, quick in (
+        ("upload_throughput", "--reps 1 --duration 2 --warmup 1 --no-phases --noisy-retries 0"),
+        ("engine_overhead", "--docs 20 --reps 1 --sequential 5 --no-phases"),
+        ("upload_memory", "--size-mb 20 --uploads 1"),
+        ("fast_lane", "--pages 3 --reps 1 --scan-pages 1 --noisy-retries 0"),
+        ("fast_lane_e2e", "--pages 6 --baseline-pages 1 --no-parallel"),
+        ("ai_speed", "--rounds 1 --long-pages 10"),
+        ("ai_quality", "--per-kind 2"),
+        ("e2e_latency", "--runs 2"),
+        ("scaling", "--docs 6 --pages 2"),
     )
-    return [
-        row(
-            f"Upload throughput ({load})",
-            tput,
-            "uploads/s",
-            base,
-            bare["uploads_per_s"],
-            command,
-            floor=floor,
-            met=met,
-        ),
-        row(f"Upload latency p50 ({load})", ours["p50_ms"], "ms", base, bare["p50_ms"], command),
-        row(
-            f"Upload latency p99 ({load})",
-            p99,
-            "ms",
-            base,
-            bare["p99_ms"],
-            command,
-            floor=f"<= {harness.FLOOR_UPLOAD_P99_MS:.0f} ms",
-            met=p99 <= harness.FLOOR_UPLOAD_P99_MS,
-        ),
-    ]
-
-
-def engine_rows(r: R, command: str) -> list[Row]:
-    tput, lat, added = r["throughput_docs_per_s"], r["latency_ms"], r["added_latency_ms"]["p50"]
-    base = "raw Celery chain of the same 6 tasks, same workers"
-    return [
-        row(
-            "Engine throughput, 6 no-op stages",
-            tput["engine"],
-            "docs/s",
-            base,
-            tput["raw"],
-            command,
-            floor=f">= {harness.FLOOR_ENGINE_RATIO}x raw",
-            met=r["throughput_ratio"] >= harness.FLOOR_ENGINE_RATIO,
-        ),
-        row(
-            "Engine latency p50, 6 no-op stages",
-            lat["engine"]["p50"],
-            "ms",
-            base,
-            lat["raw"]["p50"],
-            command,
-            floor=f"<= +{harness.FLOOR_ENGINE_ADDED_P50_MS:.0f} ms over raw",
-            met=added <= harness.FLOOR_ENGINE_ADDED_P50_MS,
-        ),
-    ]
-
-
-def memory_rows(r: R, command: str) -> list[Row]:
-    uploads, idle = r["uploads"], r["idle_rss_bytes"]
-    growth = max(u["rss_peak"] - idle[str(u["worker_pid"])] for u in uploads)
-    size = max(u["file_bytes"] for u in uploads)
-    accepted = all(u["status"] == 201 for u in uploads)
-    baseline = f"the file's size (worker idle: {min(idle.values()) / MIB:.0f} MiB)"
-    return [
-        row(
-            f"Web worker RSS growth during a {size / 1e6:.0f} MB upload",
-            growth / MIB,
-            "MiB",
-            baseline,
-            size / MIB,
-            command,
-            floor="< 0.5x the file, upload accepted",
-            met=r["worst_growth_over_file"] < harness.FLOOR_MEMORY_GROWTH and accepted,
-        )
-    ]
-
-
-def fast_lane_rows(r: R, command: str) -> list[Row]:
-    digital, ms = r["born_digital"]["figures"], harness.FLOOR_BORN_DIGITAL_MS
-    rows = [
-        row(
-            "Fast lane, born-digital page (text layer + layout)",
-            digital["ours_ms_per_page"],
-            "ms/page",
-            "pypdfium2 text only",
-            digital["raw_ms_per_page"],
-            command,
-            floor=f"<= {ms:.0f} ms/page",
-            met=digital["ours_ms_per_page"] <= ms,
-        )
-    ]
-    if r.get("scanned"):
-        scan, s = r["scanned"]["figures"], harness.FLOOR_SCAN_S_PER_PAGE
-        rows.append(row("Fast lane, scanned A4 page at 300 dpi (render + OCR + layout)",
-                        scan["ours_s_per_page"], "s/page", "tesseract CLI, 1 thread, same pages",
-                        scan["cli_s_per_page"], command, floor=f"<= {s} s/page/core",
-                        met=scan["ours_s_per_page"] <= s))  # fmt: skip
-    return rows
-
-
-def fast_e2e_rows(r: R, command: str) -> list[Row]:
-    p, rss, baseline = r["parameters"], r["run"]["rss"], r.get("baseline") or {}
-    peak = max(max(rss["peak_bytes"].get(pid, 0), rss["kernel_peak_bytes"].get(pid) or 0)
-               for pid in rss["labels"])  # fmt: skip
-    sampled = f", estimated from {len(baseline.get('pages_read', []))} pages"
-    wall, mb = harness.FLOOR_FAST_E2E_WALL_S, harness.FLOOR_FAST_E2E_RSS_MB
-    return [
-        row(f"{p['pages']}-page 300 dpi scan through the fast lane, {p['concurrency']} processes",
-            r["wall_s"], "s", "stage functions page after page in one process"
-            + (sampled if baseline.get("estimated") else ""), baseline.get("total_s"), command,
-            floor=f"<= {wall:.0f} s for 100 pages",
-            met=r["wall_s"] <= wall if p["pages"] == 100 else None),  # the floor is for 100 pages
-        row("Peak RSS per fast worker process during that scan", peak / MIB, "MiB",
-            "the same processes idle (largest)", max(rss["idle_bytes"].values()) / MIB, command,
-            floor=f"<= {mb:.0f} MB", met=peak / 1e6 <= mb),
-    ]  # fmt: skip
-
-
-def ai_speed_rows(r: R, command: str) -> list[Row]:
-    ms, base = harness.FLOOR_AI_MS_PER_PAGE, "one regex word scan of the same text"
-    return [
-        row(f"AI lane, local provider, passes 1-3 ({label})", r[f"{key}ms_per_page"], "ms/page",
-            base, r[f"{key}word_scan_ms_per_page"], command, floor=f"<= {ms:.0f} ms/page",
-            met=r[f"{key}ms_per_page"] <= ms)
-        for label, key in (("corpus pages", ""), ("dense ~3,000-character pages", "dense_"))
-    ]  # fmt: skip
-
-
-def ai_quality_rows(r: R, command: str) -> list[Row]:
-    scores, floors, gold = (
-        r["corpus"]["entities"],
-        r["floors"],
-        "gold annotations of the synthetic corpus",
-    )
-    main = ("medication", "lab_result", "vital_sign")
-    rows = [
-        row(
-            f"AI lane F1, {kind}",
-            scores[kind]["f1"],
-            "F1",
-            gold,
-            None,
-            command,
-            floor=f">= {floors[kind]}",
-            met=scores[kind]["f1"] >= floors[kind],
-        )
-        for kind in main
-        if kind in scores
-    ]
-    others = {k: v["f1"] for k, v in scores.items() if k not in main}
-    if others:
-        low = min(others, key=lambda k: others[k])
-        rows.append(row(f"AI lane F1, other types (lowest: {low})", others[low], "F1", gold, None,
-                        command, floor=f">= {floors[low]}",
-                        met=all(others[k] >= floors[k] for k in others)))  # fmt: skip
-    negation, floor = r["corpus"]["negation_accuracy"], r["negation_floor"]
-    rows.append(row("AI lane negation right", negation, "share", gold, None, command,
-                    floor=f">= {floor}", met=negation >= floor))  # fmt: skip
-    return rows
-
-
-def e2e_rows(r: R, command: str) -> list[Row]:
-    kind, base = (
-        r["parameters"]["kind"],
-        "the same stages' plain functions in one process, same documents",
-    )
-    return [
-        row(
-            f"End to end {pct}, {size}-page {kind} PDF, upload -> completed",
-            s[f"{pct}_s"] * 1000,
-            "ms",
-            base,
-            s["baseline_median_s"] * 1000,
-            command,
-        )
-        for size, s in r["sizes"].items()
-        for pct in ("p50", "p95")
-    ]
-
-
-def scaling_rows(r: R, command: str) -> list[Row]:
-    first, p = r["settings"][0], r["parameters"]
-    batch = f"{p['docs']} x {p['pages']}-page {p['kind']} PDFs"
-    base = f"same batch, {first['processes_per_lane']} process per lane"
-    rows = []
-    for s in r["settings"][1:]:
-        n = s["processes_per_lane"]
-        throughput = s["docs_per_s"], "docs/s", base, first["docs_per_s"], command
-        cpu = s["cpu_s_per_doc_total"] * 1000, "ms/doc", base, first["cpu_s_per_doc_total"] * 1000
-        rows.append(row(f"Throughput, {n} worker processes per lane ({batch})", *throughput))
-        rows.append(row(f"CPU per document, {n} worker processes per lane", *cpu, command))
-    return rows
-
-
-@dataclass(frozen=True)
-class Bench:
-    name: str  # the module bench/<name>.py, whose run(argv) returns its figures
-    quick: tuple[str, ...]
-    rows: Callable[[R, str], list[Row]]
-
-
-QUICK_UPLOAD = "--reps 1 --duration 2 --warmup 1 --no-phases --noisy-retries 0"
-BENCHES: tuple[Bench, ...] = tuple(
-    Bench(name, tuple(quick.split()), rows)
-    for name, quick, rows in (
-        ("upload_throughput", QUICK_UPLOAD, upload_rows),
-        ("engine_overhead", "--docs 20 --reps 1 --sequential 5 --no-phases", engine_rows),
-        ("upload_memory", "--size-mb 20 --uploads 1", memory_rows),
-        ("fast_lane", "--pages 3 --reps 1 --scan-pages 1 --noisy-retries 0", fast_lane_rows),
-        ("fast_lane_e2e", "--pages 6 --baseline-pages 1 --no-parallel", fast_e2e_rows),
-        ("ai_speed", "--rounds 1 --long-pages 10", ai_speed_rows),
-        ("ai_quality", "--per-kind 2", ai_quality_rows),
-        ("e2e_latency", "--runs 2", e2e_rows),
-        ("scaling", "--docs 6 --pages 2", scaling_rows),
-    )
-)
+}
 
 
 class BenchFailed(Exception):
@@ -330,37 +99,25 @@ def run_isolated(name: str, argv: Sequence[str]) -> dict[str, Any]:
     return dict(json.loads(body))
 
 
-def measure(bench: Bench, quick: bool) -> tuple[list[Row], dict[str, Any]]:
+def measure(name: str, quick: bool) -> tuple[list[Row], dict[str, Any]]:
     """The rows of one benchmark (one FAILED row if it failed), and how its run went."""
-    argv = bench.quick if quick else ()
-    command = " ".join(["python -m bench." + bench.name, *argv])
+    argv = BENCHES[name] if quick else ()
+    command = " ".join(["python -m bench." + name, *argv])
     log(f"suite: {command}")
     started = time.monotonic()
     try:
-        rows = bench.rows(run_isolated(bench.name, argv), command)
+        figures = run_isolated(name, argv)
+        rows = [Row(**{**r, "command": command}) for r in figures["headline"]]
         error = None
-    except (BenchFailed, KeyError, TypeError, ValueError) as exc:
+    except (BenchFailed, KeyError, TypeError) as exc:
         error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, BenchFailed) else str(exc)
-        rows = [row(f"{bench.name}: FAILED ({error})", None, "", "", None, command)]
+        rows = [row(f"{name}: FAILED ({error})", None, "", "", None, command)]
     seconds = time.monotonic() - started
-    log(f"suite: {bench.name} {'failed' if error else 'done'} in {seconds:.0f} s")
-    return rows, {"name": bench.name, "seconds": round(seconds, 1), "error": error}
+    log(f"suite: {name} {'failed' if error else 'done'} in {seconds:.0f} s")
+    return rows, {"name": name, "seconds": round(seconds, 1), "error": error}
 
 
 # --------------------------------------------------------------------------- tables
-
-
-def _number(value: float | None) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    size = abs(value)
-    if size >= 100:
-        return f"{value:,.0f}"
-    if size >= 10:
-        return f"{value:.1f}"
-    if size >= 1:
-        return f"{value:.2f}"
-    return f"{value:.3g}"
 
 
 def _cell(text: str) -> str:
@@ -385,9 +142,9 @@ def render_markdown(rows: Sequence[Row], meta: Mapping[str, Any]) -> str:
             floor = f"{floor}: {'met' if r.met else '**NOT met**'}"
         baseline = r.baseline
         if r.baseline_value is not None:
-            baseline = f"{baseline}: {_number(r.baseline_value)} {r.unit}"
-        value = f"{_number(r.value)} {r.unit}".strip() if r.value is not None else "-"
-        ratio = f"{_number(r.ratio)}x" if r.ratio is not None else "-"
+            baseline = f"{baseline}: {number(r.baseline_value)} {r.unit}"
+        value = f"{number(r.value)} {r.unit}".strip() if r.value is not None else "-"
+        ratio = f"{number(r.ratio)}x" if r.ratio is not None else "-"
         cells = [_cell(r.figure), value, _cell(baseline) or "-", ratio, _cell(floor) or "-"]
         table_rows.append([*cells, f"`{r.command}`"])
     headers = ["figure", "value", "baseline (same run)", "ratio", "floor", "command"]
@@ -431,17 +188,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke check")
     parser.add_argument("--out", type=Path, default=harness.RESULTS_DIR, help="results folder")
-    names = ", ".join(b.name for b in BENCHES)
+    names = ", ".join(BENCHES)
     parser.add_argument("--only", default="", help=f"comma-separated subset of: {names}")
     return parser.parse_args(argv)
 
 
-def selected(only: str) -> list[Bench]:
+def selected(only: str) -> list[str]:
     wanted = [n.strip() for n in only.split(",") if n.strip()]
-    unknown = set(wanted) - {b.name for b in BENCHES}
+    unknown = set(wanted) - set(BENCHES)
     if unknown:
         raise SystemExit(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
-    return [b for b in BENCHES if not wanted or b.name in wanted]
+    return [name for name in BENCHES if not wanted or name in wanted]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -452,8 +209,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = datetime.now(UTC)
     rows: list[Row] = []
     runs: list[dict[str, Any]] = []
-    for bench in benches:
-        bench_rows, outcome = measure(bench, args.quick)
+    for name in benches:
+        bench_rows, outcome = measure(name, args.quick)
         rows += bench_rows
         runs.append(outcome)
     finished = datetime.now(UTC)

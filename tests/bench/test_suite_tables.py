@@ -6,7 +6,9 @@ import json
 import math
 from pathlib import Path
 
-from bench.suite import Row, render_markdown, results_json, row, scaling_rows, write_tables
+from bench.harness import Row, row
+from bench.scaling import headline_rows
+from bench.suite import render_markdown, results_json, write_tables
 
 META = {
     "mode": "quick",
@@ -132,15 +134,12 @@ def test_write_tables_writes_the_run_and_latest(tmp_path: Path) -> None:
 
 
 def test_scaling_rows_compare_each_setting_with_the_first() -> None:
-    figures = {
-        "parameters": {"docs": 8, "pages": 2, "kind": "born-digital"},
-        "settings": [
-            {"processes_per_lane": 1, "docs_per_s": 4.0, "cpu_s_per_doc_total": 0.10},
-            {"processes_per_lane": 2, "docs_per_s": 6.0, "cpu_s_per_doc_total": 0.12},
-        ],
-    }
+    settings = [
+        {"processes_per_lane": 1, "docs_per_s": 4.0, "cpu_s_per_doc_total": 0.10},
+        {"processes_per_lane": 2, "docs_per_s": 6.0, "cpu_s_per_doc_total": 0.12},
+    ]
 
-    throughput, cpu = scaling_rows(figures, "python -m bench.scaling")
+    throughput, cpu = headline_rows(settings, "8 x 2-page born-digital PDFs")
 
     assert (throughput.value, throughput.baseline_value, throughput.ratio) == (6.0, 4.0, 1.5)
     assert "1 process per lane" in throughput.baseline
