@@ -1,14 +1,4 @@
-"""Precision, recall and F1 of the local AI provider, per entity type, on known corpora.
-
-    .venv/bin/python -m bench.ai_quality [FOLDER] [--misses N] [--dev-only] [--check]
-
-The synthetic corpus (the floors) and the six held-out documents, then the hand-written
-development set (tests/corpus/dev/, per house style; not a floor); `--check` scores the
-blind check set (tests/corpus/check/) in its own section, `--dev-only` the development
-set alone; FOLDER scores corpus JSON files instead of the synthetic corpus (format: top
-of tests/support/clinical_corpus.py); `--write-corpus FOLDER` saves the corpus. A
-predicted entity matches a gold one of the same type whose span it overlaps.
-"""
+"""Precision, recall and F1 of the local AI provider, per entity type, on known corpora."""
 
 from __future__ import annotations
 

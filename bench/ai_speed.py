@@ -1,10 +1,4 @@
-"""How fast the local AI provider runs its three passes, per page, against a baseline.
-
-Each round runs passes 1-3 over the synthetic corpus; the figure is the median round per
-page, next to one regex word scan of the same text and the lexicon's patterns alone; a
-long document checks that time grows with length, and dense ~3,000-character pages that
-it holds on full pages. Floor: 200 ms per page on each.
-"""
+"""How fast the local AI provider runs its three passes, per page, against a baseline."""
 
 from __future__ import annotations
 

@@ -1,12 +1,4 @@
-"""Chaos: upload N documents while workers are killed and Redis restarts; count what is lost.
-
-    python -m bench.chaos [--documents 500] [--rate 8] [--fault-every 4] [--seed 1]
-
-A whole service of its own (its own Redis, so it can restart it), uploads with an
-Idempotency-Key retried as a real client would, and faults at random: a pool process or a
-whole worker SIGKILLed, a worker SIGTERMed, Redis restarted. Then accepted / completed /
-lost / stuck / duplicated / inconsistent counts and the longest recovery (see README).
-"""
+"""Chaos: upload N documents while workers are killed and Redis restarts; count what is lost."""
 
 from __future__ import annotations
 

@@ -1,13 +1,4 @@
-"""Context flags on gold mentions: the project's ConText rules against medspaCy's ConText.
-
-    /tmp/ctxvenv/bin/python -m bench.context_compare [--misses 20]   # a venv with medspacy
-
-Both systems get the same text and the gold mention spans of each corpus (synthetic,
-hand-written, development set) and say which flags (negated, historical, family,
-hypothetical) each mention takes; each flag is scored against the gold, with time per
-document and each system's peak RSS. See bench/README.md; without medspaCy installed
-(the project's venv) only ours is scored.
-"""
+"""Context flags on gold mentions: the project's ConText rules against medspaCy's ConText."""
 
 from __future__ import annotations
 

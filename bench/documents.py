@@ -1,15 +1,4 @@
-"""The benchmarks' documents, each with known text.
-
-- `dense_lines(n)`: page `n`'s known text, 40 lines (a title and 39 lines of 10 words from
-  the test vocabulary), about 3,300 characters: a full typed page. `born_digital_pdf`
-  makes a text PDF of such pages; `write_scanned_pdf` an image-only PDF of them at 300
-  dpi, page by page straight to disk (one lossless 8-bit image per page, the PNG's own
-  deflate data with the PNG predictor, as img2pdf does: ~0.3 MB a page, so 100 pages stay
-  under the 50 MiB upload limit; Pillow's JPEG would take ~0.9 MB a page).
-- `padded_pdf`: a valid one-page PDF of any size whose bulk is a binary stream of random
-  bytes (incompressible, like a scan), with a 16-character token in its page text.
-- `clinical_pdf`: the synthetic clinical corpus's lines refilled into dense pages.
-"""
+"""The benchmarks' documents, each with known text. See bench/README.md."""
 
 from __future__ import annotations
 

@@ -1,11 +1,6 @@
 """End to end: upload -> completed for a 1-page and a 20-page clinical PDF, through gunicorn
 and both lanes (real workers, local AI), one document at a time, against the same stages'
-plain functions run in this process on the same documents, in the same run.
-
-Latency: from just before the upload to `shell_files.processing_completed_at`; p50/p95
-per size, each stage's median running time (job_queue) next to its plain functions. The
-ratio p50 / baseline is what the service (HTTP, database, queues, six tasks) multiplies
-the work by. `--scanned`: 300 dpi image-only PDFs instead.
+plain functions run in this process on the same documents, in the same run. See bench/README.md.
 """
 
 from __future__ import annotations

@@ -1,12 +1,6 @@
 """Engine overhead: six no-op stages through our engine vs the same six tasks as a raw
 Celery chain, on the same workers (the Procfile's `fast` and `ai`, with
-`--include bench.noop_tasks`), in the same run.
-
-Throughput: `--docs` documents' chains published at once, documents/s from the first
-publish to the last completion, median of `--reps`. Latency: `--sequential` documents one
-at a time (engine and raw alternating), p50/p95; the engine's from `shell_files.created_at`
-to `processing_completed_at`, the raw chain's from `apply_async` to its last task. Then
-bench/engine_phases.py's per-phase breakdown. See bench/README.md.
+`--include bench.noop_tasks`), in the same run. See bench/README.md.
 """
 
 from __future__ import annotations

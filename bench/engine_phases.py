@@ -1,10 +1,4 @@
-"""Where an engine stage's time goes: no-op stages run in-process, phase by phase.
-
-Stages run one at a time with Celery's eager `Task.apply` (`StageTask.__call__`, the app
-context and `run_stage`, without a broker or a worker process): the bookkeeping the
-engine adds to every stage, on top of what Celery itself costs (a raw task's eager cost
-is printed too). Printed by engine_overhead; alone: `python -m bench.engine_phases`.
-"""
+"""Where an engine stage's time goes: no-op stages run in-process, phase by phase."""
 
 from __future__ import annotations
 

@@ -1,13 +1,5 @@
 """Fast lane, in-process: OCR + spatial mapping per page, born-digital and scanned, against
-baselines measured in the same run. No services needed.
-
-1. Born-digital (20 dense pages): `ocr.iter_pages` (pdfium's text layer) + `map_page`,
-   against raw pypdfium2 `get_text_range()` (and, for reference, plus `get_charbox()` per
-   character); passes alternate, median reported. Floor: <= 50 ms/page.
-2. Scanned A4 at 300 dpi (6 pages): the same `iter_pages` (render, tesserocr, the engine
-   loaded once) + `map_page`, OMP_THREAD_LIMIT=1, against the Debian `tesseract` CLI
-   (`--psm 3`, 1 thread) on the same pages as PNG; pages alternate. Floor: <= 1.5 s/page.
-A measurement during which other processes used more than 15 % of the machine is redone.
+baselines measured in the same run. No services needed. See bench/README.md.
 """
 
 from __future__ import annotations

@@ -1,13 +1,6 @@
 """Fast lane end to end: a 100-page 300 dpi scan uploaded through the API and processed by
 one fast worker (prefork, 2 processes), against the same pages read sequentially in one
-process, in the same run.
-
-Wall: from just before the upload to `spatial_mapping`'s `completed_at`; with the stage
-timeline, each pool process's OCR batches (from the worker's log), CPU per process group,
-the RSS of every worker process (sampled every 50 ms, and the kernel's VmHWM) and checks
-of what was stored. Baseline: `security.scan` then `iter_pages` + `map_page` on
-`--baseline-pages` pages spread over the document, extrapolated; reference: two processes
-reading those pages at once. Floors: wall <= 90 s, <= 400 MB per worker process.
+process, in the same run. See bench/README.md.
 """
 
 from __future__ import annotations

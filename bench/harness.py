@@ -1,10 +1,5 @@
 """The benchmarks' shared harness: services, child processes, CPU and memory meters,
-statistics, tables and results. Nothing here measures anything by itself.
-
-Databases, Redis and worker processes come from tests/support (the tests' own helpers);
-what is particular to a benchmark is here: every child runs in its own session (a Ctrl-C
-in the terminal reaches only the benchmark, which then stops its children in order) and
-is stopped on exit, on error, on Ctrl-C and on SIGTERM.
+statistics, tables and results. Nothing here measures anything by itself. See bench/README.md.
 """
 
 from __future__ import annotations

@@ -1,13 +1,5 @@
 """No-op tasks for bench/engine_overhead.py and engine_phases.py, loaded into the workers
 with `--include bench.noop_tasks`, and the documents whose runs are made of them.
-
-- `fast.bench_noop` / `ai.bench_noop`: stages through the engine, exactly like the
-  real ones (`StageTask` base, `run_stage`: claim under a row lock, heartbeat
-  thread, complete in a transaction, chain continues), whose work does nothing.
-- `fast.bench_raw` / `ai.bench_raw`: plain Celery tasks (`celery.Task`, no Flask
-  app context, no database) that do nothing; given `mark`, the task pushes
-  "<doc_id> <unix time>" to that Redis list, so the benchmark learns when a raw
-  chain ended.
 """
 
 from __future__ import annotations

@@ -1,11 +1,4 @@
-"""Reading order of spatial mapping against Tesseract's own word order, on real layouts.
-
-Each page of tests/support/layouts.py is read clean and noisy at 300 dpi and as a text
-layer; printed: the CER of `map_page`'s text and of the engine's own word order against
-the truth, of a plain row sort (the baseline), and `map_page`'s time per page. Floor:
-CER(ours) <= 1.1 x CER(engine's order) on every page. `--against REV` also scores and
-times `map_page` as it was at git revision REV.
-"""
+"""Reading order of spatial mapping against Tesseract's own word order, on real layouts."""
 
 from __future__ import annotations
 

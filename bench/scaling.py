@@ -1,11 +1,5 @@
 """Scaling: documents per second through both lanes with 1, then 2 worker processes per lane,
-on the same batch of documents, in the same run.
-
-One batch (`--docs` clinical PDFs of `--pages` pages) is made once and uploaded unchanged
-for each setting, each on a fresh database with gunicorn and both workers started anew;
-after one warm-up document the clock runs from the first upload to the last
-`processing_completed_at`. Printed: documents/s, pages/s, the ratio to the first setting,
-and CPU per document of each party (a setting that is faster by burning more CPU shows it).
+on the same batch of documents, in the same run. See bench/README.md.
 """
 
 from __future__ import annotations

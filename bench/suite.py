@@ -1,14 +1,4 @@
-"""The benchmark suite: every figure of the project in one command, in one table.
-
-    .venv/bin/python -m bench.suite [--quick] [--out bench/results] [--only NAME,...]
-
-Runs each benchmark's `run(argv)` in a fresh child process, one after another (no figure
-carries another's imports, memory peak or threads); each prints its own tables. From the
-figures each returns, the suite keeps the headline rows, each with its baseline measured
-in the same run and the command that measures it alone, and writes them to
-`<out>/suite-<timestamp>.json` and `.md` and `latest.*`. `--quick`: small sizes, a smoke
-check (~3 min). A benchmark that fails gets a FAILED row; the exit code is then 1.
-"""
+"""The benchmark suite: every figure of the project in one command, in one table."""
 
 from __future__ import annotations
 

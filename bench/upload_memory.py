@@ -1,10 +1,4 @@
-"""Upload memory: peak RSS of the gunicorn worker while it takes a ~49 MB upload.
-
-One gunicorn worker (1 x 4 threads) serves the app with PostgreSQL blob storage; after
-small warm-up uploads its idle RSS is the baseline. A ~49 MB PDF is then streamed from
-disk (the client never holds it) while the worker's RSS is sampled every 20 ms and the
-kernel's VmHWM catches a peak between samples. Floor: (peak - idle) well under the file.
-"""
+"""Upload memory: peak RSS of the gunicorn worker while it takes a ~49 MB upload."""
 
 from __future__ import annotations
 

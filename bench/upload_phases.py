@@ -1,10 +1,4 @@
-"""Where an upload's time goes: the real upload view, run in this process, phase by phase.
-
-Uploads go one at a time through Flask's WSGI app (no gunicorn, no other thread), so the
-figures are the intrinsic cost of one upload, free of GIL contention; the same bodies go
-through the bare baseline app. Printed by upload_throughput too; alone:
-`.venv/bin/python -m bench.upload_phases [--count 200]`.
-"""
+"""Where an upload's time goes: the real upload view, run in this process, phase by phase."""
 
 from __future__ import annotations
 

@@ -1,11 +1,4 @@
-"""Upload throughput: 100 KB PDF uploads, 16 concurrent clients (wrk), through gunicorn.
-
-Ours is `POST /api/v1/shell-files` of the real app; the baseline, bench/bare_app.py, takes
-the same upload and commits one row; both run side by side with the same gunicorn
-settings (the Procfile's: 2 workers x 4 threads, --reuse-port) and repetitions alternate.
-No Celery worker runs: the chain messages pile up in Redis, flushed at the end. Then the
-per-phase breakdown of bench/upload_phases.py. See bench/README.md.
-"""
+"""Upload throughput: 100 KB PDF uploads, 16 concurrent clients (wrk), through gunicorn."""
 
 from __future__ import annotations
 

@@ -1,9 +1,4 @@
-"""What Pass 1's vocabularies cost an `ai` worker process: load time and memory.
-
-Each figure from a fresh process: the worker's Celery app alone (the baseline), then with
-the local provider loaded from the cache, then with the vocabulary built anew. Floors
-(issue #12): load <= 2 s, an `ai` worker <= 350 MB resident with every vocabulary.
-"""
+"""What Pass 1's vocabularies cost an `ai` worker process: load time and memory."""
 
 from __future__ import annotations
 
