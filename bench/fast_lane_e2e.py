@@ -278,9 +278,8 @@ def document(args: Any, scratch: Path) -> tuple[Path, dict[str, Any]]:
 
 
 def run(argv: Sequence[str] = ()) -> dict[str, Any]:
-    """Measure with the options `argv` (as on the command line), print the tables, and return
-    the figures written to bench/results/fast_lane_e2e.json. Raises RuntimeError if the
-    upload is refused or the document does not get through in time."""
+    """Measure with the options `argv`, print the tables, return the figures. RuntimeError if
+    the upload is refused or the document does not get through in time."""
     parser = harness.parser(__doc__)
     parser.add_argument("--pages", type=int, default=100)
     parser.add_argument(
@@ -293,10 +292,8 @@ def run(argv: Sequence[str] = ()) -> dict[str, Any]:
     parser.add_argument("--no-parallel", action="store_true", help="skip the 2-process reference")
     parser.add_argument("--batch-pages", type=int, default=0, help="OCR_BATCH_PAGES (0: unset)")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the run")
-    parser.add_argument(
-        "--cache-dir", default="", help="keep the generated scan here for next time"
-    )
-    args = parser.parse_args(argv)
+    parser.add_argument("--cache-dir", default="", help="keep the generated scan here")
+    args = parser.parse_args(argv)  # fmt: skip
     scratch = Path(tempfile.mkdtemp(prefix="sfp-fast_lane_e2e-doc-"))
     try:
         doc, made = document(args, scratch)
@@ -309,19 +306,12 @@ def run(argv: Sequence[str] = ()) -> dict[str, Any]:
         log(f"pipeline: {measured['wall_s']:.1f} s for {args.pages} pages")
         baseline: dict[str, Any] = {}
         if args.baseline_pages > 0:
-            log(
-                f"sequential baseline: {min(args.baseline_pages, args.pages)} pages in this process"
-            )
+            log(f"sequential baseline: {min(args.baseline_pages, args.pages)} pages")
             baseline = sequential_baseline(doc, args.pages, args.baseline_pages)
             if args.concurrency > 1 and not args.no_parallel:
                 log(f"parallel reference: {args.concurrency} processes at once")
-                baseline["parallel"] = parallel_reference(
-                    doc,
-                    args.pages,
-                    args.baseline_pages,
-                    args.concurrency,
-                    baseline["security_scan_s"],
-                )
+                baseline["parallel"] = parallel_reference(doc, args.pages, args.baseline_pages,
+                    args.concurrency, baseline["security_scan_s"])  # fmt: skip
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return report(args, made, measured, baseline, background)
@@ -333,13 +323,9 @@ def print_speed(args: Any, measured: dict[str, Any], baseline: dict[str, Any]) -
     rows = [["pipeline: upload -> spatial_mapping completed", fmt(wall, 1), fmt(wall / pages, 3),
              fmt(wall * args.concurrency / pages, 3), ""]]  # fmt: skip
     speedup = harness.ratio(baseline["total_s"], wall) if baseline else float("nan")
-    parallel = baseline.get("parallel")
     if baseline:
-        sampled = (
-            f"estimate from {len(baseline['pages_read'])} pages"
-            if baseline["estimated"]
-            else "all pages"
-        )
+        read = len(baseline["pages_read"])
+        sampled = f"estimate from {read} pages" if baseline["estimated"] else "all pages"
         rows.append(
             [
                 f"baseline: sequential, 1 process ({sampled})",
@@ -348,38 +334,44 @@ def print_speed(args: Any, measured: dict[str, Any], baseline: dict[str, Any]) -
                 f"**{fmt(speedup, 2)}x**",
             ]
         )
-    if parallel:
-        each = "estimate from {} pages each".format(len(parallel["pages_read_each"]))
+    if parallel := baseline.get("parallel"):
+        total, n = parallel["total_s"], parallel["processes"]
+        each = f"estimate from {len(parallel['pages_read_each'])} pages each"
         rows.append(
             [
-                f"reference: {parallel['processes']} processes at once, stage functions only "
+                f"reference: {n} processes at once, stage functions only "
                 f"({each if parallel['estimated'] else 'all pages each'})",
-                fmt(parallel["total_s"], 1),
-                fmt(parallel["total_s"] / pages, 3),
-                fmt(parallel["total_s"] * parallel["processes"] / pages, 3),
-                f"{fmt(harness.ratio(baseline['total_s'], parallel['total_s']), 2)}x (pipeline "
-                f"takes {fmt(harness.ratio(wall, parallel['total_s']), 2)}x its time)",
+                fmt(total, 1),
+                fmt(total / pages, 3),
+                fmt(total * n / pages, 3),
+                f"{fmt(harness.ratio(baseline['total_s'], total), 2)}x (pipeline takes "
+                f"{fmt(harness.ratio(wall, total), 2)}x its time)",
             ]
         )
     harness.table(
         f"## Fast lane end to end: {pages}-page scan (300 dpi), one fast worker, prefork x "
         f"{args.concurrency}, OCR_BATCH_PAGES {args.batch_pages or 'default (4)'}",
-        ["path", "wall s", "s/page", "core-s/page", "speed-up (baseline / this)"], rows,
-    )  # fmt: skip
+        ["path", "wall s", "s/page", "core-s/page", "speed-up (baseline / this)"],
+        rows,
+    )
     if baseline:
         b = {k: fmt(v, 3) for k, v in baseline.items() if isinstance(v, float)}
-        print(f"\nBaseline: security.scan {b['security_scan_s']} s once, then per page "
-              f"{b['mean_page_s']} s mean (OCR {b['mean_ocr_s']} + layout {b['mean_layout_s']}; "
-              f"CPU {b['cpu_per_page_s']}) on pages {baseline['pages_read']}; other processes "
-              f"used {baseline['noise']:.0%} of the machine meanwhile. Ideal with "
-              f"{args.concurrency} processes: {fmt(float(cores), 1)}x.")  # fmt: skip
+        print(
+            f"\nBaseline: security.scan {b['security_scan_s']} s once, then per page "
+            f"{b['mean_page_s']} s mean (OCR {b['mean_ocr_s']} + layout {b['mean_layout_s']}; "
+            f"CPU {b['cpu_per_page_s']}) on pages {baseline['pages_read']}; other processes "
+            f"used {baseline['noise']:.0%} of the machine meanwhile. Ideal with "
+            f"{args.concurrency} processes: {fmt(float(cores), 1)}x."
+        )
     if parallel:
         slower = harness.ratio(parallel["mean_page_s"], baseline["mean_page_s"])
-        print(f"Reference: {parallel['processes']} processes reading pages at the same time take "
-              f"{fmt(parallel['mean_page_s'], 3)} s per page each (CPU "
-              f"{fmt(parallel['cpu_per_page_s'], 3)}), against {fmt(baseline['mean_page_s'], 3)} s "
-              f"alone: x{fmt(slower, 3)} from sharing the machine, before any engine cost; other "
-              f"processes used {parallel['noise']:.0%} meanwhile.")  # fmt: skip
+        print(
+            f"Reference: {parallel['processes']} processes reading pages at the same time take "
+            f"{fmt(parallel['mean_page_s'], 3)} s per page each (CPU "
+            f"{fmt(parallel['cpu_per_page_s'], 3)}), against {fmt(baseline['mean_page_s'], 3)} s "
+            f"alone: x{fmt(slower, 3)} from sharing the machine, before any engine cost; other "
+            f"processes used {parallel['noise']:.0%} meanwhile."
+        )
     return speedup
 
 
@@ -394,17 +386,10 @@ def print_run(args: Any, measured: dict[str, Any], baseline: dict[str, Any]) -> 
     for name in FAST_STAGES:
         start, end = jobs.get(name, {}).get("started_at"), jobs.get(name, {}).get("completed_at")
         rows.append([name, at(start), at(end), fmt(end - start, 2) if start and end else "-"])
-    rows.append(
-        [
-            "  first / last OCR page saved",
-            at(c["first_page_saved_at"]),
-            at(c["last_page_saved_at"]),
-            "",
-        ]
-    )
-    harness.table(
-        "Timeline (seconds from the upload request):", ["step", "started", "done", "took"], rows
-    )
+    rows.append(["  first / last OCR page saved", at(c["first_page_saved_at"]),
+                 at(c["last_page_saved_at"]), ""])  # fmt: skip
+    harness.table("Timeline (seconds from the upload request):",
+                  ["step", "started", "done", "took"], rows)  # fmt: skip
     print_pool(args, measured, at)
     cpu = measured["cpu_s"]
     harness.table(
