@@ -29,12 +29,8 @@ from tests.support.clinical_corpus import (
 
 MEDSPACY_VERSION = "1.3.1"
 SPAN_GROUP = "gold"
-MEDSPACY_ATTRIBUTES = {
-    "negated": "is_negated",
-    "historical": "is_historical",
-    "family": "is_family",
-    "hypothetical": "is_hypothetical",
-}
+MEDSPACY_ATTRIBUTES = {flag: f"is_{flag}" for flag in ("negated", "historical", "family",
+                                                        "hypothetical")}  # fmt: skip
 
 Flags = frozenset[str]
 
@@ -69,24 +65,14 @@ def prepare(documents: Sequence[CorpusDocument]) -> tuple[list[Prepared], dict[s
                 continue
             kept.append((start, end, entity))
         counts["mentions"] += len(kept)
-        prepared.append(
-            Prepared(
-                doc,
-                text,
-                tuple((s, e) for s, e, _ in kept),
-                tuple(g for _, _, g in kept),
-                tuple(bool(_NO_ALLERGY.fullmatch(text.text[s:e])) for s, e, _ in kept),
-            )
-        )
+        no_allergy = tuple(bool(_NO_ALLERGY.fullmatch(text.text[s:e])) for s, e, _ in kept)
+        spans, gold = tuple((s, e) for s, e, _ in kept), tuple(g for _, _, g in kept)
+        prepared.append(Prepared(doc, text, spans, gold, no_allergy))
     return prepared, counts
 
 
 def to_flags(categories: set[str] | frozenset[str]) -> Flags:
-    return frozenset(
-        name
-        for name, wanted in FLAG_CATEGORIES.items()
-        if any(category in categories for category in wanted)
-    )
+    return frozenset(name for name, wanted in FLAG_CATEGORIES.items() if categories & set(wanted))
 
 
 def section_flags(analysis: Analysis, start: int) -> Flags:
@@ -132,13 +118,9 @@ class Medspacy:
         # context; the target matcher finds nothing without rules, and the targets here
         # are the gold spans, which ConText reads from a span group (they may overlap).
         self.nlp = medspacy.load(medspacy_enable=["medspacy_tokenizer", "medspacy_pyrush"])
-        self.nlp.add_pipe(
-            "medspacy_context",
-            config={"input_span_type": "group", "span_group_name": SPAN_GROUP},
-        )
+        config = {"input_span_type": "group", "span_group_name": SPAN_GROUP}
+        self.nlp.add_pipe("medspacy_context", config=config)
         self.our_sections = our_sections
-        self.unaligned = 0  # gold spans with no token span (never seen so far)
-        self.uncertain_hypothetical = 0  # gold hypothetical, is_uncertain, not is_hypothetical
 
     def __call__(self, item: Prepared) -> list[Flags]:
         text = item.text.text
@@ -149,19 +131,12 @@ class Medspacy:
         doc = self.nlp(doc)
         found: list[Flags] = []
         group = iter(doc.spans[SPAN_GROUP])
-        for span, (start, _), no_allergy, gold in zip(
-            spans, item.spans, item.no_allergy, item.gold, strict=True
-        ):
-            if span is None:
-                self.unaligned += 1
-                flags: Flags = frozenset()
-            else:
+        for span, (start, _), no_allergy in zip(spans, item.spans, item.no_allergy, strict=True):
+            flags: Flags = frozenset()
+            if span is not None:  # a gold span with no token span: never seen so far
                 target = next(group)
-                flags = frozenset(
-                    name for name, attr in MEDSPACY_ATTRIBUTES.items() if getattr(target._, attr)
-                )
-                if gold.hypothetical and target._.is_uncertain and "hypothetical" not in flags:
-                    self.uncertain_hypothetical += 1
+                attributes = MEDSPACY_ATTRIBUTES.items()
+                flags = frozenset(name for name, attr in attributes if getattr(target._, attr))
             if no_allergy:
                 flags = frozenset({"negated"})
             if self.our_sections:
@@ -191,16 +166,14 @@ class FlagScore:
 
     def figures(self) -> dict[str, float]:
         """Counts, precision, recall, F1 (NaN with nothing to score) and accuracy."""
+        tp, fp, fn, tn = self.tp, self.fp, self.fn, self.tn
         return {
-            "tp": self.tp,
-            "fp": self.fp,
-            "fn": self.fn,
-            "tn": self.tn,
+            "tp": tp, "fp": fp, "fn": fn, "tn": tn,
             "precision": _share(self.tp, self.tp + self.fp),
             "recall": _share(self.tp, self.tp + self.fn),
             "f1": _share(2 * self.tp, 2 * self.tp + self.fp + self.fn),
             "accuracy": _share(self.tp + self.tn, self.tp + self.fp + self.fn + self.tn),
-        }
+        }  # fmt: skip
 
 
 @dataclass
@@ -286,9 +259,8 @@ def measure_rss(which: str, seed: int) -> float:
         "--seed",
         str(seed),
     ]
-    done = subprocess.run(
-        argv, cwd=harness.PROJECT_ROOT, capture_output=True, text=True, check=False, timeout=600
-    )
+    done = subprocess.run(argv, cwd=harness.PROJECT_ROOT, capture_output=True, text=True,
+                          check=False, timeout=600)  # fmt: skip
     if done.returncode != 0:
         harness.log(f"RSS probe {which} failed: {done.stderr.strip()[-300:]}")
         return float("nan")
@@ -328,80 +300,63 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def run(argv: Sequence[str] = ()) -> dict[str, Any]:
-    args = parse_args(argv)
+def load_systems() -> tuple[dict[str, System], dict[str, Any]]:
+    """Ours, and medspaCy alone and with our section flags where it is installed."""
     systems: dict[str, System] = {"ours": ours}
-    load_seconds: dict[str, float] = {}
-    medspacy_version = None
     try:
         started = time.perf_counter()
         plain = Medspacy()
-        load_seconds["medspaCy"] = time.perf_counter() - started
-        medspacy_version = plain.version
-        systems["medspaCy"] = plain
-        systems["medspaCy + our sections"] = Medspacy(our_sections=True)
     except MedspacyMissing as error:
         print(f"\nmedspaCy: NOT INSTALLED. {error}\nOnly the project's rules are scored.\n")
-    if medspacy_version:
-        print(f"\nmedspaCy {medspacy_version}, ConText with its default English rules")
+        return systems, {"medspacy_version": None, "medspacy_load_seconds": None}
+    loaded = {"medspacy_version": plain.version,
+              "medspacy_load_seconds": time.perf_counter() - started}  # fmt: skip
+    systems["medspaCy"] = plain
+    systems["medspaCy + our sections"] = Medspacy(our_sections=True)
+    print(f"\nmedspaCy {plain.version}, ConText with its default English rules")
+    return systems, loaded
 
-    payload: dict[str, Any] = {
-        "parameters": {"seed": args.seed, "repeat": args.repeat},
-        "medspacy_version": medspacy_version,
-        "medspacy_load_seconds": load_seconds.get("medspaCy"),
-        "corpora": {},
-    }
+
+def score_corpus(title: str, documents: list[CorpusDocument], systems: dict[str, System],
+                 args: argparse.Namespace) -> dict[str, Any]:  # fmt: skip
+    """Every system on one corpus: the flag table, time per document, the misses."""
+    items, counts = prepare(documents)
+    results = {name: score(system, items, args.repeat) for name, system in systems.items()}
+    flagged = counts["measured_with_flags"]
+    print(f"\n## {title}: {len(items)} documents, {counts['mentions']} mentions scored"
+          f" ({counts['measured_skipped']} results/readings take no context"
+          + (f", {flagged} of them flagged in the gold!" if flagged else "") + ")\n")  # fmt: skip
+    print(flag_table(results))
+    base, fmt = results["ours"].seconds, harness.fmt
+    harness.table(f"time per document (best of {args.repeat}), ratio to ours:",
+                  ["system", "ms/doc", "vs ours"],
+                  [[name, fmt(1000 * r.seconds / max(len(items), 1), 2),
+                    fmt(harness.ratio(r.seconds, base), 1) + " x"]
+                   for name, r in results.items()])  # fmt: skip
+    for name, result in results.items() if args.misses else ():
+        print(f"\n{name}: {len(result.errors)} mentions with a flag wrong; the first:")
+        for line in result.errors[: args.misses]:
+            print(f"  - {line}")
+    systems_figures = {name: figures(r) for name, r in results.items()}
+    return {"documents": len(items), **counts, "systems": systems_figures}  # fmt: skip
+
+
+def run(argv: Sequence[str] = ()) -> dict[str, Any]:
+    """Score every system on every corpus, print the tables, return the figures."""
+    args = parse_args(argv)
+    systems, loaded = load_systems()
+    payload: dict[str, Any] = {"parameters": {"seed": args.seed, "repeat": args.repeat},
+                               **loaded, "corpora": {}}  # fmt: skip
     for title, documents in corpora(args.seed):
-        items, counts = prepare(documents)
-        results = {name: score(system, items, args.repeat) for name, system in systems.items()}
-        flagged = counts["measured_with_flags"]
-        print(
-            f"\n## {title}: {len(items)} documents, {counts['mentions']} mentions scored"
-            f" ({counts['measured_skipped']} results/readings take no context"
-            + (f", {flagged} of them flagged in the gold!" if flagged else "")
-            + ")\n"
-        )
-        print(flag_table(results))
-        base = results["ours"].seconds
-        timing = [
-            [
-                name,
-                harness.fmt(1000 * r.seconds / max(len(items), 1), 2),
-                harness.fmt(harness.ratio(r.seconds, base), 1) + " x",
-            ]
-            for name, r in results.items()
-        ]
-        print(f"\ntime per document (best of {args.repeat}), ratio to ours:\n")
-        print(harness.markdown_table(["system", "ms/doc", "vs ours"], timing))
-        for name, system in systems.items():
-            if isinstance(system, Medspacy) and (system.unaligned or system.uncertain_hypothetical):
-                print(
-                    f"\n{name}: {system.unaligned} gold spans did not align with tokens;"
-                    f" {system.uncertain_hypothetical} gold-hypothetical mentions were marked"
-                    " is_uncertain (no flag of ours) but not is_hypothetical"
-                )
-                system.unaligned = system.uncertain_hypothetical = 0
-        if args.misses:
-            for name, result in results.items():
-                print(f"\n{name}: {len(result.errors)} mentions with a flag wrong; the first:")
-                for line in result.errors[: args.misses]:
-                    print(f"  - {line}")
-        payload["corpora"][title] = {
-            "documents": len(items),
-            **counts,
-            "systems": {name: figures(r) for name, r in results.items()},
-        }
-
+        payload["corpora"][title] = score_corpus(title, documents, systems, args)
     if not args.no_rss:
-        probes = ["none", "ours"] + (["medspacy"] if medspacy_version else [])
-        rss = {which: measure_rss(which, args.seed) for which in probes}
-        payload["peak_rss_mib"] = rss
+        probes = ["none", "ours"] + (["medspacy"] if loaded["medspacy_version"] else [])
+        rss = payload["peak_rss_mib"] = {which: measure_rss(which, args.seed) for which in probes}
         labels = {"none": "corpus only (baseline)", "ours": "ours", "medspacy": "medspaCy"}
-        rows = [
-            [labels[w], harness.fmt(v, 1), harness.fmt(v - rss["none"], 1)] for w, v in rss.items()
-        ]
-        print("\npeak RSS of a fresh process over the synthetic corpus:\n")
-        print(harness.markdown_table(["process", "peak RSS MiB", "over baseline MiB"], rows))
+        harness.table("peak RSS of a fresh process over the synthetic corpus:",
+                      ["process", "peak RSS MiB", "over baseline MiB"],
+                      [[labels[w], harness.fmt(v, 1), harness.fmt(v - rss["none"], 1)]
+                       for w, v in rss.items()])  # fmt: skip
     harness.write_results("context_compare", payload)
     return payload
 
@@ -411,8 +366,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.rss_probe:
         rss_probe(args.rss_probe, args.seed)
-        return 0
-    run(argv)
+    else:
+        run(argv)
     return 0
 
 

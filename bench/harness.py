@@ -311,14 +311,15 @@ class GunicornSettings:
     reuse_port: bool = False
 
     @property
+    def kind(self) -> str:
+        return "gthread" if self.threads > 1 else "sync"
+
+    @property
     def label(self) -> str:
-        kind = "gthread" if self.threads > 1 else "sync"
-        return f"{self.workers}w x {self.threads}t ({kind}{', reuse-port' * self.reuse_port})"
+        return f"{self.workers}w x {self.threads}t ({self.kind}{', reuse-port' * self.reuse_port})"
 
     def as_dict(self) -> dict[str, Any]:
-        kind = "gthread" if self.threads > 1 else "sync"
-        return {"workers": self.workers, "threads": self.threads, "access_log": self.access_log,
-                "worker_class": kind, "reuse_port": self.reuse_port}  # fmt: skip
+        return {**asdict(self), "worker_class": self.kind}
 
 
 def start_gunicorn(
@@ -347,41 +348,17 @@ def start_gunicorn(
     return child, port
 
 
-def start_worker(
-    procs: Processes,
-    env: Mapping[str, str],
-    lane: str,
-    concurrency: int = 2,
-    *,
-    include: str = "",
-    hostname: str = "",
-    wait: bool = True,
-) -> WorkerProcess:
+def start_worker(procs: Processes, env: Mapping[str, str], lane: str, concurrency: int = 2, *,
+                 include: str = "", hostname: str = "",
+                 wait: bool = True) -> WorkerProcess:  # fmt: skip
     """The Procfile's `fast`/`ai` line (prefork, its time limits; OMP_THREAD_LIMIT=1 for
     `fast`), `--include`d modules added; by default once it is ready."""
     soft, hard = (110, 120) if lane == "fast" else (570, 600)
-    argv = [
-        str(VENV_BIN / "celery"),
-        "--app",
-        "tasks.worker",
-        "worker",
-        "--queues",
-        lane,
-        "--hostname",
-        hostname or f"{lane}-bench@%h",
-        "--concurrency",
-        str(concurrency),
-        "--pool",
-        "prefork",
-        "--soft-time-limit",
-        str(soft),
-        "--time-limit",
-        str(hard),
-        "--without-mingle",
-        "--loglevel",
-        "INFO",
-        *(["--include", include] * bool(include)),
-    ]
+    argv = [str(VENV_BIN / "celery"), "--app", "tasks.worker", "worker", "--pool", "prefork",
+            "--queues", lane, "--hostname", hostname or f"{lane}-bench@%h", "--concurrency",
+            str(concurrency), "--soft-time-limit", str(soft), "--time-limit", str(hard),
+            "--without-mingle", "--loglevel", "INFO",
+            *(["--include", include] * bool(include))]  # fmt: skip
     lane_env = {**env, **({"OMP_THREAD_LIMIT": "1"} if lane == "fast" else {})}
     child = procs.start(f"worker-{lane}-{uuid.uuid4().hex[:4]}", argv, lane_env)
     if wait:
