@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
 import io
 import random
 import signal
-import sys
 import threading
 import time
 import uuid
@@ -25,6 +23,16 @@ from tests.support.workers import WorkerProcess
 
 TERMINAL = ("completed", "failed", "quarantined", "cancelled", "archived")
 FAULTS = ("kill-pool-child", "kill-worker", "term-worker", "restart-redis")
+# A completed document without every page's OCR and layout, its narrative, or every stage.
+INCONSISTENT = """
+    SELECT count(*) FROM shell_files f
+    WHERE f.id = ANY(%s::uuid[]) AND f.status = 'completed' AND (
+        (SELECT count(*) FROM ocr_pages o WHERE o.shell_file_id = f.id) <> f.page_count
+     OR (SELECT count(*) FROM page_layouts p WHERE p.shell_file_id = f.id) <> f.page_count
+     OR NOT EXISTS (SELECT 1 FROM narratives n WHERE n.shell_file_id = f.id)
+     OR EXISTS (SELECT 1 FROM job_queue j WHERE j.shell_file_id = f.id
+                AND j.run_number = f.run_number AND j.status <> 'completed'))
+"""
 
 
 def letter(index: int) -> bytes:
@@ -34,13 +42,10 @@ def letter(index: int) -> bytes:
 
     out = io.BytesIO()
     page = canvas.Canvas(out, pagesize=A4)
-    lines = [
-        f"Riverside Clinic - letter {index}",
-        "Diagnosis: type 2 diabetes mellitus.",
-        f"Medication: metformin {250 + index % 4 * 250} mg twice daily.",
-        f"HbA1c {5 + index % 30 / 10:.1f} % on review.",
-        "Allergy: penicillin (rash).",
-    ]
+    lines = [f"Riverside Clinic - letter {index}", "Diagnosis: type 2 diabetes mellitus.",
+             f"Medication: metformin {250 + index % 4 * 250} mg twice daily.",
+             f"HbA1c {5 + index % 30 / 10:.1f} % on review.",
+             "Allergy: penicillin (rash)."]  # fmt: skip
     for row, text in enumerate(lines):
         page.drawString(72, 770 - row * 18, text)
     page.save()
@@ -107,12 +112,9 @@ def upload_one(client: httpx.Client, token: str, profile: str, index: int, run: 
     headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": f"{run}-{index}"}
     for _attempt in range(60):
         try:
-            response = client.post(
-                "/api/v1/shell-files",
-                headers=headers,
-                data={"patient_id": profile},
-                files={"file": (f"letter-{index}.pdf", body, "application/pdf")},
-            )
+            files = {"file": (f"letter-{index}.pdf", body, "application/pdf")}
+            response = client.post(harness.UPLOAD_PATH, headers=headers, files=files,
+                                   data={"patient_id": profile})  # fmt: skip
         except httpx.TransportError:
             response = None
         if response is not None and response.status_code < 500:
@@ -147,47 +149,32 @@ def settle(
         time.sleep(5)
 
 
-def audit(env: harness.BenchEnv, ids: list[str]) -> dict[str, int]:
-    """Duplicates and completed documents missing an output, straight from PostgreSQL."""
+def audit(env: harness.BenchEnv, ids: list[str]) -> tuple[dict[str, int], list[float]]:
+    """Duplicates, completed documents missing an output and stages run again, straight from
+    PostgreSQL; and when every stage completed (Unix time, in order)."""
     with env.psql() as db:
-        duplicated = db.execute(
-            "SELECT count(*) FROM (SELECT idempotency_key FROM shell_files "
-            "WHERE idempotency_key IS NOT NULL GROUP BY uploaded_by, idempotency_key "
-            "HAVING count(*) > 1) d"
-        ).fetchone()[0]
-        duplicated += db.execute(
-            "SELECT count(*) FROM (SELECT sha256 FROM shell_files GROUP BY patient_id, sha256 "
-            "HAVING count(*) > 1) d"
-        ).fetchone()[0]
-        inconsistent = db.execute(
-            """
-            SELECT count(*) FROM shell_files f
-            WHERE f.id = ANY(%s::uuid[]) AND f.status = 'completed' AND (
-                (SELECT count(*) FROM ocr_pages o WHERE o.shell_file_id = f.id) <> f.page_count
-             OR (SELECT count(*) FROM page_layouts p WHERE p.shell_file_id = f.id) <> f.page_count
-             OR NOT EXISTS (SELECT 1 FROM narratives n WHERE n.shell_file_id = f.id)
-             OR EXISTS (SELECT 1 FROM job_queue j WHERE j.shell_file_id = f.id
-                        AND j.run_number = f.run_number AND j.status <> 'completed'))
-            """,
-            (ids,),
-        ).fetchone()[0]
-        rerun = db.execute(
-            "SELECT count(*) FROM job_queue WHERE attempts > 1 AND shell_file_id = ANY(%s::uuid[])",
-            (ids,),
-        ).fetchone()[0]
-        completions = [
-            row[0]
-            for row in db.execute(
-                "SELECT extract(epoch FROM completed_at) FROM job_queue "
-                "WHERE completed_at IS NOT NULL ORDER BY completed_at"
-            ).fetchall()
-        ]
-    return {
-        "duplicated": int(duplicated),
-        "inconsistent": int(inconsistent),
-        "stages_run_again": int(rerun),
-        "completions": completions,  # type: ignore[dict-item]
-    }
+
+        def count(sql: str) -> int:
+            return int(db.execute(sql, (ids,) if "%s" in sql else None).fetchone()[0])
+
+        counts = {
+            "duplicated": count(
+                "SELECT count(*) FROM (SELECT idempotency_key FROM shell_files WHERE "
+                "idempotency_key IS NOT NULL GROUP BY uploaded_by, idempotency_key "
+                "HAVING count(*) > 1) d"
+            ) + count(
+                "SELECT count(*) FROM (SELECT sha256 FROM shell_files GROUP BY patient_id, sha256 "
+                "HAVING count(*) > 1) d"
+            ),
+            "inconsistent": count(INCONSISTENT),
+            "stages_run_again": count("SELECT count(*) FROM job_queue WHERE attempts > 1 "
+                                      "AND shell_file_id = ANY(%s::uuid[])"),
+        }  # fmt: skip
+        completions = db.execute(
+            "SELECT extract(epoch FROM completed_at) FROM job_queue "
+            "WHERE completed_at IS NOT NULL ORDER BY completed_at"
+        ).fetchall()
+    return counts, [float(c) for (c,) in completions]
 
 
 def recovery_times(faults: list[tuple[float, str]], completions: list[float]) -> dict[str, float]:
@@ -202,16 +189,9 @@ def recovery_times(faults: list[tuple[float, str]], completions: list[float]) ->
 
 def start_service(env: harness.BenchEnv, procs: harness.Processes, redis: RedisServer):
     """gunicorn, beat and one worker per lane, as the Procfile runs them; returns the port."""
-    process_env = env.env(
-        CELERY_BROKER_URL=redis.url,
-        AI_PROVIDER="local",
-        OMP_THREAD_LIMIT="1",
-        HEARTBEAT_INTERVAL="1",
-        STALE_AFTER="10",
-        RECLAIM_INTERVAL="2",
-        OUTBOX_RELAY_INTERVAL="1",
-        OUTBOX_GRACE="2",
-    )
+    process_env = env.env(CELERY_BROKER_URL=redis.url, AI_PROVIDER="local", OMP_THREAD_LIMIT="1",
+                          HEARTBEAT_INTERVAL="1", STALE_AFTER="10", RECLAIM_INTERVAL="2",
+                          OUTBOX_RELAY_INTERVAL="1", OUTBOX_GRACE="2")  # fmt: skip
     service = Service(procs, process_env, redis)
     settings = GunicornSettings(2, 4, access_log=False)
     _, port = harness.start_gunicorn(procs, "web", settings, process_env, probe="/healthz")
@@ -227,7 +207,7 @@ def start_service(env: harness.BenchEnv, procs: harness.Processes, redis: RedisS
 
 
 def drive(
-    service: Service, identity: harness.Identity, port: int, args: argparse.Namespace
+    service: Service, identity: harness.Identity, port: int, args: Any
 ) -> tuple[Uploads, list[tuple[float, str]], float]:
     """Upload at the given rate while a thread injects faults; stop the faults when done."""
     rng = random.Random(args.seed)
@@ -266,8 +246,10 @@ def drive(
     return uploads, faults, upload_seconds
 
 
-def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def run(argv: Sequence[str] = ()) -> dict[str, Any]:
+    """Run the service under faults, print the counts and return them; "ok" is false if a
+    document was lost, stuck, duplicated or inconsistent, or a worker crashed."""
+    parser = harness.parser(__doc__)
     parser.add_argument("--documents", type=int, default=500)
     parser.add_argument("--rate", type=float, default=8.0, help="uploads per second")
     parser.add_argument("--clients", type=int, default=4)
@@ -275,7 +257,8 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--settle-timeout", type=float, default=900)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
-    with harness.bench_env("chaos") as env:
+    harness.begin(args)
+    with harness.bench_env("chaos", keep=args.keep_db) as env:
         redis = RedisServer(env.workdir / "redis")
         redis.start()
         identity = harness.create_identity(env, "chaos")
@@ -287,43 +270,30 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
             ids = sorted(set(uploads.accepted.values()))
             statuses = settle(env, service, ids, args.settle_timeout)
             drained = time.monotonic() - started
-            checks = audit(env, ids)
+            checks, completions = audit(env, ids)
         redis.stop()
-
-    counts = {status: sum(1 for s in statuses.values() if s == status) for status in TERMINAL}
-    recovery = recovery_times(faults, checks.pop("completions"))  # type: ignore[arg-type]
-    return {
-        "documents": args.documents,
-        "accepted": len(ids),
-        "refused": len(uploads.refused),
+    ended = [statuses.get(i) for i in ids]
+    recovery = recovery_times(faults, completions)
+    result = {
+        "documents": args.documents, "accepted": len(ids), "refused": len(uploads.refused),
         "client_retries": uploads.retries,
-        "completed": counts["completed"],
-        "failed": counts["failed"],
-        "quarantined": counts["quarantined"],
-        "lost": sum(1 for i in ids if i not in statuses),
-        "stuck": sum(1 for i in ids if statuses.get(i, "completed") not in TERMINAL),
-        **checks,
-        "worker_crashes": service.crashes,
+        **{status: ended.count(status) for status in ("completed", "failed", "quarantined")},
+        "lost": ended.count(None), "stuck": sum(s is not None and s not in TERMINAL for s in ended),
+        **checks, "worker_crashes": service.crashes,
         "faults": {kind: sum(1 for _, k in faults if k == kind) for kind in FAULTS},
         "longest_recovery_s": round(max(recovery.values(), default=0.0), 2),
         "longest_recovery_by_fault_s": {k: round(v, 2) for k, v in recovery.items()},
-        "upload_seconds": round(upload_seconds, 1),
-        "all_settled_after_s": round(drained, 1),
+        "upload_seconds": round(upload_seconds, 1), "all_settled_after_s": round(drained, 1),
         "seed": args.seed,
-    }
-
-
-def main() -> None:
-    harness.install_signal_handlers()
-    result = run(sys.argv[1:])
+    }  # fmt: skip
     rows = [(key, value) for key, value in result.items() if not isinstance(value, dict)]
     rows += [(f"faults: {k}", v) for k, v in result["faults"].items()]
     rows += [(f"recovery: {k} (s)", v) for k, v in result["longest_recovery_by_fault_s"].items()]
     print(harness.markdown_table(["measure", "value"], rows))
-    harness.write_results("chaos", {"result": result})
     bad = result["lost"] + result["stuck"] + result["duplicated"] + result["inconsistent"]
-    sys.exit(1 if bad + result["worker_crashes"] else 0)
+    harness.write_results("chaos", {"result": result})
+    return {**result, "ok": not bad + result["worker_crashes"]}
 
 
 if __name__ == "__main__":
-    main()
+    harness.main(run, ok="ok")
