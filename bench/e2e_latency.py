@@ -63,11 +63,8 @@ def baseline(documents: dict[int, list[Path]]) -> dict[int, dict[str, Any]]:
     for size, paths in documents.items():
         runs = [plain_stages(path, engine, provider) for path in paths]
         totals = [sum(r.values()) for r in runs]
-        figures[size] = {
-            "median_s": median(totals),
-            "totals_s": totals,
-            "stages_median_s": {s: median([r[s] for r in runs]) for s in STAGES},
-        }
+        stages = {s: median([r[s] for r in runs]) for s in STAGES}
+        figures[size] = {"median_s": median(totals), "totals_s": totals, "stages_median_s": stages}
     return figures
 
 
@@ -94,9 +91,8 @@ def measure(args: Any, env: harness.BenchEnv, procs: harness.Processes,
 
 
 def run(argv: Sequence[str] = ()) -> dict[str, Any]:
-    """Measure with the options `argv` (as on the command line), print the tables, and return
-    the figures written to bench/results/e2e_latency.json. Raises RuntimeError if a document
-    fails or does not complete within --timeout."""
+    """Measure with the options `argv`, print the tables, return the figures. RuntimeError if
+    a document fails or does not complete within --timeout."""
     parser = harness.parser(__doc__)
     parser.add_argument("--sizes", default="1,20", help="document sizes in pages, comma-separated")
     parser.add_argument("--runs", type=int, default=15, help="documents per size")
@@ -111,18 +107,9 @@ def run(argv: Sequence[str] = ()) -> dict[str, Any]:
         harness.Processes(env.workdir) as procs,
     ):
         log(f"documents: {args.runs} x {sizes} pages ({'scanned' if args.scanned else 'text'})")
-        docs = {
-            size: [
-                clinical_pdf(
-                    env.workdir / f"doc-{size}p-{n}.pdf",
-                    size,
-                    uuid.uuid4().hex,
-                    scanned=args.scanned,
-                )
-                for n in range(args.runs)
-            ]
-            for size in sizes
-        }
+        docs = {size: [clinical_pdf(env.workdir / f"doc-{size}p-{n}.pdf", size, uuid.uuid4().hex,
+                                    scanned=args.scanned) for n in range(args.runs)]
+                for size in sizes}  # fmt: skip
         samples = measure(args, env, procs, docs)
         log("baseline: the same documents through the stage functions in this process")
         plain = baseline(docs)
@@ -134,26 +121,19 @@ def summarise(samples: list[dict[str, Any]], plain: dict[str, Any]) -> dict[str,
     running = {st: median([s["stages_s"].get(st, float("nan")) for s in samples]) for st in STAGES}
     p50 = median(latencies)
     return {
-        "p50_s": p50,
-        "p95_s": harness.percentile(latencies, 95),
-        "mean_s": harness.mean(latencies),
+        "p50_s": p50, "p95_s": harness.percentile(latencies, 95), "mean_s": harness.mean(latencies),
         "upload_p50_s": median([s["upload_s"] for s in samples]),
         "stages_running_median_s": running,
         "waiting_and_bookkeeping_p50_s": p50 - sum(running.values()),
         "baseline_median_s": plain["median_s"],
         "baseline_stages_median_s": plain["stages_median_s"],
         "ratio_p50_over_baseline": harness.ratio(p50, plain["median_s"]),
-        "added_p50_s": p50 - plain["median_s"],
-        "latencies_s": latencies,
-    }
+        "added_p50_s": p50 - plain["median_s"], "latencies_s": latencies,
+    }  # fmt: skip
 
 
-def report(
-    args: Any,
-    samples: dict[int, list[dict[str, Any]]],
-    plain: dict[int, dict[str, Any]],
-    background: dict[str, Any],
-) -> dict[str, Any]:
+def report(args: Any, samples: dict[int, list[dict[str, Any]]], plain: dict[int, dict[str, Any]],
+           background: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
     sizes = {size: summarise(samples[size], plain[size]) for size in samples}
     kind = "scanned 300 dpi" if args.scanned else "born-digital"
     ms = ("p50_s", "p95_s", "mean_s", "baseline_median_s")
@@ -178,11 +158,9 @@ def report(
             ),
         ]
     )
-    harness.table(
-        "Median ms per stage: running in the worker (job_queue) vs the plain functions:",
-        ["stage", *(h for size in sizes for h in (f"{size} p worker", f"{size} p plain"))],
-        rows,
-    )
+    headers = [h for size in sizes for h in (f"{size} p worker", f"{size} p plain")]
+    harness.table("Median ms per stage: running in the worker (job_queue) vs the plain functions:",
+                  ["stage", *headers], rows)  # fmt: skip
     base = "the same stages' plain functions in one process, same documents"
     headline = harness.headline([
         harness.row(f"End to end {pct}, {size}-page {kind} PDF, upload -> completed",
