@@ -125,20 +125,15 @@ def measure(ctx: Context, args: Any, meter: CpuMeter) -> dict[str, Any]:
     for _ in range(3):
         latency_engine(ctx)
         latency_raw(ctx)
-    runs: dict[str, list[dict[str, Any]]] = {"engine": [], "raw": []}
-    retries = 3
-    while len(runs["engine"]) < args.reps:
-        pair = {side: throughput(ctx, side, args.docs, meter) for side in runs}
-        for side, fig in pair.items():
-            rep = len(runs["engine"]) + 1
+
+    def pair(rep: int) -> dict[str, dict[str, Any]]:
+        found = {side: throughput(ctx, side, args.docs, meter) for side in ("engine", "raw")}
+        for side, fig in found.items():
             log(f"throughput rep {rep} {side}: {fig['docs_per_s']:.1f} docs/s ({args.docs} docs "
                 f"in {fig['seconds']:.2f} s; other processes {fig['noise']:.0%})")  # fmt: skip
-        if max(f["noise"] for f in pair.values()) > harness.NOISE_LIMIT and retries:
-            retries -= 1
-            log("repetition discarded: other processes were busy; measuring again")
-            continue
-        for side, fig in pair.items():
-            runs[side].append(fig)
+        return found
+
+    runs = harness.quiet_rounds(pair, args.reps, retries=3)
     engine, raw = [], []
     for _ in range(args.sequential):
         engine.append(latency_engine(ctx))

@@ -590,6 +590,24 @@ class CpuMeter:
         return round(seconds[self.OTHER] / (max(self.wall, 1e-3) * (os.cpu_count() or 1)), 3)
 
 
+def quiet_rounds(measure: Callable[[int], dict[str, dict[str, Any]]], rounds: int,
+                 retries: int) -> dict[str, list[dict[str, Any]]]:  # fmt: skip
+    """`rounds` rounds of `measure(round)` ({side: figures with "noise"}), the sides side by
+    side; a round during which other processes used more than NOISE_LIMIT of the machine is
+    measured again, up to `retries` times in all. Every side's figures, in order."""
+    runs: dict[str, list[dict[str, Any]]] = {}
+    while min(map(len, runs.values()), default=0) < rounds:
+        found = measure(min(map(len, runs.values()), default=0) + 1)
+        noise = max(f["noise"] for f in found.values())
+        if noise > NOISE_LIMIT and retries > 0:
+            retries -= 1
+            log(f"repetition discarded: other processes used {noise:.0%} of the machine")
+            continue
+        for side, figures in found.items():
+            runs.setdefault(side, []).append(figures)
+    return runs
+
+
 def wait_for_quiet(limit: float, *, threshold: float = 10.0) -> None:
     """Wait up to `limit` seconds until the machine is under `threshold` % busy."""
     import psutil

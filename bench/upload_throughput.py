@@ -124,26 +124,21 @@ def pg_counters(db_names: list[str]) -> dict[str, dict[str, int]]:
 def repetitions(
     args: Any, servers: list[Server], load: Callable[[Server, float], dict[str, Any]]
 ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, int]]:
-    """Alternate ours/bare `args.reps` times; a pair disturbed by other processes is measured
-    again (up to `args.noisy_retries` times). Also every upload made, kept or not."""
-    runs: dict[str, list[dict[str, Any]]] = {"ours": [], "bare": []}
-    created, retries = {"ours": 0, "bare": 0}, args.noisy_retries
-    while len(runs["ours"]) < args.reps:
-        pair = {server.label: load(server, args.duration) for server in servers}
-        for label, fig in pair.items():
+    """Alternate ours/bare `args.reps` times (a disturbed pair is measured again); also every
+    upload made, kept or not."""
+    created = {"ours": 0, "bare": 0}
+
+    def pair(rep: int) -> dict[str, dict[str, Any]]:
+        found = {server.label: load(server, args.duration) for server in servers}
+        for label, fig in found.items():
             created[label] += fig["created"]
-            log(f"rep {len(runs['ours']) + 1} {label}: {fig['uploads_per_s']:.0f} uploads/s, "
+            log(f"rep {rep} {label}: {fig['uploads_per_s']:.0f} uploads/s, "
                 f"p50 {fig['p50_ms']:.1f} ms, p99 {fig['p99_ms']:.1f} ms, errors {fig['errors']}, "
                 f"cpu {fig['cpu_utilisation']:.0%} (other processes {fig['noise']:.0%}), "
                 f"connections per worker {fig['connections_per_worker']}")  # fmt: skip
-        noise = max(f["noise"] for f in pair.values())
-        if noise > harness.NOISE_LIMIT and retries > 0:
-            retries -= 1
-            log(f"repetition discarded: other processes used {noise:.0%} of the machine")
-            continue
-        for label, fig in pair.items():
-            runs[label].append(fig)
-    return runs, created
+        return found
+
+    return harness.quiet_rounds(pair, args.reps, args.noisy_retries), created
 
 
 def measure(
