@@ -337,11 +337,6 @@ def print_scanned(scan: dict[str, Any]) -> None:
     harness.table(
         "Ours, per phase (mean wall seconds per page):", ["phase", "s/page", "share"], rows
     )
-    keys = ("ours_s", "ours_cpu_s", "cli_s", "cli_cpu_s")
-    rows = [[p["rep"], p["page"], *(fmt(p[k], 3) for k in keys), p["ours_words"], p["cli_words"]]
-            for p in scan["per_page"]]  # fmt: skip
-    headers = ["rep", "page", "ours", "ours CPU", "CLI", "CLI CPU", "ours words", "CLI words"]
-    harness.table("Per page (s):", headers, rows)
 
 
 def report(args: Any, digital: dict[str, Any], scan: dict[str, Any], background: dict[str, Any],
@@ -364,14 +359,8 @@ def report(args: Any, digital: dict[str, Any], scan: dict[str, Any], background:
     print(f"\nMachine busy before the benchmark started: {background['busy_percent']:.0f}%. "
           f"Measurements redone because other processes used > {harness.NOISE_LIMIT:.0%} of the "
           f"machine: {retried} (of --noisy-retries {args.noisy_retries}).")  # fmt: skip
-    noisy = [label for label, part in (("born-digital", digital), ("scanned", scan))
-             if part and part["noise"] > harness.NOISE_LIMIT]  # fmt: skip
-    if noisy:
-        print(
-            f"WARNING: other processes used more than {harness.NOISE_LIMIT:.0%} of the machine "
-            f"during the {' and '.join(noisy)} measurements even after retries: wall figures are "
-            "inflated (compare the CPU columns). Re-run on a quiet machine (--wait-quiet)."
-        )
+    for label, part in (("born-digital", digital), ("scanned", scan)):
+        harness.warn_noisy(part.get("noise", 0.0), f"the {label} measurements, even after retries")
     return harness.write_results("fast_lane", {
         "background_load": background,
         "parameters": {"pages": args.pages, "reps": args.reps, "scan_pages": args.scan_pages,

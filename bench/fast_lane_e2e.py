@@ -505,12 +505,7 @@ def report(args: Any, made: dict[str, Any], measured: dict[str, Any], baseline: 
     ])  # fmt: skip
     print(f"\nOther processes used {measured['noise']:.0%} of the machine during the run. Machine "
           f"busy before the benchmark started: {background['busy_percent']:.0f}%.")  # fmt: skip
-    if measured["noise"] > harness.NOISE_LIMIT:
-        print(
-            f"WARNING: other processes used more than {harness.NOISE_LIMIT:.0%} of the machine "
-            "during the run: the wall time is inflated by them. Re-run on a quiet machine "
-            "(--wait-quiet)."
-        )
+    harness.warn_noisy(measured["noise"], "the run")
     return harness.write_results("fast_lane_e2e", {
         "background_load": background, "document": made, "wall_s": wall,
         "parameters": {"pages": args.pages, "concurrency": args.concurrency,

@@ -867,5 +867,13 @@ def write_results(name: str, payload: Mapping[str, Any]) -> dict[str, Any]:
     return dict(payload)
 
 
+def warn_noisy(noise: float, during: str) -> None:
+    """A warning when other processes used more than NOISE_LIMIT of the machine meanwhile."""
+    if noise > NOISE_LIMIT:
+        print(f"WARNING: other processes used more than {NOISE_LIMIT:.0%} of the machine during "
+              f"{during}: wall figures are inflated. Re-run on a quiet machine "
+              "(--wait-quiet).")  # fmt: skip
+
+
 def busy_before(background: Mapping[str, Any]) -> None:
     print(f"\nMachine busy before the benchmark started: {background['busy_percent']:.0f}%.")
