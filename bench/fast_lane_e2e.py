@@ -21,7 +21,7 @@ from typing import Any
 
 from bench import harness
 from bench.documents import known_words, word_recall, write_scanned_pdf
-from bench.harness import MIB, CpuMeter, GunicornSettings, fmt, log
+from bench.harness import MIB, CpuMeter, fmt, log
 
 FAST_STAGES = ("security_scan", "ocr", "spatial_mapping")
 WORKER = "fast worker (parent + pool)"
@@ -129,11 +129,10 @@ def run_pipeline(
 ) -> dict[str, Any]:
     import psutil
 
-    identity = harness.create_identity(env, "fastlane")
     batch = {"OCR_BATCH_PAGES": str(args.batch_pages)} if args.batch_pages else {}
     log("starting gunicorn (1 worker x 4 threads) and the fast worker")
-    web, port = harness.start_gunicorn(procs, "web", GunicornSettings(1, 4), env.env())
-    worker = harness.start_worker(procs, env.env(**batch), "fast", args.concurrency)
+    stack = harness.start_stack(env, procs, args.concurrency, ("fast",), **batch)
+    web, worker, identity = stack.web, stack.workers["fast"], stack.identity
     harness.wait_until(lambda: len(psutil.Process(worker.pid).children()) >= args.concurrency,
                        timeout=30, what="the pool processes", child=worker)  # fmt: skip
     time.sleep(1.0)  # let start-up settle
@@ -148,9 +147,8 @@ def run_pipeline(
     with env.psql() as conn, sampler:
         meter.start()
         started = time.time()
-        answer = harness.post_file(
-            port, identity.token, identity.profile_id, doc, name="scan-100.pdf"
-        )
+        answer = harness.post_file(stack.port, identity.token, identity.profile_id, doc,
+                                   name="scan-100.pdf")  # fmt: skip
         if answer["status"] != 201:
             raise RuntimeError(f"upload failed: {answer}")
         shell_file_id = answer["body"]["shell_file_id"]
@@ -162,8 +160,7 @@ def run_pipeline(
     final = sampler.now()
     time.sleep(0.5)  # the worker logs the last task
     worker_log = worker.log_text()
-    procs.stop(worker)
-    procs.stop(web)
+    stack.stop(procs)
     return {
         "noise": meter.noise(cpu), "shell_file_id": shell_file_id, "started_at": started,
         "upload": {k: answer[k] for k in ("status", "send_s", "total_s")},

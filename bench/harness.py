@@ -342,8 +342,7 @@ def start_gunicorn(
         argv += ["--access-logfile", "-", "--access-logformat",
                  '%(t)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms']  # fmt: skip
     child = procs.start(name, [*argv, app_spec], env)
-    wait_until(lambda: child.log_text().count("Booting worker") >= settings.workers,
-               timeout=60, what=f"{name}'s {settings.workers} workers", child=child)  # fmt: skip
+    child.wait_for_count("Booting worker", settings.workers, timeout=60)
     wait_until(lambda: http_ok(port, probe), timeout=60, what=f"{name} to answer", child=child)
     return child, port
 
@@ -362,8 +361,7 @@ def start_worker(procs: Processes, env: Mapping[str, str], lane: str, concurrenc
     lane_env = {**env, **({"OMP_THREAD_LIMIT": "1"} if lane == "fast" else {})}
     child = procs.start(f"worker-{lane}-{uuid.uuid4().hex[:4]}", argv, lane_env)
     if wait:
-        wait_until(lambda: " ready." in child.log_text(), timeout=90,
-                   what=f"the {lane} worker to be ready", child=child)  # fmt: skip
+        child.wait_for_line(" ready.", timeout=90)
     return child
 
 
@@ -412,7 +410,7 @@ def post_file(port: int, token: str, profile_id: str, path: Path, *, name: str) 
 
 @dataclass
 class Stack:
-    """gunicorn (1 worker x 4 threads) and one worker per lane, local AI, no beat."""
+    """gunicorn and one worker per lane, no beat (start_stack)."""
 
     port: int
     web: WorkerProcess
@@ -459,15 +457,16 @@ class Stack:
             procs.stop(child)
 
 
-def start_stack(env: BenchEnv, procs: Processes, concurrency: int) -> Stack:
-    """The API and both lanes' workers (`concurrency` processes each), ready to take work."""
-    identity = create_identity(env, "e2e")
+def start_stack(env: BenchEnv, procs: Processes, concurrency: int,
+                lanes: Sequence[str] = ("fast", "ai"), **worker_env: str) -> Stack:  # fmt: skip
+    """The API (1 worker x 4 threads) and a worker for each lane (`concurrency` processes
+    each, `worker_env` added), local AI, ready to take work."""
+    identity = create_identity(env, "bench")
     web, port = start_gunicorn(procs, "web", GunicornSettings(1, 4), env.env(AI_PROVIDER="local"))
-    workers = {lane: start_worker(procs, env.env(AI_PROVIDER="local"), lane, concurrency,
-                                  wait=False) for lane in ("fast", "ai")}  # fmt: skip
-    for lane, child in workers.items():
-        wait_until(lambda c=child: " ready." in c.log_text(), timeout=90,
-                   what=f"the {lane} worker", child=child)  # fmt: skip
+    workers = {lane: start_worker(procs, env.env(AI_PROVIDER="local", **worker_env), lane,
+                                  concurrency, wait=False) for lane in lanes}  # fmt: skip
+    for child in workers.values():
+        child.wait_for_line(" ready.", timeout=90)
     return Stack(port, web, workers, identity)
 
 
