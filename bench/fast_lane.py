@@ -187,6 +187,26 @@ def read_scanned(
     return page, time.perf_counter() - started, time.process_time() - cpu
 
 
+def scanned_figures(per_page: list[dict[str, Any]], fixed: float) -> dict[str, float]:
+    """Ours and the CLI per page: medians, means, CPU and the ratios."""
+
+    def med(key: str) -> float:
+        return median([p[key] for p in per_page])
+
+    def avg(key: str) -> float:
+        return harness.mean([p[key] for p in per_page])
+
+    return {
+        "ours_s_per_page": med("ours_s"), "ours_mean_s_per_page": avg("ours_s"),
+        "ours_cpu_s_per_page": med("ours_cpu_s"), "cli_s_per_page": med("cli_s"),
+        "cli_mean_s_per_page": avg("cli_s"), "cli_cpu_s_per_page": med("cli_cpu_s"),
+        "cli_fixed_cost_s": fixed, "cli_minus_fixed_s_per_page": med("cli_s") - fixed,
+        "cpu_ratio_ours_over_cli": harness.ratio(med("ours_cpu_s"), med("cli_cpu_s")),
+        "ratio_ours_over_cli": harness.ratio(med("ours_s"), med("cli_s")),
+        "ratio_ours_over_cli_minus_fixed": harness.ratio(med("ours_s"), med("cli_s") - fixed),
+    }  # fmt: skip
+
+
 def scanned(workdir: Path, pages: int, reps: int, retries: Retries) -> dict[str, Any]:
     import tesserocr
 
@@ -224,34 +244,17 @@ def scanned(workdir: Path, pages: int, reps: int, retries: Retries) -> dict[str,
             log(f"scanned page {number} (rep {rep}): ours {wall:.2f} s (CPU {cpu:.2f}), CLI "
                 f"{cli_wall:.2f} s (CPU {cli_cpu:.2f}); other processes {share:.0%}")  # fmt: skip
 
-    def med(key: str) -> float:
-        return median([p[key] for p in per_page])
-
-    def avg(key: str) -> float:
-        return harness.mean([p[key] for p in per_page])
-
-    figures = {
-        "ours_s_per_page": med("ours_s"),
-        "ours_mean_s_per_page": avg("ours_s"),
-        "ours_cpu_s_per_page": med("ours_cpu_s"),
-        "cli_s_per_page": med("cli_s"),
-        "cli_mean_s_per_page": avg("cli_s"),
-        "cli_cpu_s_per_page": med("cli_cpu_s"),
-        "cli_fixed_cost_s": fixed,
-        "cli_minus_fixed_s_per_page": med("cli_s") - fixed,
-    }
-    figures["cpu_ratio_ours_over_cli"] = harness.ratio(med("ours_cpu_s"), med("cli_cpu_s"))
-    figures["ratio_ours_over_cli"] = harness.ratio(med("ours_s"), med("cli_s"))
-    figures["ratio_ours_over_cli_minus_fixed"] = harness.ratio(med("ours_s"), med("cli_s") - fixed)
+    figures = scanned_figures(per_page, fixed)
     cli = subprocess.run(["tesseract", "--version"], capture_output=True, text=True, check=False)
     versions = {"ours_tesserocr": tesserocr.tesseract_version().splitlines()[0],
                 "baseline_cli": (cli.stdout.splitlines() or ["?"])[0]}  # fmt: skip
     phase_means = {k: harness.mean([p["phases_s"].get(k, 0.0) for p in per_page]) for k in PHASES}
     return {"pages": pages, "reps": reps, "image_size_px": list(size),
             "scan_pdf_bytes": scan.stat().st_size, "tesseract": versions,
-            "noise": round(avg("noise"), 3), "figures": figures,
+            "noise": round(harness.mean([p["noise"] for p in per_page]), 3), "figures": figures,
             "phases_s_per_page": phase_means, "per_page": per_page,
-            "recall": {"ours": avg("ours_recall"), "cli": avg("cli_recall")}}  # fmt: skip
+            "recall": {side: harness.mean([p[f"{side}_recall"] for p in per_page])
+                       for side in ("ours", "cli")}}  # fmt: skip
 
 
 def run(argv: Sequence[str] = ()) -> dict[str, Any]:
