@@ -305,7 +305,7 @@ def run_stage(task: Any, job_id: str, work: Work) -> str | None:
             upcoming = completion.complete_stage(session, job_uuid)
     if upcoming is not None:
         # Committed first: if this publish fails, the outbox relay sends it.
-        dispatcher.publish_after_commit([upcoming])
+        dispatcher.publish_after_commit([upcoming], defer_mark=True)
     return str(claim.shell_file_id)
 
 
@@ -335,4 +335,4 @@ def run_batch(task: Any, job_id: str, work: BatchWork, finish: Finish) -> None:
             upcoming = completion.complete_stage(session, job_uuid)
     if upcoming is not None:
         # Committed first: if this publish fails, the outbox relay sends it.
-        current_app.extensions["dispatcher"].publish_after_commit([upcoming])
+        current_app.extensions["dispatcher"].publish_after_commit([upcoming], defer_mark=True)

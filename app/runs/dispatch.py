@@ -138,8 +138,15 @@ class Dispatcher:
             send_job(self.celery, job)
         return epoch
 
-    def publish_after_commit(self, jobs: Sequence[Job | enqueue.QueuedJob]) -> bool:
-        """Publish freshly committed queued jobs; on a broker fault leave them to the relay."""
+    def publish_after_commit(
+        self, jobs: Sequence[Job | enqueue.QueuedJob], *, defer_mark: bool = False
+    ) -> bool:
+        """Publish freshly committed queued jobs; on a broker fault leave them to the relay.
+
+        Their published marks are written with the next batch; a first mark after a quiet
+        spell is written at once, unless `defer_mark` (a worker queueing the next stage:
+        the mark only has to beat the relay's grace, and writing it inline would add a
+        transaction to every stage of a document that runs alone)."""
         if not jobs or time.monotonic() < self._down_until:
             return False
         try:
@@ -150,13 +157,13 @@ class Dispatcher:
             log.warning("broker unreachable; job %s left to the outbox relay", jobs[0].id)
             return False
         for job in jobs:
-            self._mark_published(job.id, epoch)
+            self._mark_published(job.id, epoch, defer=defer_mark)
         return True
 
-    def _mark_published(self, job_id: uuid.UUID, epoch: str) -> None:
+    def _mark_published(self, job_id: uuid.UUID, epoch: str, *, defer: bool = False) -> None:
         with self._lock:
             self._pending.append((job_id, epoch))
-            due = time.monotonic() - self._last_mark >= self.mark_interval
+            due = not defer and time.monotonic() - self._last_mark >= self.mark_interval
             if not due and self._timer is None:
                 self._timer = threading.Timer(self.mark_interval, self.flush_marks)
                 self._timer.daemon = True

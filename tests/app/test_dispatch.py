@@ -73,6 +73,25 @@ def test_marks_under_load_are_written_together(app, db_session: Session) -> None
     assert all(head.published_at and head.broker_epoch == dispatcher.epoch() for head in heads)
 
 
+def test_a_worker_queueing_the_next_stage_leaves_its_mark_to_the_batch(
+    app, db_session: Session
+) -> None:
+    """A stage's worker publishes the next stage with `defer_mark`: even a first mark after
+    a quiet spell waits for the batch instead of adding a transaction to the stage."""
+    dispatcher = Dispatcher(app.extensions["celery"], app.extensions["db"], mark_interval=30)
+    (head,) = committed_chain(db_session)
+    db_session.commit()
+
+    assert dispatcher.publish_after_commit([head], defer_mark=True)
+
+    job = db_session.get(Job, head.id)
+    db_session.refresh(job)
+    assert job.published_at is None
+    dispatcher.flush_marks()
+    db_session.refresh(job)
+    assert job.published_at is not None and job.broker_epoch == dispatcher.epoch()
+
+
 def test_a_broker_outage_leaves_jobs_to_the_relay(app, db_session: Session, redis_server) -> None:
     dispatcher = Dispatcher(app.extensions["celery"], app.extensions["db"])
     chain = committed_chain(db_session)
