@@ -17,6 +17,8 @@ from sqlalchemy.orm import Session
 
 from app.audit import audit_document
 from app.models import Job, SecurityScan, ShellFile
+from app.outputs import fast_lane
+from app.pipeline import STAGE_NAMES
 from app.runs import enqueue, states
 from app.runs.enqueue import CannotCancel, CannotReprocess, QueuedJob
 
@@ -68,6 +70,8 @@ def start_reprocess(
     except CannotReprocess:
         session.rollback()
         raise
+    if STAGE_NAMES.index(from_stage or STAGE_NAMES[0]) <= STAGE_NAMES.index("ocr"):
+        fast_lane.forget_ocr_pages(session, shell_file.id)  # every page is read again
     audit_document(
         session,
         shell_file,

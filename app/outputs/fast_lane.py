@@ -48,6 +48,13 @@ def saved_page_numbers(session: Session, shell_file_id: uuid.UUID) -> set[int]:
     )
 
 
+def forget_ocr_pages(session: Session, shell_file_id: uuid.UUID) -> None:
+    """Drop the pages earlier runs read. The `ocr` stage skips pages already saved (its
+    retries and batches resume where they stopped), so a new run that reads the document
+    again must start without them, or it returns the old text."""
+    session.execute(delete(OcrPage).where(OcrPage.shell_file_id == shell_file_id))
+
+
 def save_ocr_page(session: Session, shell_file_id: uuid.UUID, page: PageText) -> None:
     session.execute(
         delete(OcrPage).where(

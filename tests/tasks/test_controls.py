@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
-from app.models import AuditLog, BlobChunk, ClinicalEntity, Job, ShellFile
+from app.models import AuditLog, BlobChunk, ClinicalEntity, Job, OcrPage, ShellFile
 from tests.support.api import upload
 from tests.support.factories import bearer, grant, make_account, make_profile
 from tests.support.pipeline import jobs_of, wait_for_status
@@ -114,3 +114,37 @@ def test_cancel_stops_a_run_and_nothing_after_it_runs(app, broker_client) -> Non
     assert broker_client.llen(f"ran:{run.job_ids[1]}") == 0
     assert wait_for_status(app, run.shell_file_id).status == "cancelled"
     assert post(app, run.token, path).status_code == 409
+
+
+def _first_page_text(app, shell_file_id: uuid.UUID) -> str:
+    with app.extensions["db"].session() as session:
+        return session.scalars(
+            select(OcrPage.text).where(
+                OcrPage.shell_file_id == shell_file_id, OcrPage.page_number == 1
+            )
+        ).one()
+
+
+def _reprocess_and_wait(app, world, body: dict[str, str] | None, run_number: int) -> None:
+    path = f"/api/v1/shell-files/{world['id']}/reprocess"
+    assert post(app, world["token"], path, body).status_code == 202
+    shell_file = wait_for_status(app, world["id"])
+    assert (shell_file.status, shell_file.run_number) == ("completed", run_number)
+
+
+def test_a_new_run_from_ocr_reads_every_page_again(app, world) -> None:
+    """A reprocess (after an OCR fix, say) must not return the text an earlier run read;
+    one from a later stage carries the pages over, as it carries over their stage."""
+    read = _first_page_text(app, world["id"])
+    with app.extensions["db"].session() as session:
+        session.execute(
+            update(OcrPage)
+            .where(OcrPage.shell_file_id == world["id"], OcrPage.page_number == 1)
+            .values(text="what an older reader made of page one")
+        )
+
+    _reprocess_and_wait(app, world, {"from_stage": "spatial_mapping"}, run_number=2)
+    assert _first_page_text(app, world["id"]) == "what an older reader made of page one"
+
+    _reprocess_and_wait(app, world, None, run_number=3)
+    assert _first_page_text(app, world["id"]) == read
