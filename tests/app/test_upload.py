@@ -186,6 +186,27 @@ def test_bad_files_are_refused_and_leave_nothing(
     assert counts(db_session) == before
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "PAX6 mutations cause aniridia in most of the families studied.\n",  # HP-GL to libmagic
+        "%!PS is how the clinic's old printer notes began; this one is a letter.\n",
+        "Café au lait macules, six, each over 1.5 cm; axillary freckling.\n",
+    ],
+    ids=["hp-gl guess", "postscript guess", "utf-8"],
+)
+def test_plain_text_is_text_whatever_its_first_letters(
+    client: FlaskClient, db_session: Session, owner, text: str
+) -> None:
+    """Text that decodes as UTF-8 with no binary bytes is taken as text/plain, even where
+    a magic rule guesses another type from how it begins (#15)."""
+    _, token, profile = owner
+    response = upload(client, token, profile.id, text.encode(), name="note.txt")
+    assert response.status_code == 201, response.json
+    shell_file = db_session.get(ShellFile, uuid.UUID(response.json["shell_file_id"]))
+    assert shell_file is not None and shell_file.mime_type == "text/plain"
+
+
 def test_missing_file_field_is_400(client: FlaskClient, owner) -> None:
     _, token, profile = owner
     response = client.post(
