@@ -5,9 +5,10 @@ Two stores, chosen by `BLOB_STORAGE_URL`:
 - `db`: chunks in PostgreSQL's `blob_chunks`, written in the upload's own
   transaction, so the row and its bytes commit or vanish together. Every worker
   machine can read them.
-- `file:///path`: a folder (the embedded default). The file is written and
-  fsynced before the row commits and removed if the transaction rolls back; a
-  crash between the two leaves at most an unreferenced file, never a row
+- `file:///path`: a folder (the embedded default). The file and its folder are
+  written and fsynced before the row commits, and the file is removed if the
+  transaction rolls back, unless a row names it after all (a commit whose reply was
+  lost); a crash between the two leaves at most an unreferenced file, never a row
   without bytes.
 
 A storage key names its store (`db:…`, `file:…`), so keys stay readable after
@@ -17,16 +18,19 @@ filename.
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Protocol
 
-from sqlalchemy import delete, event, insert, select
+from sqlalchemy import Engine, delete, event, insert, select
 from sqlalchemy.orm import Session, SessionTransaction
 
-from app.models import BlobChunk, table_of
+from app.models import BlobChunk, SecurityScan, ShellFile, table_of
+
+log = logging.getLogger(__name__)
 
 
 class StorageError(Exception):
@@ -86,15 +90,18 @@ class FileBlobStore:
     def put(self, session: Session, blob_id: uuid.UUID, chunks: Iterable[bytes]) -> str:
         key = f"file:{blob_id}"
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.parent.is_dir():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _fsync_dir(self.root)  # the new folder's entry
         session.connection()  # begin the transaction whose outcome decides the file's fate
-        _remove_unless_committed(session, path)
+        _remove_unless_committed(session, path, key)
         try:
             with path.open("xb") as out:
                 for chunk in chunks:
                     out.write(chunk)
                 out.flush()
                 os.fsync(out.fileno())
+            _fsync_dir(path.parent)  # the file's entry: without it a power cut can lose it
         except OSError as exc:
             path.unlink(missing_ok=True)
             raise StorageError("could not write blob to the file store") from exc
@@ -117,9 +124,20 @@ class FileBlobStore:
         event.listen(session, "after_commit", lambda _s: path.unlink(missing_ok=True), once=True)
 
 
-def _remove_unless_committed(session: Session, path: Path) -> None:
-    """Delete `path` if the session's transaction rolls back instead of committing."""
+def _fsync_dir(folder: Path) -> None:
+    descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _remove_unless_committed(session: Session, path: Path, key: str) -> None:
+    """Delete `path` if the session's transaction rolls back instead of committing, and
+    no committed row names `key` (a commit can succeed on the server and still fail in
+    the client, when its reply is lost: the row then exists and needs its bytes)."""
     settled = False  # listeners cannot be removed while SQLAlchemy runs them
+    engine = session.get_bind().engine  # a connection of its own: the session's is gone
 
     def committed(_session: Session) -> None:
         nonlocal settled
@@ -129,10 +147,34 @@ def _remove_unless_committed(session: Session, path: Path) -> None:
         nonlocal settled
         if not settled and previous.parent is None:  # the outermost transaction ended
             settled = True
-            path.unlink(missing_ok=True)
+            if not _named_by_a_row(engine, key):
+                path.unlink(missing_ok=True)
 
     event.listen(session, "after_commit", committed)
     event.listen(session, "after_soft_rollback", rolled_back)
+
+
+def _named_by_a_row(engine: Engine, key: str) -> bool:
+    """Does a committed shell file (or its repaired copy) name `key`? When the database
+    cannot say, the answer is yes: an unreferenced file costs disk, a missing one a
+    document."""
+    try:
+        with engine.connect() as connection:
+            return (
+                connection.execute(
+                    select(ShellFile.id)
+                    .where(ShellFile.storage_key == key)
+                    .union_all(
+                        select(SecurityScan.shell_file_id).where(
+                            SecurityScan.repaired_storage_key == key
+                        )
+                    )
+                ).first()
+                is not None
+            )
+    except Exception:  # noqa: BLE001 - unknown means keep the bytes
+        log.warning("could not check whether a rolled-back blob is referenced; kept")
+        return True
 
 
 class Blobs:
