@@ -50,6 +50,13 @@ def commit_then_publish(session: Session, *chains: Chain) -> int:
     return sum(1 for chain in chains if dispatcher.publish_after_commit(chain))
 
 
+def _lock(session: Session, shell_file: ShellFile) -> None:
+    """Read the document again under a row lock, so a control decides on its state now,
+    not as the caller read it: a cancel racing the run's completion, or a reprocess
+    racing an archive, would otherwise write over the state the other one committed."""
+    session.refresh(shell_file, with_for_update=True)
+
+
 def start_reprocess(
     session: Session,
     shell_file: ShellFile,
@@ -65,6 +72,7 @@ def start_reprocess(
     Raises CannotReprocess, the session rolled back, for a document in the wrong state,
     an unknown `from_stage`, or earlier stages that did not complete.
     """
+    _lock(session, shell_file)
     try:
         chain = enqueue.start_new_run(session, shell_file, from_stage=from_stage)
     except CannotReprocess:
@@ -95,6 +103,7 @@ def reprocess(
 def cancel(session: Session, shell_file: ShellFile, *, reason: str) -> int:
     """Stop the document's run and audit it; return how many jobs were cancelled.
     Raises CannotCancel, the session rolled back, when no run is under way."""
+    _lock(session, shell_file)
     try:
         cancelled = enqueue.cancel_run(session, shell_file)
     except CannotCancel:
@@ -107,6 +116,7 @@ def cancel(session: Session, shell_file: ShellFile, *, reason: str) -> int:
 
 def archive(session: Session, shell_file: ShellFile, *, reason: str) -> None:
     """Archive the document (its bytes and outputs stay) and audit it."""
+    _lock(session, shell_file)
     states.advance_status(shell_file, "archived")
     audit_document(session, shell_file, operation="update", reason=reason)
     session.commit()
