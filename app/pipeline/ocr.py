@@ -23,6 +23,7 @@ import pypdfium2 as pdfium
 from PIL import Image, ImageOps, ImageSequence
 
 from app.pipeline import imaging
+from app.pipeline.errors import SecurityRejected
 
 RENDER_DPI = 300
 # A page with fewer characters than this in its text layer is treated as a scan.
@@ -216,8 +217,18 @@ def _pdf_text_layer(page: pdfium.PdfPage, height: float) -> list[Word]:
 def iter_pdf_pages(
     path: Path, numbers: Iterable[int], engine: Tesseract | None
 ) -> Iterator[PageText]:
-    """Pages `numbers` (1-based) of a PDF, one at a time, text layer or OCR as each needs."""
-    pdf = pdfium.PdfDocument(path)
+    """Pages `numbers` (1-based) of a PDF, one at a time, text layer or OCR as each needs.
+
+    A PDF that PDFium cannot open is refused with a named reason (a password it needs:
+    `encrypted_pdf`; anything else: `malformed_file`), never left as an internal error,
+    whatever passed the security scan's own reading of it.
+    """
+    try:
+        pdf = pdfium.PdfDocument(path)
+    except pdfium.PdfiumError as exc:
+        if "password" in str(exc).lower():
+            raise SecurityRejected("the PDF needs a password", "encrypted_pdf") from None
+        raise SecurityRejected("PDFium cannot read the PDF", "malformed_file") from None
     try:
         for number in numbers:
             page = pdf[number - 1]

@@ -6,8 +6,10 @@ on the reading-order text of spatial mapping.
 
 from __future__ import annotations
 
+import pikepdf
 import pytest
 
+from app.pipeline.errors import SecurityRejected
 from app.pipeline.layout import map_page
 from app.pipeline.ocr import PageText, Tesseract, iter_pages
 from tests.support.documents import Corpus, page_lines
@@ -119,3 +121,33 @@ def test_plain_text_is_one_page_on_a_character_grid(tmp_path, engine) -> None:
         "daily",
     ]
     assert (page.words[2].x0, page.words[2].y0) == (0, 1)
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (
+            lambda pdf, path: pdf.save(
+                path, encryption=pikepdf.Encryption(user="user-pw", owner="owner-pw", R=6)
+            ),
+            "encrypted_pdf",
+        ),
+        (
+            lambda _pdf, path: path.write_bytes(b"%PDF-1.7\n" + bytes(range(256)) * 40),
+            "malformed_file",
+        ),
+    ],
+    ids=["aes-256 with a user password", "fuzzed body"],
+)
+def test_a_pdf_pdfium_cannot_open_is_refused_with_its_reason(tmp_path, make, reason) -> None:
+    """Whatever passed the scan's own reading, a PDF the reader cannot open ends with a
+    named reason, never an internal error (#15)."""
+    path = tmp_path / "letter.pdf"
+    pdf = pikepdf.new()
+    pdf.add_blank_page()
+    make(pdf, path)
+
+    with pytest.raises(SecurityRejected) as refused:
+        list(iter_pages(path, "application/pdf", [1]))
+
+    assert refused.value.error_type == reason and refused.value.quarantine
