@@ -4,8 +4,8 @@ whole pipeline; its tasks are registered from it, and nowhere else names a stage
 limits.
 
 A time limit keeps a file that hangs a stage from holding a worker: the soft limit raises
-in the task (a transient error, retried, then final), the hard one kills the process (the
-stage is reclaimed, then dead-lettered). The lane decides the queue by the task name's
+in the task (final at once, `stage_timeout`: it would only hang again), the hard one kills
+the process (the stage is reclaimed, then dead-lettered). The lane decides the queue by the task name's
 prefix (`celeryconfig.task_routes`).
 """
 

@@ -3,8 +3,8 @@
 `TRANSIENT_ERRORS` is the declared family that every stage retries with exponential
 backoff (`tasks/base.py` gives it to `autoretry_for`); anything else fails the stage at
 once. It names the pipeline's own `TransientError` beside the libraries' errors of the
-database, the broker, the blob store and the time limit, which the pure stages under
-`app/pipeline/` never see.
+database, the broker and the blob store, which the pure stages under `app/pipeline/`
+never see. A soft time limit is final.
 
 `describe` gives an error row its `error_type` and a message written by this project,
 never text taken from a document: error rows and logs must not carry patient content.
@@ -34,8 +34,10 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     ConnectionError,
     TimeoutError,
     socket.timeout,
-    SoftTimeLimitExceeded,
 )
+# Not transient: a stage that ran past its soft time limit once will again on the same
+# file (a poison document), and each retry would hold a worker for the whole limit. It
+# fails at once, filed as `stage_timeout`.
 
 _FOREIGN_TYPES: tuple[tuple[type[BaseException], str], ...] = (
     (StorageError, "storage_error"),
