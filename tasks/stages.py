@@ -5,8 +5,8 @@ limits.
 
 A time limit keeps a file that hangs a stage from holding a worker: the soft limit raises
 in the task (final at once, `stage_timeout`: it would only hang again), the hard one kills
-the process (the stage is reclaimed, then dead-lettered). The lane decides the queue by the task name's
-prefix (`celeryconfig.task_routes`).
+the process (the stage is reclaimed, then dead-lettered). The lane decides the queue by
+the task name's prefix (`celeryconfig.task_routes`).
 """
 
 from __future__ import annotations
