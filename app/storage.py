@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -31,6 +32,33 @@ from sqlalchemy.orm import Session, SessionTransaction
 from app.models import BlobChunk, SecurityScan, ShellFile, table_of
 
 log = logging.getLogger(__name__)
+
+
+def local_copy_path(data_dir: Path, key: str) -> Path:
+    """Where a worker keeps its local copy of a blob (a long scan is read by many batches)."""
+    return data_dir / "cache" / key.replace(":", "_").replace("/", "_")
+
+
+def page_images_dir(data_dir: Path, shell_file_id: uuid.UUID) -> Path:
+    """Where the web app keeps the page images it drew of a document."""
+    return data_dir / "page-images" / str(shell_file_id)
+
+
+def forget_derived_copies(
+    session: Session, data_dir: Path, shell_file_id: uuid.UUID, keys: Iterable[str]
+) -> None:
+    """Once the session's transaction commits, remove what was derived from a document's
+    bytes on this machine: local copies of its blobs and the page images drawn of it."""
+    paths = [local_copy_path(data_dir, key) for key in keys]
+    images = page_images_dir(data_dir, shell_file_id)
+
+    def remove(_session: Session) -> None:
+        for path in paths:
+            path.unlink(missing_ok=True)
+        shutil.rmtree(images, ignore_errors=True)
+
+    session.connection()
+    event.listen(session, "after_commit", remove, once=True)
 
 
 class StorageError(Exception):

@@ -41,7 +41,7 @@ from app.db import Database, get_db
 from app.pipeline.errors import PermanentError, PipelineError
 from app.runs import claims, completion, states
 from app.runs.failures import TRANSIENT_ERRORS
-from app.storage import Blobs
+from app.storage import Blobs, local_copy_path
 
 log = logging.getLogger(__name__)
 
@@ -87,9 +87,9 @@ the output is saved in the same transaction that marks the stage complete."""
 
 
 def local_copy(db: Database, blobs: Blobs, settings: Settings, key: str) -> Path:
-    cache = settings.data_dir / "cache"
+    path = local_copy_path(settings.data_dir, key)
+    cache = path.parent
     cache.mkdir(parents=True, exist_ok=True)
-    path = cache / key.replace(":", "_").replace("/", "_")
     if path.exists():
         path.touch()
         return path

@@ -17,6 +17,7 @@ from app.outputs import fast_lane
 from app.pipeline import layout, ocr, security
 from app.pipeline.clamav import ClamdScanner
 from app.pipeline.errors import PermanentError
+from app.storage import forget_derived_copies
 from tasks.base import (
     BatchTask,
     Handoff,
@@ -57,6 +58,17 @@ def scan_work(context: StageContext) -> Save:
                     session, uuid.uuid4(), iter(lambda: repaired.read(1024 * 1024), b"")
                 )
             report.repaired_path.unlink(missing_ok=True)
+        earlier = fast_lane.security_scan_of(session, context.shell_file_id)
+        if earlier is not None and earlier.repaired_storage_key:
+            # An earlier run's repaired copy: this run's replaces it, and nothing else
+            # names it (its bytes, and this machine's copy, go once this commits).
+            context.blobs.delete(session, earlier.repaired_storage_key)
+            forget_derived_copies(
+                session,
+                context.settings.data_dir,
+                context.shell_file_id,
+                [earlier.repaired_storage_key],
+            )
         fast_lane.save_security_scan(session, context.shell_file_id, report, repaired_key)
 
     return save

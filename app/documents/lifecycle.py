@@ -21,6 +21,7 @@ from app.outputs import fast_lane
 from app.pipeline import STAGE_NAMES
 from app.runs import enqueue, states
 from app.runs.enqueue import CannotCancel, CannotReprocess, QueuedJob
+from app.storage import forget_derived_copies
 
 __all__ = [
     "CannotCancel",
@@ -124,14 +125,17 @@ def archive(session: Session, shell_file: ShellFile, *, reason: str) -> None:
 
 def hard_delete(session: Session, shell_file: ShellFile, *, reason: str) -> None:
     """Remove the document's bytes (and a repaired copy's) and every row derived from
-    it, audited in the same transaction. The audit row outlives the document."""
+    it, audited in the same transaction; once that commits, the local copies and page
+    images derived from them here too. The audit row outlives the document."""
     blobs = current_app.extensions["blobs"]
     repaired = session.scalar(
         select(SecurityScan.repaired_storage_key).where(SecurityScan.shell_file_id == shell_file.id)
     )
-    for key in (shell_file.storage_key, repaired):
-        if key:
-            blobs.delete(session, key)
+    keys = [key for key in (shell_file.storage_key, repaired) if key]
+    for key in keys:
+        blobs.delete(session, key)
+    data_dir = current_app.config["SETTINGS"].data_dir
+    forget_derived_copies(session, data_dir, shell_file.id, keys)
     audit_document(session, shell_file, operation="delete", reason=reason)
     session.delete(shell_file)  # ON DELETE CASCADE removes jobs, errors, pages and records
     session.commit()

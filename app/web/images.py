@@ -17,7 +17,6 @@ import hashlib
 import os
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import pypdfium2 as pdfium
@@ -26,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from app.models import OcrPage, SecurityScan, ShellFile
 from app.pipeline import imaging
-from app.storage import Blobs
+from app.storage import Blobs, page_images_dir
 
 MAX_WIDTH_PX = 1400  # wide enough to read on a large screen, small enough to send
 MAX_TEXT_HEIGHT_PX = 16000  # a long text file's one page, drawn smaller
@@ -35,10 +34,6 @@ KEEP_FOR_S = 24 * 3600
 
 class PageUnavailable(Exception):
     """The page cannot be drawn (no readable source); the view answers 404."""
-
-
-def cache_dir(data_dir: Path, shell_file_id: uuid.UUID) -> Path:
-    return data_dir / "page-images" / str(shell_file_id)
 
 
 def page_image(
@@ -50,7 +45,7 @@ def page_image(
         raise PageUnavailable("the document was never accepted by the security scan")
     key = scan.repaired_storage_key or shell_file.storage_key
     tag = hashlib.sha256(f"{key}|{page.rotation}|{MAX_WIDTH_PX}".encode()).hexdigest()[:16]
-    target = cache_dir(data_dir, shell_file.id) / f"{page.page_number}-{tag}.png"
+    target = page_images_dir(data_dir, shell_file.id) / f"{page.page_number}-{tag}.png"
     if target.exists():
         target.touch()
         return target

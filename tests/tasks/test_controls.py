@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 
 from app.models import AuditLog, BlobChunk, ClinicalEntity, Job, OcrPage, ShellFile
+from app.storage import page_images_dir
+from app.web.images import page_image
 from tests.support.api import upload
 from tests.support.factories import bearer, grant, make_account, make_profile
 from tests.support.pipeline import jobs_of, wait_for_status
@@ -148,3 +151,44 @@ def test_a_new_run_from_ocr_reads_every_page_again(app, world) -> None:
 
     _reprocess_and_wait(app, world, None, run_number=3)
     assert _first_page_text(app, world["id"]) == read
+
+
+def _files_holding(root: Path, marker: bytes) -> list[Path]:
+    return [path for path in root.rglob("*") if path.is_file() and marker in path.read_bytes()]
+
+
+def test_a_hard_delete_leaves_the_documents_bytes_nowhere(app) -> None:
+    """After a hard delete no file in the data folder (the workers' local copies, the page
+    images) and no row holds the document's bytes or text (#15)."""
+    marker = f"Marker {uuid.uuid4().hex} of a note to be forgotten".encode()
+    with app.extensions["db"].session() as session:
+        owner, token = make_account(session)
+        profile = make_profile(session, owner)
+    client = app.test_client()
+    response = upload(client, token, profile.id, b"Clinic note.\n" + marker + b"\n", name="n.txt")
+    shell_file_id = uuid.UUID(response.json["shell_file_id"])
+    assert wait_for_status(app, shell_file_id).status == "completed"
+    data_dir = Path(app.config["SETTINGS"].data_dir)
+    with app.app_context(), app.extensions["db"].session() as session:
+        shell_file = session.get(ShellFile, shell_file_id)
+        page = session.scalars(select(OcrPage).where(OcrPage.shell_file_id == shell_file_id)).one()
+        page_image(session, app.extensions["blobs"], data_dir, shell_file, page)
+    assert _files_holding(data_dir, marker)  # the worker's local copy, at least
+    assert page_images_dir(data_dir, shell_file_id).is_dir()
+
+    path = f"/api/v1/shell-files/{shell_file_id}"
+    assert client.delete(path, headers=bearer(token)).status_code == 200  # archived
+    assert client.delete(f"{path}?hard=true", headers=bearer(token)).status_code == 204
+
+    assert _files_holding(data_dir, marker) == []
+    assert not page_images_dir(data_dir, shell_file_id).exists()
+    with app.extensions["db"].session() as session:
+        holding = session.execute(
+            text(
+                "SELECT (SELECT count(*) FROM blob_chunks WHERE position(:m IN data) > 0)"
+                " + (SELECT count(*) FROM ocr_pages WHERE position(:t IN text) > 0)"
+                " + (SELECT count(*) FROM shell_files WHERE position(:t IN extracted_text) > 0)"
+            ),
+            {"m": marker, "t": marker.decode()},
+        ).scalar()
+    assert holding == 0

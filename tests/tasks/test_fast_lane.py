@@ -6,7 +6,9 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from sqlalchemy import select
 
+from app.models import BlobChunk, SecurityScan
 from tests.support.api import upload
 from tests.support.documents import Corpus, page_lines
 from tests.support.factories import bearer, make_account, make_profile
@@ -79,6 +81,33 @@ def test_a_damaged_pdf_is_repaired_and_read(app, owner, corpus) -> None:
         .json["items"]
     )
     assert [p["page_number"] for p in pages] == [1, 2]
+
+
+def test_a_reprocess_leaves_one_repaired_copy(app, owner, corpus) -> None:
+    """Each run's scan stores its own repaired copy; the earlier run's goes (#15), or every
+    reprocess would leave a copy of the document's bytes that nothing names."""
+    token, _ = owner
+    shell_file_id = submit(app, owner, corpus, "broken_xref.pdf")
+    wait_for_status(app, shell_file_id)
+    first = _repaired_key(app, shell_file_id)
+    path = f"/api/v1/shell-files/{shell_file_id}/reprocess"
+    assert app.test_client().post(path, headers=bearer(token)).status_code == 202
+    assert wait_for_status(app, shell_file_id).run_number == 2
+
+    second = _repaired_key(app, shell_file_id)
+    assert second != first
+    with app.extensions["db"].session() as session:
+        stored = session.scalars(
+            select(BlobChunk.storage_key).where(BlobChunk.storage_key.in_([first, second]))
+        ).all()
+    assert set(stored) == {second}
+
+
+def _repaired_key(app, shell_file_id: uuid.UUID) -> str:
+    with app.extensions["db"].session() as session:
+        scan = session.get(SecurityScan, shell_file_id)
+        assert scan is not None and scan.repaired_storage_key
+        return scan.repaired_storage_key
 
 
 def test_a_scanned_pdf_is_read_into_pages_with_boxes(app, owner, corpus) -> None:
