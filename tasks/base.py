@@ -179,6 +179,7 @@ class StageTask(AppContextTask):
                     final=final,
                     worker_id=worker_id(self),
                     update_job=final or not self.is_batch,
+                    attempt=getattr(self.request, "claimed_attempt", None),
                 )
         except Exception:  # bookkeeping must never mask the real failure
             log.exception("could not record the failure of job %s", kwargs.get("job_id"))
@@ -293,6 +294,7 @@ def run_stage(task: Any, job_id: str, work: Work) -> str | None:
         log.info("job %s: %s", job_id, claim.reason)
         return None
     context = _context(task, claim)
+    task.request.claimed_attempt = claim.attempt  # the fence of this delivery's writes
     with heartbeats().track(job_uuid):
         outcome = work(context)
         if isinstance(outcome, Handoff):
@@ -300,9 +302,13 @@ def run_stage(task: Any, job_id: str, work: Work) -> str | None:
                 claims.extend_lease(session, job_uuid, outcome.lease_s)
             outcome.publish()  # the batch that completes the stage queues the next
             return None
-        with db.session() as session:
-            outcome(session)
-            upcoming = completion.complete_stage(session, job_uuid)
+        try:
+            with db.session() as session:
+                outcome(session)
+                upcoming = completion.complete_stage(session, job_uuid, attempt=claim.attempt)
+        except completion.FencedOut:
+            log.warning("job %s: taken over or ended meanwhile; this output is dropped", job_id)
+            return None
     if upcoming is not None:
         # Committed first: if this publish fails, the outbox relay sends it.
         dispatcher.publish_after_commit([upcoming], defer_mark=True)
@@ -328,11 +334,16 @@ def run_batch(task: Any, job_id: str, work: BatchWork, finish: Finish) -> None:
     with heartbeats().track(job_uuid):
         work(context)
     upcoming = None
-    with db.session() as session:
-        if not claims.lock_running(session, job_uuid):
-            return
-        if finish(session, context):
-            upcoming = completion.complete_stage(session, job_uuid)
+    task.request.claimed_attempt = claim.attempt
+    try:
+        with db.session() as session:
+            if not claims.lock_running(session, job_uuid):
+                return
+            if finish(session, context):
+                upcoming = completion.complete_stage(session, job_uuid, attempt=claim.attempt)
+    except completion.FencedOut:
+        log.warning("batch of job %s: taken over or ended meanwhile; dropped", job_id)
+        return
     if upcoming is not None:
         # Committed first: if this publish fails, the outbox relay sends it.
         current_app.extensions["dispatcher"].publish_after_commit([upcoming], defer_mark=True)

@@ -53,6 +53,8 @@ class Claim:
     mime_type: str = ""
     priority: int = 5
     original_filename: str = ""
+    #: The claim's fencing token: the job's attempt number when this delivery claimed it.
+    attempt: int = 0
 
 
 _HEARTBEAT = (
@@ -111,6 +113,7 @@ def _try_claim(connection: Connection, job_id: uuid.UUID, *, worker_id: str) -> 
         mime_type=shell_file.mime_type,
         priority=claimed.priority,
         original_filename=shell_file.original_filename,
+        attempt=claimed.attempts,
     )
 
 
@@ -169,6 +172,7 @@ def _claim_for(job: Job, shell_file: ShellFile) -> Any:
             mime_type=shell_file.mime_type,
             priority=job.priority,
             original_filename=shell_file.original_filename,
+            attempt=job.attempts,
         )
 
     return make

@@ -29,20 +29,29 @@ _COMPLETE_FILE = (
 )
 
 
-def complete_stage(session: Session, job_id: uuid.UUID) -> QueuedJob | None:
+class FencedOut(Exception):
+    """The job is no longer this attempt's to write: it was taken over by a later attempt,
+    cancelled, or finished. The caller rolls back what it was about to save with it."""
+
+
+def complete_stage(session: Session, job_id: uuid.UUID, *, attempt: int) -> QueuedJob | None:
     """Mark the stage done; queue the next one, or complete the shell file after the last.
 
     Returns the job queued for the next stage, for the caller to publish once its
     transaction has committed (the outbox relay publishes it if that fails): the job rows,
-    not the broker's messages, say what runs next. None after the last stage, or when the
-    stage was no longer running (its completion does not count).
+    not the broker's messages, say what runs next. None after the last stage.
+
+    Raises FencedOut when the job is not running under `attempt` (the claim's fencing
+    token) any more: the stage's output, saved in the same transaction, must not count.
     """
     current = now()
     connection = session.connection()
     done, queued = statements(connection).complete(
-        connection, {"p_job_id": job_id, "p_now": current}
+        connection, {"p_job_id": job_id, "p_now": current, "p_attempt": attempt}
     )
-    if done is None or done.shell_file_id is None:
+    if done is None:
+        raise FencedOut(f"job {job_id} is not running under attempt {attempt}")
+    if done.shell_file_id is None:
         return None
     if queued is not None:
         return QueuedJob(queued.id, queued.job_name, done.shell_file_id, queued.priority)
@@ -64,14 +73,20 @@ def record_failure(
     final: bool,
     worker_id: str | None,
     update_job: bool = True,
+    attempt: int | None = None,
 ) -> ProcessingError | None:
     """File one failed attempt; on a final one, fail the stage and the shell file.
 
-    `update_job=False` files the row only (a retrying batch of a stage still running).
+    `update_job=False` files the row only (a retrying batch of a stage still running);
+    so does an `attempt` (the claim's fencing token) that no longer holds the job.
     """
     job = session.get(Job, job_id, with_for_update=True)
     if job is None or job.shell_file_id is None:
         return None
+    if attempt is not None and (job.status != "running" or job.attempts != attempt):
+        # Fenced out: a later attempt holds the job, or the run ended. The failure is
+        # filed, but the job and its document are not this attempt's to change.
+        update_job = False
     error_type, message = describe(exc)
     error = ProcessingError(
         shell_file_id=job.shell_file_id,

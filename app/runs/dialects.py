@@ -47,7 +47,13 @@ _CLAIM_JOB = (
         retry_at=None,
         worker_id=bindparam("p_worker_id"),
     )
-    .returning(_jobs.c.shell_file_id, _jobs.c.job_type, _jobs.c.priority, _jobs.c.stage_index)
+    .returning(
+        _jobs.c.shell_file_id,
+        _jobs.c.job_type,
+        _jobs.c.priority,
+        _jobs.c.stage_index,
+        _jobs.c.attempts,
+    )
 )
 
 
@@ -95,6 +101,7 @@ _CLAIM_AND_READ = (
         _claimed.c.job_type,
         _claimed.c.priority,
         _claimed.c.stage_index,
+        _claimed.c.attempts,
         *_FILE_FIELDS,
         select(func.count()).select_from(_started).scalar_subquery().label("started"),
     )
@@ -105,7 +112,13 @@ _CLAIM_AND_READ = (
 
 _COMPLETE_JOB = (
     update(_jobs)
-    .where(_jobs.c.id == bindparam("p_job_id"), _jobs.c.status == "running")
+    .where(
+        _jobs.c.id == bindparam("p_job_id"),
+        _jobs.c.status == "running",
+        # The fence: only the attempt that claimed the job may complete it. A worker that
+        # stalled past its lease and was taken over (a later attempt) completes nothing.
+        _jobs.c.attempts == bindparam("p_attempt"),
+    )
     .values(status="completed", completed_at=bindparam("p_now"), heartbeat_at=None)
     .returning(_jobs.c.shell_file_id, _jobs.c.run_number, _jobs.c.stage_index)
 )

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import Job, ProcessingError, ShellFile
-from app.runs import claims, completion, outbox, states
+from app.pipeline.errors import PermanentError
+from app.runs import claims, completion, enqueue, outbox, states
 from tests.app.test_dispatch import committed_chain
 
 STALE_AFTER = timedelta(seconds=30)
@@ -75,7 +77,7 @@ def test_a_waiting_stage_does_not_run_until_the_one_before_it_completes(
     assert db_session.get(Job, second.id, populate_existing=True).status == "waiting"
 
     claims.begin_stage(db_session, head.id, worker_id="w1", stale_after=STALE_AFTER)
-    upcoming = completion.complete_stage(db_session, head.id)
+    upcoming = completion.complete_stage(db_session, head.id, attempt=1)
 
     assert upcoming is not None and upcoming.id == second.id
     assert db_session.get(Job, second.id, populate_existing=True).status == "queued"
@@ -94,7 +96,7 @@ def test_the_relay_leaves_a_just_queued_stage_to_the_worker_that_queued_it(
         job.created_at = states.now() - timedelta(hours=1)  # uploaded an hour ago
     db_session.flush()
     claims.begin_stage(db_session, head.id, worker_id="w1", stale_after=STALE_AFTER)
-    upcoming = completion.complete_stage(db_session, head.id)
+    upcoming = completion.complete_stage(db_session, head.id, attempt=1)
     assert upcoming is not None
 
     def relayed(grace: timedelta) -> set[object]:
@@ -105,3 +107,63 @@ def test_the_relay_leaves_a_just_queued_stage_to_the_worker_that_queued_it(
 
     assert upcoming.id not in relayed(timedelta(seconds=60))
     assert upcoming.id in relayed(timedelta(seconds=-60))  # once its grace has passed
+
+
+def _stall(db_session: Session, job_id: object) -> None:
+    """The worker holding the job stops heartbeating (paused, or cut off) past STALE_AFTER."""
+    job = db_session.get(Job, job_id)
+    job.heartbeat_at = states.now() - STALE_AFTER * 2
+    db_session.flush()
+
+
+def test_a_stalled_worker_taken_over_cannot_complete_the_stage(db_session: Session) -> None:
+    """A stalled worker A, reclaimed and finished by B, must not write over B (#15): its
+    completion is fenced out by the attempt it claimed, and B's counts."""
+    head = committed_chain(db_session)[0]
+    a = claims.begin_stage(db_session, head.id, worker_id="A", stale_after=STALE_AFTER)
+    _stall(db_session, head.id)
+    b = claims.begin_stage(db_session, head.id, worker_id="B", stale_after=STALE_AFTER)
+    db_session.flush()  # B's claim commits in its own transaction
+    assert (a.attempt, b.attempt) == (1, 2)
+
+    with pytest.raises(completion.FencedOut):
+        completion.complete_stage(db_session, head.id, attempt=a.attempt)
+
+    assert completion.complete_stage(db_session, head.id, attempt=b.attempt) is not None
+    job = db_session.get(Job, head.id, populate_existing=True)
+    assert (job.status, job.worker_id) == ("completed", "B")
+
+
+def test_a_stalled_worker_taken_over_cannot_fail_the_document(db_session: Session) -> None:
+    head = committed_chain(db_session)[0]
+    a = claims.begin_stage(db_session, head.id, worker_id="A", stale_after=STALE_AFTER)
+    _stall(db_session, head.id)
+    claims.begin_stage(db_session, head.id, worker_id="B", stale_after=STALE_AFTER)
+    db_session.flush()
+
+    error = completion.record_failure(
+        db_session,
+        head.id,
+        PermanentError("scripted"),
+        retry_count=0,
+        next_retry_at=None,
+        final=True,
+        worker_id="A",
+        attempt=a.attempt,
+    )
+
+    assert error is not None and error.is_final  # the failure is filed all the same
+    job = db_session.get(Job, head.id, populate_existing=True)
+    assert (job.status, job.worker_id) == ("running", "B")
+    shell_file = db_session.get(ShellFile, head.shell_file_id, populate_existing=True)
+    assert shell_file.status == "processing"
+
+
+def test_a_cancelled_runs_stage_output_does_not_count(db_session: Session) -> None:
+    head = committed_chain(db_session)[0]
+    claim = claims.begin_stage(db_session, head.id, worker_id="A", stale_after=STALE_AFTER)
+    shell_file = db_session.get(ShellFile, head.shell_file_id)
+    enqueue.cancel_run(db_session, shell_file)
+
+    with pytest.raises(completion.FencedOut):
+        completion.complete_stage(db_session, head.id, attempt=claim.attempt)
