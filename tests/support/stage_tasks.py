@@ -18,7 +18,9 @@ from typing import Any
 
 import redis
 from celery import shared_task
+from sqlalchemy.orm import Session
 
+from app.audit import log_audit_event
 from app.pipeline.errors import ApiError, PermanentError, SecurityRejected
 from tasks.base import Save, StageContext, StageTask, run_stage
 
@@ -41,6 +43,11 @@ def scripted(task: Any, job_id: str) -> Any:
             raise ValueError(f"could not parse {' '.join(plan[1:])!r}")
         if plan[0] == "quarantine":
             raise SecurityRejected("scripted rejection")
+        if plan[0] == "stall-once":  # attempt 1 sleeps (to be paused); each saves a row
+            if attempt == 1:
+                client.set(f"pid:{job_id}", os.getpid())
+                time.sleep(float(plan[1]))
+            return _audited_output(job_id, attempt)
         if plan[0] == "sleep" or (plan[0] in ("sleep-once", "sleep-then-fail") and attempt == 1):
             client.set(f"pid:{job_id}", os.getpid())
             time.sleep(float(plan[1]))
@@ -49,6 +56,23 @@ def scripted(task: Any, job_id: str) -> Any:
         return lambda session: None
 
     return work
+
+
+def _audited_output(job_id: str, attempt: int) -> Save:
+    """An output that shows in the database: an audit row naming the attempt that wrote it."""
+
+    def save(session: Session) -> None:
+        log_audit_event(
+            session,
+            operation="update",
+            table_name="job_queue",
+            record_id=job_id,
+            patient_id=None,
+            reason=f"scripted output of attempt {attempt}",
+            compliance_category="administration",
+        )
+
+    return save
 
 
 @shared_task(bind=True, base=StageTask, name="fast.test_stage")
