@@ -35,10 +35,10 @@ __all__ = [
 ]
 
 #: The jobs a run queued (`enqueue.enqueue_pipeline`, `enqueue.start_new_run`).
-Chain = Sequence[Job | QueuedJob]
+Queued = Sequence[Job | QueuedJob]
 
 
-def commit_then_publish(session: Session, *chains: Chain) -> int:
+def commit_then_publish(session: Session, *runs: Queued) -> int:
     """Commit the session, then publish the jobs each run queued; return how many runs
     went to the broker.
 
@@ -48,7 +48,7 @@ def commit_then_publish(session: Session, *chains: Chain) -> int:
     """
     session.commit()
     dispatcher = current_app.extensions["dispatcher"]
-    return sum(1 for chain in chains if dispatcher.publish_after_commit(chain))
+    return sum(1 for queued in runs if dispatcher.publish_after_commit(queued))
 
 
 def _lock(session: Session, shell_file: ShellFile) -> None:
@@ -66,7 +66,7 @@ def start_reprocess(
     reason: str,
     compliance_category: str = "phi_access",
 ) -> list[QueuedJob]:
-    """Begin a new run in the caller's transaction and audit it; return the chain to
+    """Begin a new run in the caller's transaction and audit it; return the job to
     publish once committed (`commit_then_publish`). For a caller that starts several
     runs in one transaction (the CLI's requeue); `reprocess` is the whole use case.
 
@@ -75,7 +75,7 @@ def start_reprocess(
     """
     _lock(session, shell_file)
     try:
-        chain = enqueue.start_new_run(session, shell_file, from_stage=from_stage)
+        queued = enqueue.start_new_run(session, shell_file, from_stage=from_stage)
     except CannotReprocess:
         session.rollback()
         raise
@@ -88,17 +88,17 @@ def start_reprocess(
         reason=reason,
         compliance_category=compliance_category,
     )
-    return chain
+    return queued
 
 
 def reprocess(
     session: Session, shell_file: ShellFile, *, from_stage: str | None = None, reason: str
 ) -> list[QueuedJob]:
     """Start a new run from the first stage or `from_stage`: audit, commit, publish.
-    Returns the new run's chain. Raises CannotReprocess as `start_reprocess` does."""
-    chain = start_reprocess(session, shell_file, from_stage=from_stage, reason=reason)
-    commit_then_publish(session, chain)
-    return chain
+    Returns the job it queued. Raises CannotReprocess as `start_reprocess` does."""
+    queued = start_reprocess(session, shell_file, from_stage=from_stage, reason=reason)
+    commit_then_publish(session, queued)
+    return queued
 
 
 def cancel(session: Session, shell_file: ShellFile, *, reason: str) -> int:

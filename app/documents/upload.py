@@ -51,7 +51,7 @@ class UploadOutcome:
     head_job_id: uuid.UUID | None
     created: bool  # False: an earlier upload answered (idempotent replay or duplicate)
     duplicate: bool
-    chain: list[enqueue.QueuedJob]  # the jobs to publish after commit; empty unless created
+    queued: list[enqueue.QueuedJob]  # the job to publish after commit; empty unless created
 
 
 def clean_filename(raw: str | None) -> str:
@@ -151,12 +151,12 @@ def _write(
         else:
             values["storage_key"] = blobs.put(session, values["id"], _chunks(stream, chunk_bytes))
         shell_file = ShellFile(**values)
-        chain = _store_new_document(session, shell_file, values, data, token)
+        queued = _store_new_document(session, shell_file, values, data, token)
         session.commit()
     except IntegrityError:
         session.rollback()
         return None
-    return UploadOutcome(shell_file, chain[0].id, created=True, duplicate=False, chain=chain)
+    return UploadOutcome(shell_file, queued[0].id, created=True, duplicate=False, queued=queued)
 
 
 def _inspect(stream: IO[bytes], chunk_bytes: int) -> tuple[str, str, int]:
@@ -224,7 +224,7 @@ def _store_new_document(
 ) -> list[enqueue.QueuedJob]:
     """Insert the shell file, its jobs (priority by fair share) and the audit row of its
     upload, and `data`, its bytes as one blob chunk, if given (PostgreSQL only); return the
-    chain to publish. One statement on PostgreSQL, which inserts nothing and raises
+    job to publish. One statement on PostgreSQL, which inserts nothing and raises
     `Unauthorized`, `NotFound` or `UploadRefused` unless `token_to_verify` (if given) is
     the uploader's valid token and the uploader may write to the profile; four statements
     elsewhere, after `_check_caller`.
@@ -235,9 +235,9 @@ def _store_new_document(
     connection = session.connection()
     if not statements(connection).one_statement:
         connection.execute(insert(_files), [values])
-        chain = enqueue.enqueue_pipeline(session, shell_file)
+        queued = enqueue.enqueue_pipeline(session, shell_file)
         audit_document(session, shell_file, operation="create", reason=UPLOAD_REASON)
-        return chain
+        return queued
     audit = audit_row(
         operation="create",
         table_name="shell_files",
@@ -282,7 +282,7 @@ def receive_upload(
     reason: str,
 ) -> UploadOutcome:
     """What a request (API or web page) does with an uploaded file: `accept_upload`,
-    then publish the new document's chain, or audit the read of the earlier answer
+    then publish the new document's first job, or audit the read of the earlier answer
     (`reason` says which page read it). Raises `UploadRefused`, its session rolled back.
     """
     settings = current_app.config["SETTINGS"]
@@ -303,7 +303,7 @@ def receive_upload(
         session.rollback()
         raise
     if outcome.created:
-        lifecycle.commit_then_publish(session, outcome.chain)  # committed already
+        lifecycle.commit_then_publish(session, outcome.queued)  # committed already
     else:
         audit_read(
             session,

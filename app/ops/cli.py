@@ -257,7 +257,7 @@ def requeue_dead(job_id: uuid.UUID | None, all_dead: bool) -> None:
     """Run a dead-lettered stage again: a new run of its document from that stage."""
     if (job_id is None) == (not all_dead):
         fail("give --job-id or --all-dead")
-    requeued, chains = [], []
+    requeued, runs = [], []
     with get_db().session() as session:
         targets = admin.dead_letters(session) if all_dead else [session.get(Job, job_id)]
         for job in targets:
@@ -266,7 +266,7 @@ def requeue_dead(job_id: uuid.UUID | None, all_dead: bool) -> None:
             shell_file = session.get(ShellFile, job.shell_file_id)
             if shell_file is None or shell_file.run_number != job.run_number:
                 continue  # its document has been reprocessed or deleted since
-            chains.append(
+            runs.append(
                 lifecycle.start_reprocess(
                     session,
                     shell_file,
@@ -276,7 +276,7 @@ def requeue_dead(job_id: uuid.UUID | None, all_dead: bool) -> None:
                 )
             )
             requeued.append(shell_file.id)
-        published = lifecycle.commit_then_publish(session, *chains)
+        published = lifecycle.commit_then_publish(session, *runs)
     emit({"requeued": requeued, "published": published})
 
 

@@ -29,11 +29,6 @@ from app.runs.completion import dead_letter, worker_lost
 from app.runs.dialects import statements
 from app.runs.states import TERMINAL_SHELL_FILE_STATUSES, advance_status, now
 
-# The hot path of every stage, as Core statements built once (SQLAlchemy caches their
-# compiled form): claiming a job, and completing it.
-_jobs = table_of(Job)
-_files = table_of(ShellFile)
-
 
 class Action(Enum):
     RUN = "run"
@@ -57,6 +52,8 @@ class Claim:
     attempt: int = 0
 
 
+# Built once (SQLAlchemy caches its compiled form): every beat of every running stage.
+_jobs = table_of(Job)
 _HEARTBEAT = (
     update(_jobs)
     .where(

@@ -17,9 +17,6 @@ from app.runs.enqueue import QueuedJob
 from app.runs.failures import describe
 from app.runs.states import TERMINAL_SHELL_FILE_STATUSES, advance_status, now
 
-# The hot path of every stage, as Core statements built once (SQLAlchemy caches their
-# compiled form): claiming a job, and completing it.
-_jobs = table_of(Job)
 _files = table_of(ShellFile)
 
 _COMPLETE_FILE = (

@@ -62,8 +62,8 @@ def send_job(celery_app: Celery, job: Job | enqueue.QueuedJob) -> None:
 
 def _task_options(celery_app: Celery, name: str) -> dict[str, Any]:
     """The options the task's message carries when the task is registered here (in a
-    worker: its time limits, whether its result is kept), as the canvas would send them;
-    none where it is not (the web process), as the canvas would not either."""
+    worker: its time limits, whether its result is kept), as `Task.apply_async` would send
+    them; none where it is not (the web process), as a signature would not either."""
     task = celery_app.tasks.get(name)
     if task is None:
         return {}
