@@ -7,9 +7,12 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
 
 from app.models import Base
+from app.ops.deploy import RollbackPlan, rollback_plan
+from app.ops.migrations import alembic_config
 from tests.support.services import drop_database, fresh_database, migrate
 
 
@@ -75,3 +78,21 @@ def test_audit_log_is_append_only(database_url: str) -> None:
             assert isinstance(caught.value.orig, psycopg.errors.RaiseException)
     finally:
         engine.dispose()
+
+
+def test_every_revision_says_how_a_deploy_may_undo_it() -> None:
+    """`flask deploy` rolls back only what declares itself reversible (app/ops/deploy.py)."""
+    scripts = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    for script in scripts.walk_revisions():
+        module = script.module
+        assert getattr(module, "kind", None) in {"expand", "contract"}, script.revision
+        assert isinstance(getattr(module, "reversible", None), bool), script.revision
+
+
+def test_a_rollback_plan_undoes_reversible_revisions_only() -> None:
+    scripts = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    # 0008 drops an index (reversible); 0009 adds columns the pipeline fills (not).
+    assert rollback_plan(scripts, "0008", "0007") == RollbackPlan("0007", None, True)
+    assert rollback_plan(scripts, "0009", "0007") == RollbackPlan(None, "0009", False)
+    assert rollback_plan(scripts, "0009", "0008") == RollbackPlan(None, "0009", True)
+    assert rollback_plan(scripts, "0009", "0009") == RollbackPlan("0009", None, True)

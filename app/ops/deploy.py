@@ -3,9 +3,18 @@
 `deploy` (1) notes the database's current Alembic revision, (2) upgrades to head,
 (3) smoke-tests the live service at a base URL: a small PDF made for this run is
 uploaded at priority 1 into a smoke profile and polled until `completed`, and (4) if the
-upgrade or the smoke test fails, downgrades to the revision noted in (1) and smoke-tests
-again, so the report says whether the service works on the old schema. Every step is in
-one JSON report; a failed deploy is a non-zero exit of `flask --app app deploy`.
+upgrade or the smoke test fails, rolls the schema back as far towards the revision noted
+in (1) as it can without losing data, and smoke-tests again, so the report says whether
+the service works on the schema it is left on. Every step is in one JSON report; a failed
+deploy is a non-zero exit of `flask --app app deploy`.
+
+Each revision declares how far a rollback may go (module attributes, checked by
+tests/test_migrations.py): `reversible` is True only when its downgrade loses nothing
+(it drops or rewrites nothing that holds data: an index, a constraint); `kind` is
+"expand" when it only adds, so the previous release still runs on the schema it leaves,
+or "contract" when it drops, renames or rewrites. A rollback undoes reversible revisions,
+newest first, and stops before the first one that is not: that one is reported
+(`rollback_blocked_by`) for an operator to decide, and nothing is dropped.
 
 The smoke profile belongs to the account `smoke@deploy.invalid`, created with a self
 profile the first time (audited like the admin commands); each run issues it a fresh
@@ -65,6 +74,7 @@ class DeployReport:
     upgrade_error: str | None = None
     smoke: SmokeResult | None = None
     rolled_back_to: str | None = None
+    rollback_blocked_by: str | None = None  # the newest revision not undone: not reversible
     rollback_error: str | None = None
     smoke_after_rollback: SmokeResult | None = None
     steps: list[str] = field(default_factory=list)
@@ -111,20 +121,58 @@ def deploy(
     return report
 
 
+@dataclass(frozen=True)
+class RollbackPlan:
+    target: str | None  # the revision to downgrade to (None: undo nothing)
+    blocked_by: str | None  # the newest revision that may not be undone, if any
+    old_code_runs: bool  # every revision left in place only adds (kind "expand")
+
+
+def rollback_plan(scripts: ScriptDirectory, current: str, previous: str | None) -> RollbackPlan:
+    """How far back towards `previous` the schema may go without losing data.
+
+    Walks the revisions from `current` down to `previous`, undoing each one that declares
+    itself `reversible`; stops before the first that does not (a revision that declares
+    nothing counts as not reversible)."""
+    target: str | None = None
+    kept: list[Any] = []
+    for script in scripts.iterate_revisions(current, previous or "base"):
+        if script.revision == previous:
+            break
+        if kept or not getattr(script.module, "reversible", False):
+            kept.append(script)
+            continue
+        target = script.down_revision or "base"  # type: ignore[assignment]
+    if not kept:
+        return RollbackPlan(previous or "base", None, True)
+    old_code_runs = all(getattr(s.module, "kind", "contract") == "expand" for s in kept)
+    return RollbackPlan(target, kept[0].revision, old_code_runs)
+
+
 def _roll_back(report: DeployReport, config: Any, database_url: str) -> None:
-    """Downgrade to the revision the deploy started from, if the schema moved."""
-    if revision_of(database_url) == report.previous_revision:
+    """Downgrade towards the revision the deploy started from, as far as is lossless."""
+    current = revision_of(database_url)
+    if current == report.previous_revision or current is None:
         report.steps.append("schema unchanged: nothing to roll back")
         return
-    target = report.previous_revision or "base"
+    plan = rollback_plan(ScriptDirectory.from_config(config), current, report.previous_revision)
+    if plan.blocked_by is not None:
+        report.rollback_blocked_by = plan.blocked_by
+        report.steps.append(
+            f"revision {plan.blocked_by} is not reversible: its downgrade would lose data, so"
+            " the schema stays at or above it"
+            + ("; it only adds, so the previous release runs on it" if plan.old_code_runs else "")
+        )
+    if plan.target is None:
+        return
     try:
-        command.downgrade(config, target)
+        command.downgrade(config, plan.target)
     except MIGRATION_ERRORS as exc:
         report.rollback_error = type(exc).__name__
-        report.steps.append(f"rollback to {target} failed")
+        report.steps.append(f"rollback to {plan.target} failed")
         return
-    report.rolled_back_to = target
-    report.steps.append(f"rolled back to {target}")
+    report.rolled_back_to = plan.target
+    report.steps.append(f"rolled back to {plan.target}")
 
 
 def smoke_test(

@@ -15,6 +15,9 @@ revision: str = "0001"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+# For `flask deploy` (app/ops/deploy.py): creates the schema; its downgrade drops every table.
+kind = "expand"
+reversible = False
 
 
 def upgrade() -> None:

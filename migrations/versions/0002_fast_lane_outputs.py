@@ -15,6 +15,10 @@ revision: str = "0002"
 down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+# For `flask deploy` (app/ops/deploy.py): adds the fast lane's output tables; its downgrade drops
+# them and their rows.
+kind = "expand"
+reversible = False
 
 
 def upgrade() -> None:

@@ -14,6 +14,10 @@ revision: str = "0004"
 down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+# For `flask deploy` (app/ops/deploy.py): drops shell_files.current_stage; what it held is gone,
+# so it cannot be undone without loss.
+kind = "contract"
+reversible = False
 
 
 def upgrade() -> None:

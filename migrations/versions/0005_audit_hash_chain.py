@@ -14,6 +14,9 @@ revision: str = "0005"
 down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+# For `flask deploy` (app/ops/deploy.py): adds the audit chain; its downgrade drops the seals.
+kind = "expand"
+reversible = False
 
 
 def upgrade() -> None:

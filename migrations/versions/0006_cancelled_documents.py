@@ -13,6 +13,10 @@ revision: str = "0006"
 down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+# For `flask deploy` (app/ops/deploy.py): widens the status check; its downgrade rewrites
+# cancelled documents as failed.
+kind = "contract"
+reversible = False
 
 
 BEFORE = ("uploaded", "processing", "completed", "failed", "quarantined", "archived")

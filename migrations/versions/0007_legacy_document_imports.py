@@ -19,6 +19,9 @@ revision: str = "0007"
 down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+# For `flask deploy` (app/ops/deploy.py): adds the legacy mapping; its downgrade drops it.
+kind = "expand"
+reversible = False
 
 
 def upgrade() -> None:

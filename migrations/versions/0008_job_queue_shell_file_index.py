@@ -13,6 +13,9 @@ revision: str = "0008"
 down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+# For `flask deploy` (app/ops/deploy.py): drops an index; its downgrade only builds it again.
+kind = "contract"
+reversible = True
 
 
 def upgrade() -> None:

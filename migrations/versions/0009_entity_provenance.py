@@ -17,6 +17,10 @@ revision: str = "0009"
 down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+# For `flask deploy` (app/ops/deploy.py): adds two columns; its downgrade drops what the pipeline
+# wrote into them.
+kind = "expand"
+reversible = False
 
 
 def upgrade() -> None:

@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
 
@@ -41,6 +42,8 @@ revision = "9999"
 down_revision = {head!r}
 branch_labels = None
 depends_on = None
+kind = "contract"  # the old release's uploads write the old name
+reversible = True  # renaming back loses nothing
 
 
 def upgrade() -> None:
@@ -231,6 +234,70 @@ def test_a_broken_release_is_rolled_back_and_the_old_schema_serves(
     finally:
         db.engine.dispose()
     assert (again.ok, again.status) == (True, "completed"), again
+
+
+DATA_CARRYING_REVISION = '''"""a release that moves data: a new table, filled by the migration."""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "9998"
+down_revision = {head!r}
+branch_labels = None
+depends_on = None
+kind = "expand"
+reversible = False  # its downgrade would drop the rows it wrote
+
+
+def upgrade() -> None:
+    op.create_table("deploy_notes", sa.Column("note", sa.Text(), nullable=False))
+    op.execute("INSERT INTO deploy_notes (note) VALUES ('written by the migration')")
+
+
+def downgrade() -> None:
+    op.drop_table("deploy_notes")
+'''
+
+
+def test_a_rollback_stops_before_a_revision_whose_downgrade_would_lose_data(
+    live: Live, tmp_path: Path
+) -> None:
+    # Given a release of two revisions: one that carries data, then one that breaks uploads.
+    migrations = tmp_path / "migrations"
+    shutil.copytree(
+        PROJECT_ROOT / "migrations", migrations, ignore=shutil.ignore_patterns("__pycache__")
+    )
+    versions = migrations / "versions"
+    (versions / "9998_data.py").write_text(DATA_CARRYING_REVISION.format(head=live.head))
+    (versions / "9999_broken.py").write_text(BROKEN_REVISION.format(head="9998"))
+    try:
+        # When it is deployed and its smoke test fails.
+        code, report = run_deploy(live, "--migrations", str(migrations))
+
+        # Then only the reversible revision is undone: the rollback stops at the one that
+        # carries data, says so, and leaves its rows; the service works on that schema.
+        assert code == 1, report
+        assert report["smoke"]["ok"] is False
+        assert report["rolled_back_to"] == "9998"
+        assert report["rollback_blocked_by"] == "9998"
+        assert any("previous release runs on it" in step for step in report["steps"])
+        assert revision_of(live.database_url) == "9998"
+        assert "original_filename" in columns(live.database_url, "shell_files")
+        assert notes(live.database_url) == ["written by the migration"]
+        assert report["smoke_after_rollback"]["ok"] is True
+    finally:
+        config = alembic_config(live.database_url)
+        config.set_main_option("script_location", str(migrations))
+        command.downgrade(config, live.head)  # by hand, as an operator would decide to
+
+
+def notes(database_url: str) -> list[str]:
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            return list(connection.execute(text("SELECT note FROM deploy_notes")).scalars())
+    finally:
+        engine.dispose()
 
 
 def test_a_failed_upgrade_leaves_the_schema_where_it_was(live: Live, tmp_path: Path) -> None:
