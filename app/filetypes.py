@@ -28,15 +28,14 @@ def sniff_mime(head: bytes) -> str:
 
     Text wins over a guess: a head that decodes as UTF-8 with no binary bytes is
     `text/plain`, where libmagic names a type we do not take from a rule on its first
-    letters (a note that begins "PAX6 mutations" is HP-GL to libmagic). A type we take
-    (a PDF of nothing but ASCII), text and image types (HTML, vCard, SVG) and markup stay
-    as libmagic says.
+    letters or lines (a note that begins "PAX6 mutations" is HP-GL to libmagic, a lab
+    table with commas CSV, a letter headed "From:" an e-mail, a line that starts with a
+    dot troff). A type we take (a PDF of nothing but ASCII) and markup (HTML, XML, SVG:
+    structure libmagic read, not a guess) stay as libmagic says.
     """
     mime_type = str(magic.from_buffer(head, mime=True))
-    if not mime_type.startswith("application/") or mime_type in ALLOWED_TYPES:
+    if mime_type in ALLOWED_TYPES or any(markup in mime_type for markup in _MARKUP):
         return mime_type
-    if any(markup in mime_type for markup in _MARKUP):
-        return mime_type  # structure libmagic read, not a guess: XML, XHTML, SVG
     return "text/plain" if _is_plain_text(head) else mime_type
 
 

@@ -192,8 +192,20 @@ def test_bad_files_are_refused_and_leave_nothing(
         "PAX6 mutations cause aniridia in most of the families studied.\n",  # HP-GL to libmagic
         "%!PS is how the clinic's old printer notes began; this one is a letter.\n",
         "Café au lait macules, six, each over 1.5 cm; axillary freckling.\n",
+        "Test,Result,Units\nHbA1c,48,mmol/mol\nGlucose,5.4,mmol/L\nSodium,139,mmol/L\n" * 20,
+        "From: Dr A Okafor\nTo: Dr B Lind\nSubject: discharge\n\nStable on metformin.\n",
+        ".TH was noted on the ward round; plan unchanged.\nReview in clinic.\n",
+        "#include the GP's letter of 3 May with this summary.\nint. review next week\n",
     ],
-    ids=["hp-gl guess", "postscript guess", "utf-8"],
+    ids=[
+        "hp-gl guess",
+        "postscript guess",
+        "utf-8",
+        "csv guess",
+        "e-mail guess",
+        "troff guess",
+        "c guess",
+    ],
 )
 def test_plain_text_is_text_whatever_its_first_letters(
     client: FlaskClient, db_session: Session, owner, text: str
