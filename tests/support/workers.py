@@ -111,7 +111,7 @@ def spawn(
     if ready is None:
         return handle
     try:
-        handle.wait_for_line(ready, timeout=60)
+        handle.wait_for_line(ready, timeout=180)  # a bound for a busy machine, not a wait
     except AssertionError:
         process.kill()
         raise
