@@ -16,6 +16,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+import limits
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MIB = 1024 * 1024
 #: How often a stage is retried after a transient error before it fails for good: the one
@@ -50,6 +52,18 @@ def _float(env: Mapping[str, str], name: str, default: float, *, minimum: float 
         raise ConfigError(f"{name} must be a number, got {raw!r}") from None
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _rate(env: Mapping[str, str], name: str, default: str) -> str:
+    """A rate limit such as "60 per hour" (the `limits` package's notation), or "unlimited"."""
+    value = (env.get(name) or default).strip()
+    if value == "unlimited":
+        return value
+    try:
+        limits.parse(value)
+    except ValueError:
+        raise ConfigError(f"{name} must read like '60 per hour' or be 'unlimited'") from None
     return value
 
 
@@ -151,6 +165,16 @@ class Settings:
     session_cookie_secure: bool = True
     session_lifetime_s: int = 12 * 3600
     signin_rate_limit: str = "5 per minute"
+    # What one account may start: uploads and reprocesses ("N per minute|hour|day", or
+    # "unlimited"), counted in the broker's Redis (`app.quotas`).
+    upload_rate_limit: str = "600 per hour"
+    reprocess_rate_limit: str = "60 per hour"
+    # What one document may cost (`app.pipeline.budget`): its text, the pixels its pages
+    # render to, and per run the tokens and estimated dollars of a remote model (0: no cap).
+    max_document_characters: int = 2_000_000
+    max_document_pixels: int = 5_000_000_000
+    max_run_tokens: int = 2_000_000
+    max_run_cost_usd: float = 0.0
     testing: bool = False
 
     @property
@@ -195,6 +219,12 @@ class Settings:
             session_cookie_secure=_bool(env, "SESSION_COOKIE_SECURE", bool(raw_db)),
             session_lifetime_s=_int(env, "SESSION_LIFETIME", 12 * 3600, minimum=60),
             signin_rate_limit=env.get("SIGNIN_RATE_LIMIT") or "5 per minute",
+            upload_rate_limit=_rate(env, "UPLOAD_RATE_LIMIT", "600 per hour"),
+            reprocess_rate_limit=_rate(env, "REPROCESS_RATE_LIMIT", "60 per hour"),
+            max_document_characters=_int(env, "MAX_DOCUMENT_CHARACTERS", 2_000_000, minimum=1),
+            max_document_pixels=_int(env, "MAX_DOCUMENT_PIXELS", 5_000_000_000, minimum=1),
+            max_run_tokens=_int(env, "MAX_RUN_TOKENS", 2_000_000, minimum=1),
+            max_run_cost_usd=_float(env, "MAX_RUN_COST_USD", 0.0),
             **_ai_settings(env),
         )
 

@@ -21,6 +21,7 @@ from app.celery_app import flask_app_of
 from app.config import Settings
 from app.models import ShellFile
 from app.outputs import ai_lane
+from app.pipeline import budget
 from app.pipeline.ai import Provider, make_provider
 from app.pipeline.ai.errors import ProviderRateLimited
 from app.pipeline.ai.vocabulary import default_vocabulary
@@ -96,10 +97,18 @@ def _retry_later(context: StageContext, exc: RateLimited) -> None:
     raise task.retry(exc=exc, countdown=max(float(exc.retry_after or 0), backoff))
 
 
-def _ask(context: StageContext, question: Callable[[Provider], T]) -> T:
-    """Put one pass to the provider; a rate limit retries the stage after Retry-After."""
+def _ask(context: StageContext, stage: str, question: Callable[[Provider], T]) -> T:
+    """Put one pass to the provider, within what the document's run may still spend on a
+    model (`budget.BudgetExceeded` before a request that could pass it); a rate limit
+    retries the stage after Retry-After."""
+    provider = provider_for(context.task, context.settings)
     try:
-        return question(provider_for(context.task, context.settings))
+        if provider.name == "local":  # nothing is sent anywhere, nothing is spent
+            return question(provider)
+        with context.db.session() as session:
+            spent = ai_lane.spent_before(session, context.shell_file_id, stage)
+        with budget.spending(budget.RunBudget(context.budget, spent)):
+            return question(provider)
     except RateLimited as exc:
         _retry_later(context, exc)
         raise
@@ -114,7 +123,7 @@ def _shell_file(session: Session, context: StageContext) -> ShellFile:
 def entities_work(context: StageContext) -> Save:
     with context.db.session() as session:
         doc = ai_lane.load_document_text(session, context.shell_file_id)
-    entities, usage = _ask(context, lambda provider: provider.detect_entities(doc))
+    entities, usage = _ask(context, "pass1", lambda provider: provider.detect_entities(doc))
 
     def save(session: Session) -> None:
         ai_lane.save_entities(session, _shell_file(session, context), entities)
@@ -127,7 +136,7 @@ def records_work(context: StageContext) -> Save:
     with context.db.session() as session:
         doc = ai_lane.load_document_text(session, context.shell_file_id)
         entities = ai_lane.load_entities(session, context.shell_file_id)
-    records, usage = _ask(context, lambda provider: provider.enrich(doc, entities))
+    records, usage = _ask(context, "pass2", lambda provider: provider.enrich(doc, entities))
 
     def save(session: Session) -> None:
         ai_lane.save_records(session, _shell_file(session, context), records)
@@ -140,7 +149,7 @@ def narrative_work(context: StageContext) -> Save:
     with context.db.session() as session:
         entities = ai_lane.load_entities(session, context.shell_file_id)
         records = ai_lane.load_records(session, context.shell_file_id)
-    narrative, usage = _ask(context, lambda provider: provider.narrate(records, entities))
+    narrative, usage = _ask(context, "pass3", lambda provider: provider.narrate(records, entities))
 
     def save(session: Session) -> None:
         ai_lane.save_narrative(session, _shell_file(session, context), narrative, usage)

@@ -38,6 +38,7 @@ import celeryconfig
 from app.celery_app import AppContextTask, flask_app_of
 from app.config import Settings
 from app.db import Database, get_db
+from app.pipeline.budget import DocumentBudget
 from app.pipeline.errors import PermanentError, PipelineError
 from app.runs import claims, completion, states
 from app.runs.failures import TRANSIENT_ERRORS
@@ -68,6 +69,17 @@ class StageContext:
     def local_copy(self, storage_key: str | None = None) -> Path:
         """A file on this machine holding the blob (the original by default)."""
         return local_copy(self.db, self.blobs, self.settings, storage_key or self.claim.storage_key)
+
+    @property
+    def budget(self) -> DocumentBudget:
+        """What this document may cost (`app.pipeline.budget`), from the settings."""
+        settings = self.settings
+        return DocumentBudget(
+            max_characters=settings.max_document_characters,
+            max_pixels=settings.max_document_pixels,
+            max_tokens=settings.max_run_tokens,
+            max_cost_usd=settings.max_run_cost_usd,
+        )
 
 
 Save = Callable[[Session], None]

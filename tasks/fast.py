@@ -14,7 +14,7 @@ from celery import group, shared_task
 from sqlalchemy.orm import Session
 
 from app.outputs import fast_lane
-from app.pipeline import layout, ocr, security
+from app.pipeline import budget, layout, ocr, security
 from app.pipeline.clamav import ClamdScanner
 from app.pipeline.errors import PermanentError
 from app.storage import forget_derived_copies
@@ -46,9 +46,10 @@ def scan_work(context: StageContext) -> Save:
         max_pages=settings.max_pdf_pages, max_image_pixels=settings.max_image_pixels
     )
     scanner = ClamdScanner(settings.clamd_address) if settings.clamd_address else None
-    report = security.scan(
-        context.local_copy(), limits, scanner, claimed_name=context.claim.original_filename
-    )
+    path = context.local_copy()
+    report = security.scan(path, limits, scanner, claimed_name=context.claim.original_filename)
+    if report.mime_type == "text/plain":  # read whole as one page: refused before that
+        budget.check_text_file(path, context.budget)
 
     def save(session: Session) -> None:
         repaired_key = None
@@ -142,6 +143,7 @@ def layout_work(context: StageContext) -> Save:
             for page in fast_lane.iter_ocr_pages(session, context.shell_file_id)
         ]
     text = layout.document_text(layouts).text
+    budget.check_characters(len(text), context.budget)  # what the AI lane would read
 
     def save(session: Session) -> None:
         fast_lane.save_layouts(session, context.shell_file_id, layouts, text)

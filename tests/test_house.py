@@ -38,6 +38,7 @@ FLOORS = {
     "app.audit": 3,
     "app.storage": 3,
     "app.ratelimit": 3,
+    "app.quotas": 3,
     "app.celery_app": 3,
     "app.access": 3,
     "app.runs": 4,

@@ -30,8 +30,13 @@ def _authenticate() -> None:
         authenticate(request_session(), deferred=deferred)
 
 
-def error_response(status: int, code: str, message: str) -> tuple[Response, int]:
-    return jsonify(error={"code": code, "message": message}), status
+def error_response(
+    status: int, code: str, message: str, *, retry_after: int | None = None
+) -> tuple[Response, int]:
+    response = jsonify(error={"code": code, "message": message})
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
+    return response, status
 
 
 @api.app_errorhandler(HTTPException)

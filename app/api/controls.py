@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import jsonify, request
+from flask import g, jsonify, request
 from werkzeug.exceptions import BadRequest
 
 from app.api import schemas
@@ -13,6 +13,7 @@ from app.api.openapi import COMMON_ERRORS, Reply, documented, error
 from app.api.shell_files import readable_shell_file
 from app.db import request_session
 from app.documents import lifecycle
+from app.quotas import QuotaExceeded
 
 
 def _from_stage() -> str | None:
@@ -53,6 +54,7 @@ def _hard_flag() -> bool:
         "Not finished or failed, from_stage names no stage, "
         "or the stages before it did not complete",
     ),
+    error(429, "Past this account's reprocess allowance (REPROCESS_RATE_LIMIT); see Retry-After"),
     *COMMON_ERRORS,
     body=schemas.ReprocessBody,
     body_required=False,
@@ -65,11 +67,14 @@ def reprocess_shell_file(shell_file_id: str) -> Any:
         chain = lifecycle.reprocess(
             request_session(),
             shell_file,
+            account_id=g.account_id,
             from_stage=from_stage,
             reason=f"reprocess from {from_stage or 'the start'}",
         )
     except lifecycle.CannotReprocess as refused:
         return error_response(409, "cannot_reprocess", str(refused))
+    except QuotaExceeded as exceeded:
+        return error_response(429, "rate_limited", str(exceeded), retry_after=exceeded.retry_after)
     response = jsonify(
         shell_file_id=str(shell_file.id),
         run_number=shell_file.run_number,

@@ -119,6 +119,7 @@ def _upload_response(outcome: UploadOutcome) -> Response:
     error(409, "Idempotency-Key reused for other bytes, or profile archived"),
     error(413, "File larger than MAX_UPLOAD_BYTES"),
     error(415, "File type not accepted (judged from its bytes)"),
+    error(429, "Past this account's upload allowance (UPLOAD_RATE_LIMIT); see Retry-After"),
     *COMMON_ERRORS,
     headers=schemas.UploadHeaders,
     body=schemas.UploadForm,
@@ -160,7 +161,9 @@ def upload_shell_file() -> Any:
             reason="upload answered by an earlier one",
         )
     except UploadRefused as refused:
-        return error_response(refused.status, refused.code, refused.message)
+        return error_response(
+            refused.status, refused.code, refused.message, retry_after=refused.retry_after
+        )
     return _upload_response(outcome)
 
 

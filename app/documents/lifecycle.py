@@ -9,12 +9,14 @@ session rolled back; views map it to their 409 or flash message.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 
 from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app import quotas
 from app.audit import audit_document
 from app.models import Job, SecurityScan, ShellFile
 from app.outputs import fast_lane
@@ -92,10 +94,17 @@ def start_reprocess(
 
 
 def reprocess(
-    session: Session, shell_file: ShellFile, *, from_stage: str | None = None, reason: str
+    session: Session,
+    shell_file: ShellFile,
+    *,
+    account_id: uuid.UUID,
+    from_stage: str | None = None,
+    reason: str,
 ) -> list[QueuedJob]:
-    """Start a new run from the first stage or `from_stage`: audit, commit, publish.
-    Returns the job it queued. Raises CannotReprocess as `start_reprocess` does."""
+    """Start a new run from the first stage or `from_stage`, as `account_id` asked:
+    audit, commit, publish. Returns the job it queued. Raises CannotReprocess as
+    `start_reprocess` does, and `quotas.QuotaExceeded` past the account's allowance."""
+    quotas.take("reprocess", account_id)
     queued = start_reprocess(session, shell_file, from_stage=from_stage, reason=reason)
     commit_then_publish(session, queued)
     return queued

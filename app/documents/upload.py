@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError, ProgrammingError, SQLAlchemyError
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import NotFound, Unauthorized
 
+from app import quotas
 from app.access.grants import accessible_profile_archived
 from app.access.tokens import forget_token, verify_token
 from app.audit import AuditUnavailable, audit_document, audit_read, audit_row
@@ -40,9 +41,12 @@ _files = table_of(ShellFile)
 class UploadRefused(Exception):
     """The upload cannot be accepted; `status` is the HTTP status to answer with."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, *, retry_after: int | None = None
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
+        self.retry_after = retry_after  # seconds, for a 429
 
 
 @dataclass(frozen=True)
@@ -283,9 +287,16 @@ def receive_upload(
 ) -> UploadOutcome:
     """What a request (API or web page) does with an uploaded file: `accept_upload`,
     then publish the new document's first job, or audit the read of the earlier answer
-    (`reason` says which page read it). Raises `UploadRefused`, its session rolled back.
+    (`reason` says which page read it). Raises `UploadRefused`, its session rolled back
+    (429 past the account's upload allowance, `app.quotas`).
     """
     settings = current_app.config["SETTINGS"]
+    try:
+        quotas.take("upload", account_id)
+    except quotas.QuotaExceeded as exceeded:
+        raise UploadRefused(
+            429, "rate_limited", str(exceeded), retry_after=exceeded.retry_after
+        ) from None
     try:
         outcome = accept_upload(
             session,

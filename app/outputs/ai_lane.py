@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from app.models import (
@@ -23,8 +23,12 @@ from app.models import (
     ShellFile,
 )
 from app.outputs.fhir import CVX, ICD10CM, SNOMED, records_bundle
+from app.pipeline import budget
 from app.pipeline.ai import types as ai
 from app.pipeline.layout import Block, DocumentText, Line, PageLayout, document_text
+
+#: The AI lane's passes, in order, as their usage rows name them.
+AI_STAGES = ("pass1", "pass2", "pass3")
 
 RECORD_TYPES: dict[str, type] = {
     "medication": ai.Medication,
@@ -240,3 +244,18 @@ def save_usage(session: Session, shell_file_id: uuid.UUID, stage: str, usage: ai
             cost_usd=usage.cost_usd,
         )
     )
+
+
+def spent_before(session: Session, shell_file_id: uuid.UUID, stage: str) -> budget.Spend:
+    """What this run's passes before `stage` spent on a model (their usage rows: a pass's
+    row is replaced when it runs again, so the earlier passes' rows are this run's)."""
+    earlier = AI_STAGES[: AI_STAGES.index(stage)]
+    if not earlier:
+        return budget.Spend()
+    tokens, cost = session.execute(
+        select(
+            func.coalesce(func.sum(AiUsage.prompt_tokens + AiUsage.completion_tokens), 0),
+            func.coalesce(func.sum(AiUsage.cost_usd), 0.0),
+        ).where(AiUsage.shell_file_id == shell_file_id, AiUsage.stage.in_(earlier))
+    ).one()
+    return budget.Spend(int(tokens), float(cost))

@@ -27,6 +27,7 @@ from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
 
 from app.config import Settings
+from app.quotas import limits_storage_uri
 from app.web import documents, uploads, views
 from app.web.blueprint import web
 
@@ -52,7 +53,7 @@ def init_web(app: Flask, api: Blueprint) -> None:
     limiter = app.extensions["web_limiter"] = Limiter(
         get_remote_address,
         app=app,
-        storage_uri=_limiter_storage(str(app.extensions["celery"].conf.broker_url)),
+        storage_uri=limits_storage_uri(str(app.extensions["celery"].conf.broker_url)),
         storage_options={"socket_connect_timeout": 1, "socket_timeout": 2},
         swallow_errors=True,  # a Redis outage must not lock everyone out
         in_memory_fallback_enabled=True,
@@ -84,12 +85,3 @@ def _local_secret_key(data_dir: Path) -> str:
         finally:
             partial.unlink(missing_ok=True)
     return path.read_text().strip()
-
-
-def _limiter_storage(broker_url: str) -> str:
-    """The limits library's name for the broker's Redis; memory for anything else."""
-    if broker_url.startswith("redis+socket://"):
-        return "redis+unix://" + broker_url.removeprefix("redis+socket://")
-    if broker_url.startswith(("redis://", "rediss://")):
-        return broker_url
-    return "memory://"

@@ -13,6 +13,7 @@ from flask import (
     Response,
     current_app,
     flash,
+    g,
     jsonify,
     redirect,
     render_template,
@@ -34,6 +35,7 @@ from app.models import (
     UserProfile,
 )
 from app.outputs import ai_lane
+from app.quotas import QuotaExceeded
 from app.web import images, present, progress, wording
 from app.web.blueprint import web
 from app.web.views import can_write, document_for
@@ -189,9 +191,15 @@ def reprocess(shell_file_id: str) -> Any:
     """Start a new run from the first stage (a failed or cancelled document)."""
     shell_file = document_for(shell_file_id, level="read_write")
     try:
-        lifecycle.reprocess(request_session(), shell_file, reason="web: reprocess")
+        lifecycle.reprocess(
+            request_session(), shell_file, account_id=g.account_id, reason="web: reprocess"
+        )
     except lifecycle.CannotReprocess:
         flash("This document cannot be processed again right now.", "error")
+        return redirect(url_for("web.document", shell_file_id=shell_file.id))
+    except QuotaExceeded as exceeded:
+        minutes = max(1, round(exceeded.retry_after / 60))
+        flash(f"Too many reprocess requests: try again in about {minutes} min.", "error")
         return redirect(url_for("web.document", shell_file_id=shell_file.id))
     flash(f"Processing again ({wording.status_label(shell_file.status).lower()}).")
     return redirect(url_for("web.document", shell_file_id=shell_file.id))

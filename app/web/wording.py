@@ -33,6 +33,9 @@ REASONS = {
     "which are not accepted for safety.",
     "malformed_file": "This file is damaged or incomplete and could not be opened.",
     "too_many_pages": "This document has more pages than are accepted.",
+    "too_large": "This document is larger than this service processes: "
+    "split it into smaller files and upload those.",
+    "budget_exceeded": "Reading this document would cost more than one document may.",
     "polyglot_file": "This file is two kinds of file at once, which is not accepted for safety.",
     "decompression_bomb": "This image is far too large to open safely.",
     "type_mismatch": "The file's name says it is one kind of file, but its content is another.",

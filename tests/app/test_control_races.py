@@ -80,6 +80,8 @@ def test_a_reprocess_read_before_an_archive_does_not_bring_the_document_back(
         _commit_elsewhere(engine, shell_file.id, "archived")  # archived meanwhile
 
         with pytest.raises(lifecycle.CannotReprocess):
-            lifecycle.reprocess(session, shell_file, reason="test: reprocess")
+            lifecycle.reprocess(
+                session, shell_file, account_id=document["account"], reason="test: reprocess"
+            )
 
     assert _status(engine, document["shell_file"]) == "archived"

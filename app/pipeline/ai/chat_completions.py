@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 
+from app.pipeline import budget
 from app.pipeline.ai.errors import AIRequestRejected, InvalidAIResponse, ProviderRateLimited
 from app.pipeline.ai.rate_limiter import RateLimiter
 from app.pipeline.ai.schemas import SchemaMismatch, check
@@ -87,9 +88,17 @@ class ChatCompletions:
             },
         }
         usage = self.no_usage()
+        most = self._spend(math.ceil((len(system) + len(user)) / 4), self.max_tokens)
+        run = budget.current()  # the document's run budget, if its task set one
         for attempt in (1, 2):
-            reply = self._post(body, len(system) + len(user))
-            usage += self._usage_of(reply)
+            if run is not None:  # before the rate limit: a refused request takes no turn
+                run.reserve(most)
+            reply = self._post(body, most.tokens)
+            used = self._usage_of(reply)
+            usage += used
+            if run is not None:  # a reply that reports no usage counts as the most
+                spent = used.prompt_tokens + used.completion_tokens
+                run.record(budget.Spend(spent, used.cost_usd) if spent else most)
             try:
                 return Answer(_content(reply, schema), usage)
             except SchemaMismatch as exc:
@@ -101,9 +110,9 @@ class ChatCompletions:
                 )
         raise InvalidAIResponse(f"the model's {name} answer did not fit its schema, twice", usage)
 
-    def _post(self, body: dict[str, Any], characters: int) -> dict[str, Any]:
+    def _post(self, body: dict[str, Any], most_tokens: int) -> dict[str, Any]:
         if self.rate_limiter is not None:
-            self.rate_limiter.acquire(math.ceil(characters / 4) + self.max_tokens)
+            self.rate_limiter.acquire(most_tokens)
         try:
             response = self._client.post(
                 self.url, json=body, headers=self._headers, timeout=self.timeout
@@ -120,6 +129,10 @@ class ChatCompletions:
         except ValueError:
             reply = None
         return reply if isinstance(reply, dict) else {}
+
+    def _spend(self, prompt_tokens: int, completion_tokens: int) -> budget.Spend:
+        cost = prompt_tokens / 1000 * self.prices[0] + completion_tokens / 1000 * self.prices[1]
+        return budget.Spend(prompt_tokens + completion_tokens, cost)
 
     def _usage_of(self, reply: dict[str, Any]) -> Usage:
         raw = reply.get("usage")
