@@ -86,4 +86,9 @@ beat_schedule["seal-audit-log"] = {
     "schedule": _settings.audit_seal_interval_s,
     "options": {"expires": 60},
 }
+beat_schedule["sweep-orphans"] = {
+    "task": "maintenance.sweep_orphans",
+    "schedule": _settings.orphan_sweep_interval_s,
+    "options": {"expires": 600},
+}
 beat_schedule_filename = str(_settings.data_dir / "celerybeat-schedule")

@@ -139,6 +139,8 @@ class Settings:
     outbox_grace_s: float = 5.0
     # Audit rows are sealed into the hash chain once this old (their transactions are over).
     audit_settle_s: float = 60.0
+    # Files no document names any more (left by a crash) are swept once this old.
+    orphan_grace_s: float = 3600.0
     # Published marks are written together at most this often (0: at once, as tests want).
     publish_mark_interval_s: float = 0.5
     # Security scan limits and the optional ClamAV daemon ("host:port" or a unix socket path).
@@ -208,6 +210,7 @@ class Settings:
             stale_after_s=_float(env, "STALE_AFTER", 30.0, minimum=1.0),
             outbox_grace_s=_float(env, "OUTBOX_GRACE", 5.0, minimum=0.0),
             audit_settle_s=_float(env, "AUDIT_SETTLE", 60.0, minimum=0.0),
+            orphan_grace_s=_float(env, "ORPHAN_GRACE", 3600.0, minimum=0.0),
             publish_mark_interval_s=_float(env, "PUBLISH_MARK_INTERVAL", 0.5, minimum=0.0),
             max_pdf_pages=_int(env, "MAX_PDF_PAGES", 500, minimum=1),
             max_image_pixels=_int(env, "MAX_IMAGE_PIXELS", 60_000_000, minimum=1),
@@ -269,6 +272,7 @@ class CelerySettings:
     outbox_relay_interval_s: float = 2.0
     reclaim_interval_s: float = 10.0
     audit_seal_interval_s: float = 30.0
+    orphan_sweep_interval_s: float = 3600.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> CelerySettings:
@@ -284,4 +288,5 @@ class CelerySettings:
             outbox_relay_interval_s=_float(env, "OUTBOX_RELAY_INTERVAL", 2.0),
             reclaim_interval_s=_float(env, "RECLAIM_INTERVAL", 10.0),
             audit_seal_interval_s=_float(env, "AUDIT_SEAL_INTERVAL", 30.0),
+            orphan_sweep_interval_s=_float(env, "ORPHAN_SWEEP_INTERVAL", 3600.0, minimum=1.0),
         )

@@ -34,14 +34,22 @@ from app.models import BlobChunk, SecurityScan, ShellFile, table_of
 log = logging.getLogger(__name__)
 
 
+def local_copies_dir(data_dir: Path) -> Path:
+    return data_dir / "cache"
+
+
 def local_copy_path(data_dir: Path, key: str) -> Path:
     """Where a worker keeps its local copy of a blob (a long scan is read by many batches)."""
-    return data_dir / "cache" / key.replace(":", "_").replace("/", "_")
+    return local_copies_dir(data_dir) / key.replace(":", "_").replace("/", "_")
+
+
+def page_images_root(data_dir: Path) -> Path:
+    return data_dir / "page-images"
 
 
 def page_images_dir(data_dir: Path, shell_file_id: uuid.UUID) -> Path:
     """Where the web app keeps the page images it drew of a document."""
-    return data_dir / "page-images" / str(shell_file_id)
+    return page_images_root(data_dir) / str(shell_file_id)
 
 
 def forget_derived_copies(
@@ -214,6 +222,7 @@ class Blobs:
             file_root = Path(storage_url.removeprefix("file://"))
         else:
             file_root = data_dir / "blobs"
+        self.file_root = file_root  # where file: keys live, whichever store is the default
         self._stores: dict[str, BlobStore] = {
             "db": DatabaseBlobStore(),
             "file": FileBlobStore(file_root),

@@ -39,6 +39,7 @@ FLOORS = {
     "app.storage": 3,
     "app.ratelimit": 3,
     "app.quotas": 3,
+    "app.sweeper": 4,
     "app.celery_app": 3,
     "app.access": 3,
     "app.runs": 4,

@@ -34,6 +34,7 @@ from app.models import (
 from app.ops.deploy import deploy_command
 from app.ops.legacy import legacy_group
 from app.ops.migrations import alembic_config
+from app.ops.storage_cli import storage_group
 from app.runs import admin
 
 accounts = AppGroup("accounts", help="Accounts that sign in.")
@@ -343,3 +344,4 @@ def register_commands(app: Flask) -> None:
     for group in (accounts, tokens, profiles, database, jobs_group, audit_group, legacy_group):
         app.cli.add_command(group)
     app.cli.add_command(deploy_command)
+    app.cli.add_command(storage_group)
