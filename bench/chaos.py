@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
 import random
 import signal
 import threading
@@ -22,7 +24,8 @@ from tests.support.services import RedisServer
 from tests.support.workers import WorkerProcess
 
 TERMINAL = ("completed", "failed", "quarantined", "cancelled", "archived")
-FAULTS = ("kill-pool-child", "kill-worker", "term-worker", "restart-redis")
+FAULTS = ("kill-pool-child", "kill-worker", "term-worker", "restart-redis", "pause-worker")
+STALE_AFTER_S = 10.0
 # A completed document without every page's OCR and layout, its narrative, or every stage.
 INCONSISTENT = """
     SELECT count(*) FROM shell_files f
@@ -97,6 +100,21 @@ class Service:
                 self.redis.stop()
                 time.sleep(rng.uniform(1, 4))
                 self.redis.start()
+            elif kind == "pause-worker":  # a stalled machine: sometimes past STALE_AFTER
+                self.pause(worker, rng.uniform(0.5, 2.0) * STALE_AFTER_S)
+
+    @staticmethod
+    def pause(worker: WorkerProcess, seconds: float) -> None:
+        """SIGSTOP the worker and its pool for `seconds`, then SIGCONT: its stages go stale
+        and are taken over; when it resumes, its late writes must be fenced out."""
+        pids = [worker.pid, *harness.worker_pids(worker.pid)]
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGSTOP)
+        time.sleep(seconds)
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
 
 
 @dataclass
@@ -190,8 +208,9 @@ def recovery_times(faults: list[tuple[float, str]], completions: list[float]) ->
 def start_service(env: harness.BenchEnv, procs: harness.Processes, redis: RedisServer):
     """gunicorn, beat and one worker per lane, as the Procfile runs them; returns the port."""
     process_env = env.env(CELERY_BROKER_URL=redis.url, AI_PROVIDER="local", OMP_THREAD_LIMIT="1",
-                          HEARTBEAT_INTERVAL="1", STALE_AFTER="10", RECLAIM_INTERVAL="2",
-                          OUTBOX_RELAY_INTERVAL="1", OUTBOX_GRACE="2")  # fmt: skip
+                          HEARTBEAT_INTERVAL="1", STALE_AFTER=str(STALE_AFTER_S),
+                          RECLAIM_INTERVAL="2", OUTBOX_RELAY_INTERVAL="1",
+                          OUTBOX_GRACE="2")  # fmt: skip
     service = Service(procs, process_env, redis)
     settings = GunicornSettings(2, 4, access_log=False)
     _, port = harness.start_gunicorn(procs, "web", settings, process_env, probe="/healthz")
