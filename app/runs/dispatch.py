@@ -18,7 +18,8 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -106,10 +107,12 @@ class Dispatcher:
         # work to the relay, so an outage does not slow every upload down.
         self._down_until = 0.0
 
-    def epoch(self) -> str:
-        """The broker's current run id (cached briefly). Raises a broker error if down."""
+    def epoch(self, *, fresh: bool = False) -> str:
+        """The broker's current run id (cached briefly unless `fresh`). Raises a broker
+        error if down."""
         with self._lock:
-            if self._epoch is not None and time.monotonic() - self._epoch_read_at < self.epoch_ttl:
+            young = time.monotonic() - self._epoch_read_at < self.epoch_ttl
+            if self._epoch is not None and young and not fresh:
                 return self._epoch
         epoch = str(self.broker_client().info("server")["run_id"])
         with self._lock:
@@ -186,16 +189,28 @@ class Dispatcher:
                     outbox.mark_published(session, ids, epoch)
 
     def relay(self, *, grace: timedelta, stale_after: timedelta) -> int:
-        """Publish every job the broker does not hold. Returns how many went out."""
-        epoch = self.epoch()  # raises while the broker is down: beat tries again
+        """Publish every job the broker does not hold. Returns how many went out.
+
+        The epoch is read afresh: a cached one from before a Redis restart would make
+        every job marked under the new server look lost, and send each again."""
+        epoch = self.epoch(fresh=True)  # raises while the broker is down: beat tries again
         published = 0
-        with self.db.session() as session:
+        with self._forgetting_on_fault(), self.db.session() as session:
             for job in outbox.jobs_to_publish(
                 session, current_epoch=epoch, grace=grace, stale_after=stale_after
             ):
                 self.republish(session, job, epoch)
                 published += 1
         return published
+
+    @contextmanager
+    def _forgetting_on_fault(self) -> Iterator[None]:
+        """A broker fault may mean a restart: the next publish reads the epoch again."""
+        try:
+            yield
+        except BROKER_ERRORS:
+            self.forget_epoch()
+            raise
 
     def republish(self, session: Session, job: Job, epoch: str) -> None:
         """Send `job` again, and record that it went."""
@@ -206,9 +221,9 @@ class Dispatcher:
 
     def reclaim(self, *, stale_after: timedelta) -> int:
         """Send again each stage whose worker stopped heartbeating; dead-letter the hopeless."""
-        epoch = self.epoch()
+        epoch = self.epoch(fresh=True)
         reclaimed = 0
-        with self.db.session() as session:
+        with self._forgetting_on_fault(), self.db.session() as session:
             for job in outbox.stale_running_jobs(session, stale_after=stale_after):
                 if completion.reclaim_or_dead_letter(session, job):
                     self.republish(session, job, epoch)

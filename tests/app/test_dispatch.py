@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 from celery.signals import before_task_publish
 from sqlalchemy.orm import Session
 
 from app.models import Job
-from app.runs import enqueue
+from app.runs import enqueue, outbox
 from app.runs.dispatch import Dispatcher, send_job
 from tests.support.factories import make_account, make_profile, make_shell_file
 
@@ -106,6 +107,28 @@ def test_a_broker_outage_leaves_jobs_to_the_relay(app, db_session: Session, redi
     head = db_session.get(Job, chain[0].id)
     db_session.refresh(head)
     assert head.published_at is None and head.status == "queued"
+
+
+def test_the_relay_reads_the_epoch_afresh_after_a_redis_restart(
+    app, db_session: Session, redis_server
+) -> None:
+    """A job published to the new server and marked with its epoch is not sent again by
+    a relay whose cached epoch predates the restart (#15: a stage delivered twice)."""
+    dispatcher = Dispatcher(app.extensions["celery"], app.extensions["db"], epoch_ttl=3600)
+    before = dispatcher.epoch()  # cached, for an hour
+    redis_server.stop()
+    redis_server.start()
+    (head,) = committed_chain(db_session)
+    db_session.commit()
+    after = str(redis_server.client().info("server")["run_id"])
+    assert after != before
+    outbox.mark_published(db_session, [head.id], after)  # as the upload's publish did
+    db_session.commit()
+
+    dispatcher.relay(grace=timedelta(0), stale_after=timedelta(hours=1))
+
+    db_session.refresh(job := db_session.get(Job, head.id))
+    assert job is not None and job.broker_epoch == after  # not sent (and marked) again
 
 
 def test_enqueue_job_v3_joins_the_callers_transaction(app, db_session: Session) -> None:
