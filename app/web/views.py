@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 import uuid
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from flask import (
     current_app,
@@ -40,10 +42,35 @@ def home() -> Any:
 
 
 def _safe_next(target: str | None) -> str:
-    """Only a path on this site (never `//host` or a scheme) is followed after sign-in."""
-    if target and target.startswith("/") and not target.startswith(("//", "/\\")):
+    """The page to go to after sign-in: `target` if it is a path on this site, else the
+    profiles page. Refused: a scheme or host (`https://x`, `//x`, `javascript:`), a
+    backslash, whitespace or a control character, in the value as given or after
+    percent-decoding it (browsers drop a tab from `/<tab>/x`, leaving `//x`)."""
+    forms = _decodings(target or "")
+    if target and unquote(forms[-1]) == forms[-1] and all(map(_plain_path, forms)):
         return target
     return url_for("web.profiles")
+
+
+def _decodings(target: str, most: int = 4) -> list[str]:
+    """The value, then each percent-decoding of it until nothing changes (`%252F` too)."""
+    forms = [target]
+    while len(forms) <= most and (decoded := unquote(forms[-1])) != forms[-1]:
+        forms.append(decoded)
+    return forms
+
+
+def _plain_path(value: str) -> bool:
+    if any(ch == "\\" or ch.isspace() or unicodedata.category(ch)[0] == "C" for ch in value):
+        return False
+    parts = urlsplit(value)  # which reads `///x` as the path `/x`: hence the raw check
+    return (
+        not parts.scheme
+        and not parts.netloc
+        and value.startswith("/")
+        and not value.startswith("//")
+        and not parts.path.startswith("//")
+    )
 
 
 def _sign_in_key(email: str) -> str:

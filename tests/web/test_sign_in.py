@@ -211,3 +211,51 @@ def test_without_secret_key_one_is_kept_under_data_dir(tmp_path) -> None:
     assert _local_secret_key(tmp_path) == first  # every process signs alike
     assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
     assert [p.name for p in tmp_path.iterdir()] == ["secret_key"]
+
+
+HOSTILE_NEXT = [
+    "//evil.example/",
+    "///evil.example",
+    "/\\evil.example",
+    "\\\\evil.example",
+    "/\t/evil.example",  # browsers drop the tab: //evil.example
+    "/%09/evil.example",
+    "/ /evil.example",
+    "%2F%2Fevil.example",
+    "/%2F/evil.example",
+    "/%252F%252Fevil.example",
+    "/%5Cevil.example",
+    "https://evil.example/",
+    "HTTPS:evil.example",
+    "javascript:alert(1)",
+    " javascript:alert(1)",
+    "data:text/html,hi",
+    "/\r\nLocation: https://evil.example",
+    "/%0d%0aLocation:%20https://evil.example",
+    "/profiles\x00",
+    "/\u2028/evil.example",
+    "evil.example",
+    "profiles",
+    "",
+]
+
+
+@pytest.mark.parametrize("target", HOSTILE_NEXT)
+def test_sign_in_never_follows_a_hostile_next(make_person, target: str) -> None:
+    person = make_person()  # signed in: the sign-in page sends it straight on to `next`
+    response = person.client.get("/sign-in", query_string={"next": target})
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/profiles"
+
+
+def test_sign_in_follows_a_path_on_this_site(make_person) -> None:
+    person = make_person()
+    for target in (
+        "/profiles",
+        f"/profiles/{person.profile.id}?status=completed&page=2",
+        "/profiles/caf%C3%A9#top",
+    ):
+        response = person.client.get("/sign-in", query_string={"next": target})
+        assert response.headers["Location"] == target
+    raw = person.client.get("/sign-in?next=/%09/evil.example")  # as the review sent it
+    assert raw.headers["Location"] == "/profiles"
