@@ -22,6 +22,7 @@ from flask import (
 from sqlalchemy import func, select
 from werkzeug.exceptions import BadRequest, NotFound
 
+from app.access.accounts import end_sessions
 from app.access.grants import accessible_document, accessible_profile, reachable_profiles
 from app.access.passwords import hash_password, needs_rehash, verify_password
 from app.audit import audit_read, commit_audited, log_audit_event
@@ -34,6 +35,7 @@ from app.web.forms import SignInForm
 PER_PAGE = 25
 MAX_PROGRESS_IDS = 100
 SIGN_IN_FAILED = "That email and password do not match an account."
+DEACTIVATED = "This account has been deactivated. Ask the service's administrator."
 
 
 @web.get("/")
@@ -80,14 +82,12 @@ def _sign_in_key(email: str) -> str:
 
 
 def _check_password(email: str, password: str) -> Account | None:
-    """The active account with this email and password; None for any mismatch."""
+    """The account with this email and password (active or not); None for any mismatch."""
     db = request_session()
     account = db.scalar(select(Account).where(Account.email == email))
     if not verify_password(account.password_hash if account else None, password):
         return None
-    if account is None or not account.is_active:
-        return None
-    if account.password_hash and needs_rehash(account.password_hash):
+    if account is not None and account.password_hash and needs_rehash(account.password_hash):
         account.password_hash = hash_password(password)
     return account
 
@@ -106,6 +106,8 @@ def sign_in() -> Any:
         account = _check_password(email, form.password.data or "") if form.validate() else None
     if account is None:
         return render_template("sign_in.html", form=form, error=SIGN_IN_FAILED), 401
+    if not account.is_active:
+        return render_template("sign_in.html", form=form, error=DEACTIVATED), 403
     db = request_session()
     log_audit_event(
         db,
@@ -124,19 +126,31 @@ def sign_in() -> Any:
 
 @web.post("/sign-out")
 def sign_out() -> Any:
+    return _sign_out(everywhere=False)
+
+
+@web.post("/sign-out-everywhere")
+def sign_out_everywhere() -> Any:
+    """End every session of this account, on every device (a copied cookie too)."""
+    return _sign_out(everywhere=True)
+
+
+def _sign_out(*, everywhere: bool) -> Any:
     db = request_session()
+    if everywhere:
+        end_sessions(db, g.account)
     log_audit_event(
         db,
-        operation="read",
+        operation="update" if everywhere else "read",
         table_name="accounts",
         record_id=g.account.id,
         patient_id=None,
-        reason="web sign-out",
+        reason="web sign-out everywhere" if everywhere else "web sign-out",
         compliance_category="authentication",
     )
     db.commit()
     session.clear()
-    flash("You are signed out.")
+    flash("You are signed out everywhere." if everywhere else "You are signed out.")
     return redirect(url_for("web.sign_in"))
 
 
