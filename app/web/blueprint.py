@@ -122,10 +122,13 @@ def _csrf_error(_exc: CSRFError) -> Any:
 
 @web.errorhandler(429)
 def _too_many(exc: HTTPException) -> Any:
+    retry_after = dict(exc.get_headers()).get("Retry-After", "60")
+    minutes = max(1, -(-int(retry_after) // 60))
+    wait = "a minute" if minutes == 1 else f"{minutes} minutes"
     body, status = error_page(
-        429, "Too many sign-in attempts. Please wait a minute before trying again."
+        429, f"Too many sign-in attempts. Please wait {wait} before trying again."
     )
-    return body, status, {"Retry-After": "60"}
+    return body, status, {"Retry-After": retry_after}
 
 
 @web.errorhandler(HTTPException)

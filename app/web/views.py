@@ -20,7 +20,7 @@ from flask import (
     url_for,
 )
 from sqlalchemy import func, select
-from werkzeug.exceptions import BadRequest, NotFound
+from werkzeug.exceptions import BadRequest, NotFound, TooManyRequests
 
 from app.access.accounts import end_sessions
 from app.access.grants import accessible_document, accessible_profile, reachable_profiles
@@ -103,7 +103,7 @@ def sign_in() -> Any:
     limiter = current_app.extensions["web_limiter"]
     settings = current_app.config["SETTINGS"]
     with limiter.limit(settings.signin_rate_limit, key_func=lambda: _sign_in_key(email)):
-        account = _check_password(email, form.password.data or "") if form.validate() else None
+        account = _limited_check(email, form)
     if account is None:
         return render_template("sign_in.html", form=form, error=SIGN_IN_FAILED), 401
     if not account.is_active:
@@ -122,6 +122,22 @@ def sign_in() -> Any:
     db.commit()
     sign_in_account(account)
     return redirect(_safe_next(request.args.get("next")))
+
+
+def _limited_check(email: str, form: SignInForm) -> Account | None:
+    """`_check_password` within the failed sign-in limits of the account and the service
+    (429 once either is spent); a failure counts against both, a success clears the
+    account's."""
+    limits = current_app.extensions["signin_limits"]
+    wait = limits.retry_after(email)
+    if wait is not None:
+        raise TooManyRequests(retry_after=wait)
+    account = _check_password(email, form.password.data or "") if form.validate() else None
+    if account is None:
+        limits.failed(email)
+    else:
+        limits.succeeded(email)
+    return account
 
 
 @web.post("/sign-out")
