@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, Response, g, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.celery_app import celery_init_app
 from app.config import MIB, Settings
@@ -32,6 +33,12 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
 
     app = Flask(__name__)
+    if settings.trusted_proxies:
+        # The client's address and scheme as the nearest trusted proxies saw them (what
+        # audit rows, the sign-in limits and the Secure cookie rely on); with none
+        # trusted, a client's own X-Forwarded-* headers are ignored.
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)  # type: ignore[method-assign]
     app.config.update(
         SETTINGS=settings,
         TESTING=settings.testing,

@@ -16,13 +16,18 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-import limits
+from limits import parse_many
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MIB = 1024 * 1024
 #: How often a stage is retried after a transient error before it fails for good: the one
 #: retry budget of the Celery tasks and of the job rows (`STAGE_MAX_RETRIES` overrides it).
 DEFAULT_STAGE_MAX_RETRIES = 6
+
+
+#: METRICS_TOKEN's value that serves /metrics without a token (an explicit choice).
+METRICS_OPEN = "disabled"
+MIN_METRICS_TOKEN = 16
 
 
 class ConfigError(ValueError):
@@ -55,18 +60,6 @@ def _float(env: Mapping[str, str], name: str, default: float, *, minimum: float 
     return value
 
 
-def _rate(env: Mapping[str, str], name: str, default: str) -> str:
-    """A rate limit such as "60 per hour" (the `limits` package's notation), or "unlimited"."""
-    value = (env.get(name) or default).strip()
-    if value == "unlimited":
-        return value
-    try:
-        limits.parse(value)
-    except ValueError:
-        raise ConfigError(f"{name} must read like '60 per hour' or be 'unlimited'") from None
-    return value
-
-
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = (env.get(name) or "").strip().lower()
     if raw == "":
@@ -76,6 +69,30 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     if raw in ("0", "false", "no", "off"):
         return False
     raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _rate(
+    env: Mapping[str, str], name: str, default: str, *, may_be_unlimited: bool = False
+) -> str:
+    """A rate limit such as "10 per 15 minutes" (the `limits` library's notation; several
+    joined by ";"), or, where `may_be_unlimited`, "unlimited"."""
+    raw = (env.get(name) or "").strip() or default
+    if may_be_unlimited and raw == "unlimited":
+        return raw
+    try:
+        parse_many(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must read like '5 per minute', got {raw!r}") from None
+    return raw
+
+
+def _metrics_token(env: Mapping[str, str]) -> str:
+    """METRICS_TOKEN: a bearer token of at least 16 characters, or `disabled` to serve
+    /metrics to anyone; unset, /metrics is served to nobody."""
+    raw = (env.get("METRICS_TOKEN") or "").strip()
+    if raw and raw != METRICS_OPEN and len(raw) < MIN_METRICS_TOKEN:
+        raise ConfigError(f"METRICS_TOKEN must have at least {MIN_METRICS_TOKEN} characters")
+    return raw
 
 
 def _data_dir(env: Mapping[str, str]) -> Path:
@@ -160,13 +177,20 @@ class Settings:
     ai_completion_price_per_1k: float = 0.0
     ai_requests_per_minute: int = 0  # 0: no limit
     ai_tokens_per_minute: int = 0
-    # /metrics: with a token, callers must present it; without one, only loopback may ask.
+    # /metrics: callers must present this bearer token; unset, nobody may ask, and
+    # METRICS_OPEN ("disabled") serves it to anyone.
     metrics_token: str = field(default="", repr=False)
+    # How many proxies in front of the web process set X-Forwarded-For/-Proto (werkzeug's
+    # ProxyFix): the client address audited and rate-limited is the one they saw.
+    trusted_proxies: int = 0
     # The web app: its session cookie is sent over HTTPS only unless this is off (plain
-    # http on a developer's machine); sign-in attempts per client address and email.
+    # http on a developer's machine); sign-in attempts per client address and email, and
+    # failed sign-ins per account and across the service (`app.ratelimit.SignInLimits`).
     session_cookie_secure: bool = True
     session_lifetime_s: int = 12 * 3600
     signin_rate_limit: str = "5 per minute"
+    signin_account_limit: str = "10 per 15 minutes"
+    signin_global_limit: str = "100 per minute"
     # What one account may start: uploads and reprocesses ("N per minute|hour|day", or
     # "unlimited"), counted in the broker's Redis (`app.quotas`).
     upload_rate_limit: str = "600 per hour"
@@ -216,14 +240,21 @@ class Settings:
             max_image_pixels=_int(env, "MAX_IMAGE_PIXELS", 60_000_000, minimum=1),
             clamd_address=env.get("CLAMD_ADDRESS") or None,
             ocr_batch_pages=_int(env, "OCR_BATCH_PAGES", 4, minimum=1),
-            metrics_token=env.get("METRICS_TOKEN", ""),
+            metrics_token=_metrics_token(env),
+            trusted_proxies=_int(env, "TRUSTED_PROXIES", 0),
             # The embedded default serves plain http on this machine; anything else is
             # expected behind TLS.
             session_cookie_secure=_bool(env, "SESSION_COOKIE_SECURE", bool(raw_db)),
             session_lifetime_s=_int(env, "SESSION_LIFETIME", 12 * 3600, minimum=60),
-            signin_rate_limit=env.get("SIGNIN_RATE_LIMIT") or "5 per minute",
-            upload_rate_limit=_rate(env, "UPLOAD_RATE_LIMIT", "600 per hour"),
-            reprocess_rate_limit=_rate(env, "REPROCESS_RATE_LIMIT", "60 per hour"),
+            signin_rate_limit=_rate(env, "SIGNIN_RATE_LIMIT", "5 per minute"),
+            signin_account_limit=_rate(env, "SIGNIN_ACCOUNT_LIMIT", "10 per 15 minutes"),
+            signin_global_limit=_rate(env, "SIGNIN_GLOBAL_LIMIT", "100 per minute"),
+            upload_rate_limit=_rate(
+                env, "UPLOAD_RATE_LIMIT", "600 per hour", may_be_unlimited=True
+            ),
+            reprocess_rate_limit=_rate(
+                env, "REPROCESS_RATE_LIMIT", "60 per hour", may_be_unlimited=True
+            ),
             max_document_characters=_int(env, "MAX_DOCUMENT_CHARACTERS", 2_000_000, minimum=1),
             max_document_pixels=_int(env, "MAX_DOCUMENT_PIXELS", 5_000_000_000, minimum=1),
             max_run_tokens=_int(env, "MAX_RUN_TOKENS", 2_000_000, minimum=1),

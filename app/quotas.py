@@ -53,22 +53,19 @@ class Quotas:
         )
         self._limiter = limits.strategies.SlidingWindowCounterRateLimiter(storage)
         self._rates = {
-            action: limits.parse(rate) for action, rate in rates.items() if rate != "unlimited"
+            action: limits.parse_many(rate) for action, rate in rates.items() if rate != "unlimited"
         }
 
     def take(self, action: str, account_id: uuid.UUID) -> None:
         """Count one `action` by the account; raise QuotaExceeded if past its allowance."""
-        rate = self._rates.get(action)
-        if rate is None:
-            return
+        who = str(account_id)
         try:
-            if self._limiter.hit(rate, action, str(account_id)):
-                return
-            reset_at = self._limiter.get_window_stats(rate, action, str(account_id)).reset_time
+            for rate in self._rates.get(action, ()):
+                if not self._limiter.hit(rate, action, who):
+                    reset_at = self._limiter.get_window_stats(rate, action, who).reset_time
+                    raise QuotaExceeded(action, max(1, math.ceil(reset_at - time.time())))
         except _STORAGE_ERRORS as exc:
             log.warning("%s allowance not counted: %s", action, type(exc).__name__)
-            return
-        raise QuotaExceeded(action, max(1, math.ceil(reset_at - time.time())))
 
 
 def quotas(app: Flask | None = None) -> Quotas:

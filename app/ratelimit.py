@@ -1,4 +1,7 @@
-"""A rate limit per AI provider, shared by every `ai` worker through Redis.
+"""Rate limits kept in Redis: per AI provider (`RedisRateLimiter`) and on failed
+sign-ins (`SignInLimits`).
+
+The AI provider's limit is shared by every `ai` worker.
 
 Two token buckets in one atomic Lua script: requests per minute and tokens per
 minute. `acquire(tokens)` takes from both or from neither. A short wait is slept
@@ -9,11 +12,20 @@ the gate for every worker until its Retry-After has passed.
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import math
 import time
 
 import redis
+from limits import RateLimitItem, parse_many
+from limits.errors import StorageError
+from limits.storage import storage_from_string
+from limits.strategies import MovingWindowRateLimiter
 
 from app.pipeline.errors import RateLimited
+
+_log = logging.getLogger(__name__)
 
 # KEYS: requests bucket, tokens bucket, block key. ARGV: now_ms, rpm, tpm, tokens.
 # Returns 0 when admitted, else the milliseconds to wait.
@@ -87,3 +99,64 @@ class RedisRateLimiter:
         """Hold every worker back for `seconds` (the service said Retry-After)."""
         until = int((time.time() + seconds) * 1000)
         self.client.set(self.keys[2], until, px=max(1, int(seconds * 1000)))
+
+
+class SignInLimits:
+    """Failed sign-ins counted per account and across the service, beside the per-address
+    limit of every attempt (`app.web`, Flask-Limiter), in the same Redis (the `limits`
+    library's moving windows; memory when the broker is not Redis).
+
+    - Per account (the email, hashed: keys carry no address): after `per_account`
+      failures within its window (default 10 in 15 minutes), that email's sign-in
+      answers 429 until the oldest failure leaves the window; a right password clears
+      the count. One client adds at most the per-address limit to it, and the lock ends
+      minutes after the failures stop, so nobody is locked out for good.
+    - Overall (default 100 failures a minute): caps password spraying, one guess at
+      each of many accounts from many addresses, at a rate the whole service absorbs.
+
+    A Redis outage admits sign-ins rather than locking everyone out (logged).
+    """
+
+    def __init__(self, storage_uri: str, *, per_account: str, overall: str) -> None:
+        self._limiter = MovingWindowRateLimiter(
+            storage_from_string(storage_uri, socket_connect_timeout=1, socket_timeout=2)
+            if storage_uri.startswith("redis")
+            else storage_from_string(storage_uri)
+        )
+        self.per_account, self.overall = parse_many(per_account), parse_many(overall)
+
+    def _scopes(self, email: str) -> list[tuple[RateLimitItem, tuple[str, ...]]]:
+        """The account's limits first, then the service's."""
+        digest = hashlib.sha256(email.encode()).hexdigest()[:24]
+        return [(item, ("sfp-signin", "account", digest)) for item in self.per_account] + [
+            (item, ("sfp-signin", "all")) for item in self.overall
+        ]
+
+    def retry_after(self, email: str) -> int | None:
+        """Seconds until a sign-in to `email` may be tried, or None if it may be now."""
+        try:
+            waits = [
+                self._limiter.get_window_stats(item, *ids).reset_time - time.time()
+                for item, ids in self._scopes(email)
+                if not self._limiter.test(item, *ids)
+            ]
+        except (StorageError, redis.RedisError):
+            _log.warning("sign-in limits unavailable: admitting the attempt")
+            return None
+        return max(1, math.ceil(max(waits))) if waits else None
+
+    def failed(self, email: str) -> None:
+        """Count a failed sign-in to `email`."""
+        try:
+            for item, ids in self._scopes(email):
+                self._limiter.hit(item, *ids)
+        except (StorageError, redis.RedisError):
+            _log.warning("sign-in limits unavailable: a failure went uncounted")
+
+    def succeeded(self, email: str) -> None:
+        """A right password: the account's failures are forgiven."""
+        try:
+            for item, ids in self._scopes(email)[: len(self.per_account)]:
+                self._limiter.clear(item, *ids)
+        except (StorageError, redis.RedisError):
+            _log.warning("sign-in limits unavailable: failures not cleared")

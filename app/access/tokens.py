@@ -19,6 +19,7 @@ from sqlalchemy import ColumnElement, Select, bindparam, or_, select
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import Unauthorized
 
+from app.access.accounts import token_refusal
 from app.models import Account, ApiToken, table_of
 
 TOKEN_PREFIX = "sfp_"  # noqa: S105 - a public marker, not a secret
@@ -32,13 +33,28 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue_token(session: Session, account_id: uuid.UUID) -> str:
-    """Create a token for the account; the plain token is returned once, never stored."""
+def issue_token(
+    session: Session, account_id: uuid.UUID, *, expires_at: datetime | None = None
+) -> str:
+    """Create a token for the account, valid until `expires_at` (None: until revoked); the
+    plain token is returned once, never stored."""
+    return issue_token_row(session, account_id, expires_at=expires_at)[1]
+
+
+def issue_token_row(
+    session: Session, account_id: uuid.UUID, *, expires_at: datetime | None = None
+) -> tuple[ApiToken, str]:
+    """`issue_token`, also returning the token's row (its id and prefix, to revoke it by)."""
     token = new_token()
-    session.add(
-        ApiToken(account_id=account_id, token_hash=hash_token(token), token_prefix=token[:12])
+    row = ApiToken(
+        id=uuid.uuid4(),
+        account_id=account_id,
+        token_hash=hash_token(token),
+        token_prefix=token[:12],
+        expires_at=expires_at,
     )
-    return token
+    session.add(row)
+    return row, token
 
 
 _tokens, _accounts = table_of(ApiToken), table_of(Account)
@@ -94,7 +110,7 @@ def authenticate(session: Session, *, deferred: bool = False) -> uuid.UUID:
     found = _account_of(session, token_hash)
     if found is None:
         _recent_tokens.pop(token_hash, None)
-        raise Unauthorized("the bearer token is not valid")
+        raise Unauthorized(token_refusal(session, token_hash))
     if len(_recent_tokens) >= _RECENT_TOKENS_MAX:
         _recent_tokens.clear()
     _recent_tokens[token_hash] = (found, time.monotonic())
@@ -106,7 +122,7 @@ def verify_token(session: Session, token_hash: str, account_id: uuid.UUID) -> No
     """Check now a token `authenticate(deferred=True)` took on trust; 401 if invalid."""
     if _account_of(session, token_hash) != account_id:
         forget_token(token_hash)
-        raise Unauthorized("the bearer token is not valid")
+        raise Unauthorized(token_refusal(session, token_hash))
 
 
 def _account_of(session: Session, token_hash: str) -> uuid.UUID | None:

@@ -23,6 +23,9 @@ class Account(Base):
     password_hash: Mapped[str | None] = mapped_column(String(255))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     created_at: Mapped[datetime] = mapped_column(server_default=utcnow_sql())
+    # Carried in every signed web session; bumping it ends them all (`app.access.accounts`).
+    session_version: Mapped[int] = mapped_column(default=0, server_default=text("0"))
+    deactivated_at: Mapped[datetime | None]
 
 
 class ApiToken(Base):

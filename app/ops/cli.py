@@ -16,9 +16,7 @@ from alembic import command
 from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 
-from app.access.tokens import issue_token
 from app.audit import log_audit_event, seal_pending, verify_chain
 from app.db import get_db
 from app.documents import lifecycle
@@ -31,14 +29,13 @@ from app.models import (
     ShellFile,
     UserProfile,
 )
+from app.ops.accounts import accounts, tokens
 from app.ops.deploy import deploy_command
 from app.ops.legacy import legacy_group
 from app.ops.migrations import alembic_config
 from app.ops.storage_cli import storage_group
 from app.runs import admin
 
-accounts = AppGroup("accounts", help="Accounts that sign in.")
-tokens = AppGroup("tokens", help="API tokens.")
 profiles = AppGroup("profiles", help="Profiles and who may reach them.")
 database = AppGroup("db", help="Schema migrations (Alembic).")
 
@@ -49,62 +46,6 @@ def emit(payload: dict[str, Any]) -> None:
 
 def fail(message: str) -> NoReturn:
     raise click.ClickException(message)
-
-
-@accounts.command("create")
-@click.option("--email", required=True)
-def create_account(email: str) -> None:
-    """Create an account and its first API token."""
-    with get_db().session() as session:
-        account = Account(id=uuid.uuid4(), email=email.strip().lower())
-        session.add(account)
-        try:
-            session.flush()
-        except IntegrityError:
-            fail("an account with that email exists")
-        token = issue_token(session, account.id)
-    emit({"account_id": account.id, "token": token})
-
-
-@accounts.command("set-password")
-@click.option("--email", required=True)
-@click.password_option(
-    "--password", prompt="Password", help="Read from stdin or a prompt when not given."
-)
-def set_password(email: str, password: str) -> None:
-    """Set the password an account signs in to the web app with (Argon2id hash)."""
-    from app.access.passwords import WeakPassword, hash_password
-
-    try:
-        password_hash = hash_password(password)
-    except WeakPassword as weak:
-        fail(str(weak))
-    with get_db().session() as session:
-        account = session.scalar(select(Account).where(Account.email == email.strip().lower()))
-        if account is None:
-            fail("no such account")
-        account.password_hash = password_hash
-        log_audit_event(
-            session,
-            operation="update",
-            table_name="accounts",
-            record_id=account.id,
-            patient_id=None,
-            reason="admin: set password",
-            compliance_category="administration",
-        )
-    emit({"account_id": account.id, "password_set": True})
-
-
-@tokens.command("create")
-@click.option("--account-id", required=True, type=click.UUID)
-def create_token(account_id: uuid.UUID) -> None:
-    """Issue another API token for an account."""
-    with get_db().session() as session:
-        if session.get(Account, account_id) is None:
-            fail("no such account")
-        token = issue_token(session, account_id)
-    emit({"token": token})
 
 
 @profiles.command("create")

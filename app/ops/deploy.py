@@ -17,8 +17,9 @@ newest first, and stops before the first one that is not: that one is reported
 (`rollback_blocked_by`) for an operator to decide, and nothing is dropped.
 
 The smoke profile belongs to the account `smoke@deploy.invalid`, created with a self
-profile the first time (audited like the admin commands); each run issues it a fresh
-token. A passing smoke document is deleted afterwards (`?hard=true`); a failing one is
+profile the first time (audited like the admin commands); each smoke test issues it a
+fresh token that expires minutes after the test's timeout and is revoked when the test
+ends, pass or fail. A passing smoke document is deleted afterwards (`?hard=true`); a failing one is
 kept for inspection.
 """
 
@@ -26,9 +27,11 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +42,11 @@ from alembic import command
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.access.tokens import issue_token
+from app.access.accounts import revoke_tokens
+from app.access.tokens import issue_token_row
 from app.audit import log_audit_event
 from app.db import Database
 from app.models import Account, UserProfile
@@ -52,8 +56,11 @@ SMOKE_EMAIL = "smoke@deploy.invalid"
 SMOKE_PROFILE_NAME = "Deploy smoke test"
 FAILED_STATUSES = frozenset({"failed", "quarantined", "cancelled", "archived"})
 POLL_INTERVAL_S = 0.5
+# How long the run's token outlives its timeout, should its revocation fail.
+SMOKE_TOKEN_SPARE_S = 300.0
 # Errors a migration can end in: Alembic's own, and the database's.
 MIGRATION_ERRORS = (CommandError, SQLAlchemyError)
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -184,24 +191,49 @@ def smoke_test(
 ) -> SmokeResult:
     """Upload a fresh sample document to the live service and wait for it to complete.
 
-    `credentials` is (token, profile id); without it the smoke account's are used.
+    `credentials` is (token, profile id); without it the smoke account's are used, with
+    a token issued for this run (expiring soon after `timeout`) and revoked once it ends.
     """
     started = time.monotonic()
+    issued: uuid.UUID | None = None
     try:
-        token, profile_id = credentials or smoke_credentials(db)
+        if credentials is None:
+            token, profile_id, issued = smoke_credentials(
+                db, valid_for=timeout + SMOKE_TOKEN_SPARE_S
+            )
+        else:
+            token, profile_id = credentials
     except SQLAlchemyError as exc:
         return SmokeResult(False, "credentials", type(exc).__name__)
+    try:
+        result = _smoke(base_url, token, profile_id, started + timeout)
+    finally:
+        if issued is not None:
+            _revoke_smoke_token(db, issued)
+    result.seconds = round(time.monotonic() - started, 2)
+    return result
+
+
+def _smoke(base_url: str, token: str, profile_id: str, deadline: float) -> SmokeResult:
     headers = {"Authorization": f"Bearer {token}"}
     with httpx.Client(base_url=base_url, headers=headers, timeout=30.0) as client:
-        result = _upload_and_wait(client, profile_id, started + timeout)
+        result = _upload_and_wait(client, profile_id, deadline)
         if result.ok and result.shell_file_id:
             # Leave no smoke documents behind; a failed delete is not a failed deploy.
             try:
                 client.delete(f"/api/v1/shell-files/{result.shell_file_id}?hard=true")
             except httpx.HTTPError:
                 result.detail = "smoke document left behind"
-    result.seconds = round(time.monotonic() - started, 2)
     return result
+
+
+def _revoke_smoke_token(db: Database, token_id: uuid.UUID) -> None:
+    """The run's token stops working; if the database refuses, it still expires soon."""
+    try:
+        with db.session() as session:
+            revoke_tokens(session, token_id=token_id)
+    except SQLAlchemyError as exc:
+        _log.warning("the smoke token was not revoked (%s); it expires soon", type(exc).__name__)
 
 
 def _upload_and_wait(client: httpx.Client, profile_id: str, deadline: float) -> SmokeResult:
@@ -238,18 +270,19 @@ def _http_detail(response: httpx.Response) -> str:
     return f"HTTP {response.status_code} {code}".strip()
 
 
-def smoke_credentials(db: Database) -> tuple[str, str]:
-    """A fresh token for the smoke account and its self profile, both made if missing.
+def smoke_credentials(db: Database, *, valid_for: float) -> tuple[str, str, uuid.UUID]:
+    """A fresh token (valid for `valid_for` seconds; its id too, to revoke it by) for the
+    smoke account and its self profile, both made if missing. Reads and writes only the
+    columns it names, so it works on the schema before a release's expand step too.
     Raises a SQLAlchemy error if the database refuses (a broken schema, say)."""
     with db.session() as session:
-        account = session.scalar(select(Account).where(Account.email == SMOKE_EMAIL))
-        if account is None:
-            account = Account(id=uuid.uuid4(), email=SMOKE_EMAIL)
-            session.add(account)
-            session.flush()
+        account_id = session.scalar(select(Account.id).where(Account.email == SMOKE_EMAIL))
+        if account_id is None:
+            account_id = uuid.uuid4()
+            session.execute(insert(Account).values(id=account_id, email=SMOKE_EMAIL))
         profile_id = session.scalar(
             select(UserProfile.id).where(
-                UserProfile.account_owner_id == account.id,
+                UserProfile.account_owner_id == account_id,
                 UserProfile.profile_type == "self",
                 UserProfile.archived.is_(False),
             )
@@ -259,7 +292,7 @@ def smoke_credentials(db: Database) -> tuple[str, str]:
             session.add(
                 UserProfile(
                     id=profile_id,
-                    account_owner_id=account.id,
+                    account_owner_id=account_id,
                     profile_type="self",
                     display_name=SMOKE_PROFILE_NAME,
                 )
@@ -273,8 +306,10 @@ def smoke_credentials(db: Database) -> tuple[str, str]:
                 reason="deploy: smoke test profile",
                 compliance_category="administration",
             )
-        token = issue_token(session, account.id)
-    return token, str(profile_id)
+        expires_at = datetime.now(UTC) + timedelta(seconds=valid_for)
+        row, token = issue_token_row(session, account_id, expires_at=expires_at)
+        token_id = row.id
+    return token, str(profile_id), token_id
 
 
 def sample_pdf(nonce: str) -> bytes:

@@ -1,7 +1,8 @@
 """Prometheus metrics at /metrics: what Flower cannot show, read from the database and the
 broker at scrape time, so the figures survive restarts and agree across processes.
 
-Behind `METRICS_TOKEN` (a bearer token) when it is set; otherwise loopback only.
+Only with `Authorization: Bearer $METRICS_TOKEN`; unset, nobody may read them, and
+`METRICS_TOKEN=disabled` serves them to anyone (an explicit choice).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from werkzeug.exceptions import NotFound
 
+from app.config import METRICS_OPEN
 from app.db import get_db
 from app.models import Job, ProcessingError, ShellFile
 from app.runs.states import ACTIVE_JOB_STATUSES, now
@@ -168,11 +170,17 @@ def _broker_depths(app: Any) -> dict[str, int] | None:
 
 
 def _allowed() -> bool:
+    """Whether the caller presents METRICS_TOKEN (or it is METRICS_OPEN); unset, nobody.
+    No address is trusted: a reverse proxy on this machine makes every caller loopback."""
     token = current_app.config["SETTINGS"].metrics_token
-    if token:
-        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-        return hmac.compare_digest(given.encode(), token.encode())
-    return request.remote_addr in ("127.0.0.1", "::1")
+    if token == METRICS_OPEN:
+        return True
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    return (
+        bool(token)
+        and scheme.lower() == "bearer"
+        and hmac.compare_digest(given.strip().encode(), token.encode())
+    )
 
 
 @metrics.get("/metrics")

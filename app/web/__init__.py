@@ -7,7 +7,8 @@ Server-rendered pages (Jinja templates, autoescaped) with a little plain JavaScr
   off (plain http on a developer's machine, or tests);
 - CSRF tokens on every POST (forms carry a field, script sends the X-CSRFToken
   header); the API is exempt, as it authenticates by bearer token, never by cookie;
-- a rate limit on sign-in, kept in the broker's Redis so every web process shares it;
+- rate limits on sign-in (every attempt per address and email; failures per account and
+  across the service), kept in the broker's Redis so every web process shares them;
 - a Content-Security-Policy that allows no inline script or style.
 
 Access is the API's: the same `accessible_profile` rules (denied looks like missing,
@@ -28,6 +29,7 @@ from flask_wtf.csrf import CSRFProtect
 
 from app.config import Settings
 from app.quotas import limits_storage_uri
+from app.ratelimit import SignInLimits
 from app.web import documents, uploads, views
 from app.web.blueprint import web
 
@@ -50,10 +52,16 @@ def init_web(app: Flask, api: Blueprint) -> None:
     )
     csrf = CSRFProtect(app)
     csrf.exempt(api)
+    storage_uri = limits_storage_uri(str(app.extensions["celery"].conf.broker_url))
+    app.extensions["signin_limits"] = SignInLimits(
+        storage_uri,
+        per_account=settings.signin_account_limit,
+        overall=settings.signin_global_limit,
+    )
     limiter = app.extensions["web_limiter"] = Limiter(
         get_remote_address,
         app=app,
-        storage_uri=limits_storage_uri(str(app.extensions["celery"].conf.broker_url)),
+        storage_uri=storage_uri,
         storage_options={"socket_connect_timeout": 1, "socket_timeout": 2},
         swallow_errors=True,  # a Redis outage must not lock everyone out
         in_memory_fallback_enabled=True,

@@ -23,6 +23,7 @@ from flask import (
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from app.access.accounts import SESSION_ACCOUNT_KEY, session_is_current, session_values
 from app.audit import AuditUnavailable
 from app.db import request_session
 from app.models import Account
@@ -53,28 +54,23 @@ PUBLIC_ENDPOINTS = frozenset({"web.sign_in", "web.static"})
 
 
 def sign_in_account(account: Account) -> None:
-    """Start a fresh session for the account (a new cookie: no fixation)."""
+    """Start a fresh session for the account (a new cookie: no fixation), stamped with
+    its session version: bumping that signs the session out (`app.access.accounts`)."""
     session.clear()
     session.permanent = True
-    session["account_id"] = str(account.id)
-    session["pw"] = password_marker(account)
-
-
-def password_marker(account: Account) -> str:
-    """A short tag of the password hash: changing the password ends every session."""
-    return (account.password_hash or "")[-12:]
+    session.update(session_values(account))
 
 
 @web.before_request
 def _load_account() -> Any:
     g.account = None
-    raw = session.get("account_id")
+    raw = session.get(SESSION_ACCOUNT_KEY)
     if raw:
         try:
             account = request_session().get(Account, uuid.UUID(raw))
-        except ValueError:
+        except (ValueError, TypeError, AttributeError):
             account = None
-        if account and account.is_active and session.get("pw") == password_marker(account):
+        if account is not None and session_is_current(account, session):
             g.account = account
             g.account_id = account.id  # what the API's access and audit helpers read
         else:
@@ -126,10 +122,13 @@ def _csrf_error(_exc: CSRFError) -> Any:
 
 @web.errorhandler(429)
 def _too_many(exc: HTTPException) -> Any:
+    retry_after = dict(exc.get_headers()).get("Retry-After", "60")
+    minutes = max(1, -(-int(retry_after) // 60))
+    wait = "a minute" if minutes == 1 else f"{minutes} minutes"
     body, status = error_page(
-        429, "Too many sign-in attempts. Please wait a minute before trying again."
+        429, f"Too many sign-in attempts. Please wait {wait} before trying again."
     )
-    return body, status, {"Retry-After": "60"}
+    return body, status, {"Retry-After": retry_after}
 
 
 @web.errorhandler(HTTPException)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 import uuid
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from flask import (
     current_app,
@@ -18,8 +20,9 @@ from flask import (
     url_for,
 )
 from sqlalchemy import func, select
-from werkzeug.exceptions import BadRequest, NotFound
+from werkzeug.exceptions import BadRequest, NotFound, TooManyRequests
 
+from app.access.accounts import end_sessions
 from app.access.grants import accessible_document, accessible_profile, reachable_profiles
 from app.access.passwords import hash_password, needs_rehash, verify_password
 from app.audit import audit_read, commit_audited, log_audit_event
@@ -32,6 +35,7 @@ from app.web.forms import SignInForm
 PER_PAGE = 25
 MAX_PROGRESS_IDS = 100
 SIGN_IN_FAILED = "That email and password do not match an account."
+DEACTIVATED = "This account has been deactivated. Ask the service's administrator."
 
 
 @web.get("/")
@@ -40,10 +44,35 @@ def home() -> Any:
 
 
 def _safe_next(target: str | None) -> str:
-    """Only a path on this site (never `//host` or a scheme) is followed after sign-in."""
-    if target and target.startswith("/") and not target.startswith(("//", "/\\")):
+    """The page to go to after sign-in: `target` if it is a path on this site, else the
+    profiles page. Refused: a scheme or host (`https://x`, `//x`, `javascript:`), a
+    backslash, whitespace or a control character, in the value as given or after
+    percent-decoding it (browsers drop a tab from `/<tab>/x`, leaving `//x`)."""
+    forms = _decodings(target or "")
+    if target and unquote(forms[-1]) == forms[-1] and all(map(_plain_path, forms)):
         return target
     return url_for("web.profiles")
+
+
+def _decodings(target: str, most: int = 4) -> list[str]:
+    """The value, then each percent-decoding of it until nothing changes (`%252F` too)."""
+    forms = [target]
+    while len(forms) <= most and (decoded := unquote(forms[-1])) != forms[-1]:
+        forms.append(decoded)
+    return forms
+
+
+def _plain_path(value: str) -> bool:
+    if any(ch == "\\" or ch.isspace() or unicodedata.category(ch)[0] == "C" for ch in value):
+        return False
+    parts = urlsplit(value)  # which reads `///x` as the path `/x`: hence the raw check
+    return (
+        not parts.scheme
+        and not parts.netloc
+        and value.startswith("/")
+        and not value.startswith("//")
+        and not parts.path.startswith("//")
+    )
 
 
 def _sign_in_key(email: str) -> str:
@@ -53,14 +82,12 @@ def _sign_in_key(email: str) -> str:
 
 
 def _check_password(email: str, password: str) -> Account | None:
-    """The active account with this email and password; None for any mismatch."""
+    """The account with this email and password (active or not); None for any mismatch."""
     db = request_session()
     account = db.scalar(select(Account).where(Account.email == email))
     if not verify_password(account.password_hash if account else None, password):
         return None
-    if account is None or not account.is_active:
-        return None
-    if account.password_hash and needs_rehash(account.password_hash):
+    if account is not None and account.password_hash and needs_rehash(account.password_hash):
         account.password_hash = hash_password(password)
     return account
 
@@ -76,9 +103,11 @@ def sign_in() -> Any:
     limiter = current_app.extensions["web_limiter"]
     settings = current_app.config["SETTINGS"]
     with limiter.limit(settings.signin_rate_limit, key_func=lambda: _sign_in_key(email)):
-        account = _check_password(email, form.password.data or "") if form.validate() else None
+        account = _limited_check(email, form)
     if account is None:
         return render_template("sign_in.html", form=form, error=SIGN_IN_FAILED), 401
+    if not account.is_active:
+        return render_template("sign_in.html", form=form, error=DEACTIVATED), 403
     db = request_session()
     log_audit_event(
         db,
@@ -95,21 +124,49 @@ def sign_in() -> Any:
     return redirect(_safe_next(request.args.get("next")))
 
 
+def _limited_check(email: str, form: SignInForm) -> Account | None:
+    """`_check_password` within the failed sign-in limits of the account and the service
+    (429 once either is spent); a failure counts against both, a success clears the
+    account's."""
+    limits = current_app.extensions["signin_limits"]
+    wait = limits.retry_after(email)
+    if wait is not None:
+        raise TooManyRequests(retry_after=wait)
+    account = _check_password(email, form.password.data or "") if form.validate() else None
+    if account is None:
+        limits.failed(email)
+    else:
+        limits.succeeded(email)
+    return account
+
+
 @web.post("/sign-out")
 def sign_out() -> Any:
+    return _sign_out(everywhere=False)
+
+
+@web.post("/sign-out-everywhere")
+def sign_out_everywhere() -> Any:
+    """End every session of this account, on every device (a copied cookie too)."""
+    return _sign_out(everywhere=True)
+
+
+def _sign_out(*, everywhere: bool) -> Any:
     db = request_session()
+    if everywhere:
+        end_sessions(db, g.account)
     log_audit_event(
         db,
-        operation="read",
+        operation="update" if everywhere else "read",
         table_name="accounts",
         record_id=g.account.id,
         patient_id=None,
-        reason="web sign-out",
+        reason="web sign-out everywhere" if everywhere else "web sign-out",
         compliance_category="authentication",
     )
     db.commit()
     session.clear()
-    flash("You are signed out.")
+    flash("You are signed out everywhere." if everywhere else "You are signed out.")
     return redirect(url_for("web.sign_in"))
 
 

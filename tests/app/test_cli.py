@@ -22,6 +22,8 @@ from tests.support.api import upload
 from tests.support.factories import bearer
 from tests.support.samples import Samples
 
+TOKEN_FIELDS = {"token", "token_id", "prefix", "created_at", "expires_at", "revoked_at"}
+
 
 @pytest.fixture
 def runner(app: Flask, db_session: Session) -> FlaskCliRunner:
@@ -71,7 +73,8 @@ def test_accounts_create_prints_an_id_and_a_working_token(runner, client: FlaskC
     result = runner.invoke(args=["accounts", "create", "--email", fresh_email()])
 
     created = answer(result)
-    assert set(created) == {"account_id", "token"}
+    assert set(created) == {"account_id"} | TOKEN_FIELDS
+    assert created["token"].startswith(created["prefix"]) and created["expires_at"] is None
     uuid.UUID(created["account_id"])
     assert created["token"].startswith("sfp_")
     assert client.get("/api/v1/profiles", headers=bearer(created["token"])).status_code == 200
@@ -95,7 +98,7 @@ def test_tokens_create_gives_a_second_working_token(runner, client: FlaskClient)
 
     second = run(runner, "tokens", "create", "--account-id", account_id)
 
-    assert set(second) == {"token"} and second["token"] != first_token
+    assert set(second) == TOKEN_FIELDS and second["token"] != first_token
     assert client.get("/api/v1/profiles", headers=bearer(second["token"])).status_code == 200
     assert client.get("/api/v1/profiles", headers=bearer(first_token)).status_code == 200
 

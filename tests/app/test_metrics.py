@@ -3,11 +3,28 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+import pytest
+from flask import Flask
 from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
 
+from app.config import ConfigError, Settings
 from tests.support.factories import bearer, make_account, make_profile
+
+SCRAPE_TOKEN = "scrape-secret-0123456789"
+
+
+@contextmanager
+def metrics_token(app: Flask, value: str) -> Iterator[None]:
+    original = app.config["SETTINGS"]
+    app.config["SETTINGS"] = original.with_overrides({"metrics_token": value})
+    try:
+        yield
+    finally:
+        app.config["SETTINGS"] = original
 
 
 def test_metrics_report_documents_queues_and_errors(app, client, db_session, samples) -> None:
@@ -26,7 +43,8 @@ def test_metrics_report_documents_queues_and_errors(app, client, db_session, sam
         content_type=f"multipart/form-data; boundary={boundary}",
     )
 
-    response = client.get("/metrics")
+    with metrics_token(app, SCRAPE_TOKEN):
+        response = client.get("/metrics", headers=bearer(SCRAPE_TOKEN))
 
     assert response.status_code == 200
     text = response.get_data(as_text=True)
@@ -43,13 +61,24 @@ def test_metrics_report_documents_queues_and_errors(app, client, db_session, sam
     assert "Test Patient" not in text  # counts and stages only, never patient data
 
 
-def test_metrics_are_not_public(app, client) -> None:
-    assert client.get("/metrics", environ_base={"REMOTE_ADDR": "10.1.2.3"}).status_code == 404
-    original = app.config["SETTINGS"]
-    app.config["SETTINGS"] = original.with_overrides({"metrics_token": "scrape-secret"})
-    try:
-        assert client.get("/metrics").status_code == 404
+def test_metrics_need_the_token_even_from_loopback(app, client) -> None:
+    loopback = {"REMOTE_ADDR": "127.0.0.1"}  # what a reverse proxy on this machine looks like
+    assert app.config["SETTINGS"].metrics_token == ""
+    assert client.get("/metrics", environ_base=loopback).status_code == 404  # unset: nobody
+    with metrics_token(app, SCRAPE_TOKEN):
+        assert client.get("/metrics", environ_base=loopback).status_code == 404
         assert client.get("/metrics", headers=bearer("wrong")).status_code == 404
-        assert client.get("/metrics", headers=bearer("scrape-secret")).status_code == 200
-    finally:
-        app.config["SETTINGS"] = original
+        assert client.get("/metrics", headers={"Authorization": SCRAPE_TOKEN}).status_code == 404
+        assert client.get("/metrics", headers=bearer(SCRAPE_TOKEN)).status_code == 200
+
+
+def test_metrics_are_open_only_when_explicitly_disabled(app, client) -> None:
+    with metrics_token(app, "disabled"):
+        outside = client.get("/metrics", environ_base={"REMOTE_ADDR": "10.1.2.3"})
+        assert outside.status_code == 200
+
+
+def test_a_short_metrics_token_is_refused_at_start_up() -> None:
+    with pytest.raises(ConfigError, match="METRICS_TOKEN"):
+        Settings.from_env({"METRICS_TOKEN": "short"})
+    assert Settings.from_env({"METRICS_TOKEN": "disabled"}).metrics_token == "disabled"

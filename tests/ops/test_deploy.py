@@ -162,15 +162,27 @@ def columns(database_url: str, table: str) -> set[str]:
 
 
 def smoke_documents_left(database_url: str) -> int:
+    return _count_of_smoke(
+        database_url, "shell_files s JOIN accounts a ON a.id = s.uploaded_by WHERE TRUE"
+    )
+
+
+def smoke_tokens(database_url: str) -> tuple[int, int]:
+    """The smoke account's tokens: (all of them, those not revoked)."""
+    joined = "api_tokens t JOIN accounts a ON a.id = t.account_id WHERE "
+    return (
+        _count_of_smoke(database_url, joined + "TRUE"),
+        _count_of_smoke(database_url, joined + "t.revoked_at IS NULL"),
+    )
+
+
+def _count_of_smoke(database_url: str, rows: str) -> int:
     engine = create_engine(database_url)
     try:
         with engine.connect() as connection:
             return int(
                 connection.execute(
-                    text(
-                        "SELECT count(*) FROM shell_files s JOIN accounts a"
-                        " ON a.id = s.uploaded_by WHERE a.email = :email"
-                    ),
+                    text(f"SELECT count(*) FROM {rows} AND a.email = :email"),
                     {"email": SMOKE_EMAIL},
                 ).scalar_one()
             )
@@ -196,6 +208,8 @@ def test_a_good_release_is_migrated_and_passes_the_smoke_test(live: Live) -> Non
     assert report["rolled_back_to"] is None
     assert revision_of(live.database_url) == live.head
     assert smoke_documents_left(live.database_url) == 0  # cleaned up after passing
+    issued, live_tokens = smoke_tokens(live.database_url)
+    assert issued >= 1 and live_tokens == 0  # the run's token is revoked when it ends
 
 
 def test_a_broken_release_is_rolled_back_and_the_old_schema_serves(

@@ -206,7 +206,7 @@ def test_sign_in_upload_watch_read_sign_out_and_no_access_for_another_account(
     phone.close()
 
     # Sign out: the pages are out of reach again.
-    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("button", name="Sign out", exact=True).click()
     page.wait_for_url(f"{served}/sign-in")
     page.goto(document_url)
     assert page.url.startswith(f"{served}/sign-in")

@@ -86,7 +86,11 @@ def test_an_inactive_account_cannot_sign_in(make_person, db_session: Session) ->
     person = make_person(signed_in=False)
     person.account.is_active = False
     db_session.flush()
-    assert sign_in(person.client, person.account.email).status_code == 401
+    assert sign_in(person.client, person.account.email, "not the password").status_code == 401
+    refused = sign_in(person.client, person.account.email)  # the right password: told why
+    assert refused.status_code == 403
+    assert "deactivated" in refused.get_data(as_text=True)
+    assert person.client.get("/profiles").status_code == 302
 
 
 def test_a_post_without_the_csrf_token_is_refused(make_person) -> None:
@@ -133,13 +137,6 @@ def test_sign_out_ends_the_session(make_person, db_session: Session) -> None:
         select(AuditLog.reason).where(AuditLog.account_id == person.account.id)
     ).all()
     assert "web sign-in" in reasons and "web sign-out" in reasons
-
-
-def test_changing_the_password_ends_existing_sessions(make_person, db_session: Session) -> None:
-    person = make_person()
-    person.account.password_hash = hash_password("another long password")
-    db_session.flush()
-    assert person.client.get("/profiles").status_code == 302
 
 
 def test_signed_out_visitors_are_sent_to_sign_in_and_back(make_person) -> None:
@@ -211,3 +208,51 @@ def test_without_secret_key_one_is_kept_under_data_dir(tmp_path) -> None:
     assert _local_secret_key(tmp_path) == first  # every process signs alike
     assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
     assert [p.name for p in tmp_path.iterdir()] == ["secret_key"]
+
+
+HOSTILE_NEXT = [
+    "//evil.example/",
+    "///evil.example",
+    "/\\evil.example",
+    "\\\\evil.example",
+    "/\t/evil.example",  # browsers drop the tab: //evil.example
+    "/%09/evil.example",
+    "/ /evil.example",
+    "%2F%2Fevil.example",
+    "/%2F/evil.example",
+    "/%252F%252Fevil.example",
+    "/%5Cevil.example",
+    "https://evil.example/",
+    "HTTPS:evil.example",
+    "javascript:alert(1)",
+    " javascript:alert(1)",
+    "data:text/html,hi",
+    "/\r\nLocation: https://evil.example",
+    "/%0d%0aLocation:%20https://evil.example",
+    "/profiles\x00",
+    "/\u2028/evil.example",
+    "evil.example",
+    "profiles",
+    "",
+]
+
+
+@pytest.mark.parametrize("target", HOSTILE_NEXT)
+def test_sign_in_never_follows_a_hostile_next(make_person, target: str) -> None:
+    person = make_person()  # signed in: the sign-in page sends it straight on to `next`
+    response = person.client.get("/sign-in", query_string={"next": target})
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/profiles"
+
+
+def test_sign_in_follows_a_path_on_this_site(make_person) -> None:
+    person = make_person()
+    for target in (
+        "/profiles",
+        f"/profiles/{person.profile.id}?status=completed&page=2",
+        "/profiles/caf%C3%A9#top",
+    ):
+        response = person.client.get("/sign-in", query_string={"next": target})
+        assert response.headers["Location"] == target
+    raw = person.client.get("/sign-in?next=/%09/evil.example")  # as the review sent it
+    assert raw.headers["Location"] == "/profiles"
