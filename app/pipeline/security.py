@@ -162,7 +162,13 @@ def _scan_pdf(path: Path, limits: ScanLimits, checks: tuple[str, ...]) -> ScanRe
         raise SecurityRejected(
             "the PDF is encrypted and needs a password", "encrypted_pdf"
         ) from None
-    except (pikepdf.PdfError, RecursionError, ValueError, OSError):
+    except pikepdf.PdfError as exc:
+        # Encryption qpdf cannot open (a certificate's, a handler it does not know) needs
+        # a key as much as a password does.
+        if "encryption" in str(exc).lower():
+            raise SecurityRejected("the PDF is encrypted with a key", "encrypted_pdf") from None
+        raise SecurityRejected("the PDF does not parse", "malformed_file") from None
+    except (RecursionError, ValueError, OSError):
         raise SecurityRejected("the PDF does not parse", "malformed_file") from None
     with pdf:
         try:

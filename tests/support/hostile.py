@@ -21,10 +21,13 @@ import zipfile
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import pikepdf
 from PIL import Image
+from reportlab.lib.pagesizes import A4
+from reportlab.pdfgen import canvas
 
 from app.pipeline.security import EICAR
 from tests.support.samples import CLINICAL_LETTER, text_pdf
@@ -442,6 +445,48 @@ def inline_image_pdf(
     return _raw_pdf(_one_page(content=content))
 
 
+def certificate_encrypted_pdf() -> bytes:
+    """Encrypted for a certificate's holder (the public-key handler), not with a password."""
+    plain = letter()
+    return plain.replace(
+        b"trailer\n<<",
+        b"trailer\n<< /Encrypt << /Filter /Adobe.PubSec /SubFilter /adbe.pkcs7.s5 /V 4 /R 4 "
+        b"/Recipients [<3003>] >>",
+        1,
+    )
+
+
+def invariant_letter() -> bytes:
+    """The letter with no date or random file identifier: the same bytes every run."""
+    buffer = io.BytesIO()
+    pdf = canvas.Canvas(buffer, pagesize=A4, invariant=1)
+    for line_number, line in enumerate(CLINICAL_LETTER):
+        pdf.drawString(72, 800 - 18 * line_number, line)
+    pdf.showPage()
+    pdf.save()
+    return buffer.getvalue()
+
+
+def fuzzed_pdf(seed: int) -> bytes:
+    """The letter, damaged the same way for each seed: cut short (seed % 3 == 0), a few
+    bytes changed (1), or a run of bytes overwritten (2)."""
+    rng = random.Random(seed)
+    data = bytearray(invariant_letter())
+    if seed % 3 == 0:
+        del data[rng.randrange(len(data) // 4, len(data) - 40) :]
+    elif seed % 3 == 1:
+        for _ in range(rng.randint(4, 40)):
+            data[rng.randrange(9, len(data))] = rng.randrange(256)
+    else:
+        at, count = rng.randrange(9, len(data) - 200), rng.randrange(16, 200)
+        data[at : at + count] = rng.randbytes(count)
+    return bytes(data)
+
+
+# Seeds whose damage no repair recovers (the others are repaired by qpdf and read).
+FUZZ_SEEDS = (0, 1, 3, 6, 7, 9, 10, 11, 12, 13, 14, 15, 19)
+
+
 # Images ----------------------------------------------------------------------------
 
 
@@ -627,6 +672,23 @@ HOSTILE_CASES: tuple[HostileCase, ...] = (
         Q("encrypted_pdf"),
     ),
     HostileCase(
+        "encrypted_pdf_aes128",
+        "letter.pdf",
+        lambda: _encrypted(pikepdf.Encryption(user="user-pw", owner="owner-pw", R=4, aes=True)),
+        Q("encrypted_pdf"),
+    ),
+    HostileCase(
+        "encrypted_pdf_aes256_clear_metadata",
+        "letter.pdf",
+        lambda: _encrypted(
+            pikepdf.Encryption(user="user-pw", owner="owner-pw", R=6, metadata=False)
+        ),
+        Q("encrypted_pdf"),
+    ),
+    HostileCase(
+        "encrypted_pdf_certificate", "letter.pdf", certificate_encrypted_pdf, Q("encrypted_pdf")
+    ),
+    HostileCase(
         "javascript_open_action",
         "letter.pdf",
         lambda: _edit_pdf(_javascript_open_action),
@@ -745,6 +807,13 @@ HOSTILE_CASES: tuple[HostileCase, ...] = (
         "letter.pdf",
         lambda: link_action_pdf(b"<< /S /Launch /F (cmd.exe) >>"),
         Q("executable_content"),
+    ),
+    # Damaged files end with a named reason, never an internal error.
+    *(
+        HostileCase(
+            f"fuzzed_pdf_{seed}", "letter.pdf", partial(fuzzed_pdf, seed), Q("malformed_file")
+        )
+        for seed in FUZZ_SEEDS
     ),
     # Images.
     HostileCase(

@@ -16,7 +16,7 @@ from pathlib import Path
 import pikepdf
 import pytest
 
-from app.pipeline import jbig2, pdf_streams
+from app.pipeline import jbig2, ocr, pdf_streams
 from app.pipeline.errors import SCAN_REASONS, SecurityRejected
 from app.pipeline.pdf_streams import Step
 from app.pipeline.security import ScanLimits, scan
@@ -315,6 +315,29 @@ def test_user_unit_other_than_one_is_refused(tmp_path: Path, unit: bytes, passes
         assert scan(path, LIMITS).page_count == 1
     else:
         assert refused(path) == "unsupported_pdf_feature"
+
+
+def test_a_pdf_encrypted_for_a_certificate_is_encrypted_pdf(tmp_path: Path) -> None:
+    assert refused(written(tmp_path, hostile.certificate_encrypted_pdf())) == "encrypted_pdf"
+
+
+def test_fuzzed_pdfs_end_named_or_are_read(tmp_path: Path) -> None:
+    """Two dozen seeded damages of a letter: each is refused with a named reason, or passes
+    the scan (qpdf repaired it) and PDFium reads every page of what the scan kept; the
+    corpus's seeds are the refused ones."""
+    refused_seeds = []
+    for seed in range(24):
+        path = written(tmp_path, hostile.fuzzed_pdf(seed), f"fuzzed-{seed}.pdf")
+        try:
+            report = scan(path, LIMITS)
+        except SecurityRejected as refusal:
+            assert refusal.error_type in SCAN_REASONS, seed
+            refused_seeds.append(seed)
+            continue
+        kept = report.repaired_path or path
+        pages = list(ocr.iter_pdf_pages(kept, range(1, report.page_count + 1), None))
+        assert len(pages) == report.page_count, seed
+    assert set(hostile.FUZZ_SEEDS) <= set(refused_seeds)
 
 
 def test_every_reason_the_scan_gives_is_named_and_worded() -> None:
