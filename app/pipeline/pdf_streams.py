@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import re
 import warnings
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -33,7 +34,8 @@ from app.pipeline import jbig2
 from app.pipeline.errors import SecurityRejected
 
 CHUNK = 1024 * 1024
-_WHITESPACE = b" \t\r\n\f\v\0"
+_NOT_ASCII85 = re.compile(rb"[^!-uz~]")
+_NOT_HEX = re.compile(rb"[^0-9A-Fa-f>]")
 
 Chunks = Iterable[bytes]
 
@@ -138,14 +140,21 @@ def _capped(chunks: Chunks, cap: int, counted: list[int]) -> Iterator[bytes]:
 
 
 def _flate(chunks: Chunks, step: Step) -> Iterator[bytes]:
+    """zlib data; data with no zlib header is inflated as raw deflate (some readers do),
+    so that what is counted is never less than what a reader would make of it."""
     inflater = zlib.decompressobj()
+    started = False
     for chunk in chunks:
         data = chunk
         while not inflater.eof:
             try:
                 out = inflater.decompress(data, CHUNK)
             except zlib.error:
-                return
+                if started:
+                    return
+                inflater, started = zlib.decompressobj(-zlib.MAX_WBITS), True
+                continue
+            started = started or bool(out)
             if out:
                 yield out
             data = inflater.unconsumed_tail
@@ -201,43 +210,51 @@ def _codes(chunks: Chunks, width: list[int]) -> Iterator[int]:
 
 
 def _ascii85(chunks: Chunks, step: Step) -> Iterator[bytes]:
+    """Characters outside the alphabet are skipped and "~" ends the data, so the output
+    holds at least what a stricter reader would make of it."""
     carry = b""
     for chunk in chunks:
-        text = carry + chunk.translate(None, _WHITESPACE)
-        end = text.find(b"~>")
+        text = carry + _NOT_ASCII85.sub(b"", chunk)
+        end = text.find(b"~")
         if end >= 0:
             text = text[:end]
         # "z" stands for a group of zeros: spelt out, every group is five characters.
         text = text.replace(b"z", b"!!!!!")
         cut = len(text) if end >= 0 else len(text) - len(text) % 5
         carry = text[cut:]
-        try:
-            yield base64.a85decode(text[:cut])
-        except ValueError:
-            return
+        yield from _ascii85_groups(text[:cut])
         if end >= 0:
             return
-    if carry.rstrip(b"~"):
-        try:
-            yield base64.a85decode(carry.rstrip(b"~"))
-        except ValueError:
-            return
+    yield from _ascii85_groups(carry)
+
+
+def _ascii85_groups(text: bytes) -> Iterator[bytes]:
+    """Whole groups (and a last partial one of two or more characters), up to the first
+    group no encoder could have written."""
+    if len(text) % 5 == 1:
+        text = text[:-1]  # one character alone encodes nothing
+    try:
+        yield base64.a85decode(text)
+    except ValueError:
+        for at in range(0, len(text), 5):
+            try:
+                yield base64.a85decode(text[at : at + 5])
+            except ValueError:
+                return
 
 
 def _ascii_hex(chunks: Chunks, step: Step) -> Iterator[bytes]:
+    """Characters that are not hex digits are skipped; ">" ends the data."""
     carry = b""
     for chunk in chunks:
-        text = carry + chunk.translate(None, _WHITESPACE)
+        text = carry + _NOT_HEX.sub(b"", chunk)
         end = text.find(b">")
         if end >= 0:
             text = text[:end]
             text += b"0" * (len(text) % 2)  # a last odd digit is followed by a 0
         cut = len(text) - len(text) % 2
         carry = text[cut:]
-        try:
-            yield binascii.unhexlify(text[:cut])
-        except (binascii.Error, ValueError):
-            return
+        yield binascii.unhexlify(text[:cut])
         if end >= 0:
             return
 

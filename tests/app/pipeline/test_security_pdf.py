@@ -111,6 +111,23 @@ def test_lzw_without_early_change_is_read_as_written() -> None:
     assert pdf_streams.decode(raw, [Step("/LZWDecode", early_change=0)], MIB) == data
 
 
+def test_the_decoders_skip_what_a_lenient_reader_skips() -> None:
+    """Stray characters, an end marker split across pieces, a lone last character and raw
+    deflate cannot make the count stop short of what a reader makes of the data."""
+    data = sample(5) * 40
+    text = base64.a85encode(data)
+    assert len(text) > pdf_streams.CHUNK
+    at = pdf_streams.CHUNK - 1
+    split = text[:at] + b"~>"  # the "~" ends the first piece, the ">" opens the second
+    assert pdf_streams.decode(split, [Step("/A85")], 64 * MIB) == base64.a85decode(text[:at])
+    noisy = text[:1000] + b"\x01{|}" + text[1000:] + b"x~>"
+    assert pdf_streams.decode(noisy, [Step("/A85")], 64 * MIB) == data
+    assert pdf_streams.decode(b"0 0\x01zz1 1>", [Step("/AHx")], MIB) == b"\x00\x11"
+    raw = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    deflated = raw.compress(data) + raw.flush()
+    assert pdf_streams.decode(deflated, [Step("/Fl")], 64 * MIB) == data
+
+
 BOMBS = {
     "flate": lambda: page_stream_pdf(b"/FlateDecode", hostile.flate_zeros(SMALL)),
     "flate_chain": lambda: page_stream_pdf(
@@ -130,6 +147,15 @@ BOMBS = {
     "flate_then_run_length": lambda: page_stream_pdf(
         b"[/FlateDecode /RunLengthDecode]", zlib.compress(run_length_zeros(SMALL))
     ),
+    "ascii85_with_noise_flate": lambda: page_stream_pdf(
+        b"[/ASCII85Decode /FlateDecode]",
+        b"\x01".join(
+            base64.a85encode(hostile.flate_zeros(SMALL))[at : at + 999]
+            for at in range(0, len(base64.a85encode(hostile.flate_zeros(SMALL))), 999)
+        )
+        + b"~>",
+    ),
+    "raw_deflate": lambda: page_stream_pdf(b"/FlateDecode", hostile.flate_zeros(SMALL)[2:]),
     "inline_image_data": lambda: inline_image_pdf(
         16, 16, base64.a85encode(hostile.flate_zeros(SMALL)) + b"~>", b"[/A85 /Fl]"
     ),
