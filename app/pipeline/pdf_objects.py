@@ -214,16 +214,37 @@ def _check_inline_images(source: pikepdf.Page | pikepdf.Stream, budget: _Budget)
     for match in _INLINE_IMAGE.finditer(_content_bytes(source)):
         size = {key[:1]: int(value) for key, value in _INLINE_SIZE.findall(match.group(1))}
         _check_pixels(size.get(b"W", 0), size.get(b"H", 0), budget.limits)
-    for instruction in pikepdf.parse_content_stream(source, "BI ID EI"):
-        if not isinstance(instruction, pikepdf.ContentStreamInlineImage):
-            continue
-        image = instruction.iimage
-        width, height = int(image.width), int(image.height)
+    for width, height, filters, parms, data in _inline_images(source):
         _check_pixels(width, height, budget.limits)
-        steps = _steps(list(image.filters), list(image.decode_parms), height, budget)
+        steps = _steps(filters, parms, height, budget)
         budget.used += pdf_streams.decoded_size(
-            image.read_raw_bytes(), steps, budget.cap(), budget.limits.max_image_pixels
+            data, steps, budget.cap(), budget.limits.max_image_pixels
         )
+
+
+def _inline_images(
+    source: pikepdf.Page | pikepdf.Stream,
+) -> list[tuple[int, int, list[object], list[object], bytes]]:
+    """Each inline image qpdf finds: width, height, filters, decode parameters, data.
+    A damaged one can break pikepdf's own reading of it (an IndexError or AttributeError
+    from inside), which is a file that does not parse, not a fault of this service."""
+    try:
+        return [
+            (
+                int(image.width),
+                int(image.height),
+                list(image.filters),
+                list(image.decode_parms),
+                image.read_raw_bytes(),
+            )
+            for image in (
+                instruction.iimage
+                for instruction in pikepdf.parse_content_stream(source, "BI ID EI")
+                if isinstance(instruction, pikepdf.ContentStreamInlineImage)
+            )
+        ]
+    except (AttributeError, IndexError, KeyError):
+        raise SecurityRejected("an inline image in the PDF is damaged", "malformed_file") from None
 
 
 def _content_bytes(source: pikepdf.Page | pikepdf.Stream) -> bytes:

@@ -307,6 +307,28 @@ def test_an_oversized_inline_image_is_refused(tmp_path: Path) -> None:
     assert refused(written(tmp_path, unended)) == "decompression_bomb"
 
 
+def mutated(data: bytes, seed: int) -> bytes:
+    rng = random.Random(seed)
+    out = bytearray(data)
+    for _ in range(rng.randint(1, 8)):
+        out[rng.randrange(9, len(out))] = rng.randrange(256)
+    return bytes(out)
+
+
+@pytest.mark.parametrize(
+    ("make", "seed"),
+    [
+        (lambda: inline_image_pdf(16, 16, b"00" * 32 + b">"), 76),
+        (lambda: inline_image_pdf(16, 16, zlib.compress(bytes(32)), b"/Fl"), 158),
+    ],
+    ids=["hex_inline_image", "flate_inline_image"],
+)
+def test_a_damaged_inline_image_is_malformed_not_a_crash(tmp_path: Path, make, seed) -> None:
+    """pikepdf's own reading of these (seeded byte changes of an inline-image PDF) raises
+    AttributeError or IndexError: the file is malformed, never an internal error."""
+    assert refused(written(tmp_path, mutated(make(), seed))) == "malformed_file"
+
+
 @pytest.mark.parametrize(
     "make",
     [
