@@ -163,6 +163,8 @@ class Settings:
     # Security scan limits and the optional ClamAV daemon ("host:port" or a unix socket path).
     max_pdf_pages: int = 500
     max_image_pixels: int = 60_000_000
+    # A PDF stream, through each of its filters, may decode to at most this many bytes.
+    max_pdf_stream_bytes: int = 256 * MIB
     clamd_address: str | None = None
     # Documents with more pages than this are read in batches of it, in parallel.
     ocr_batch_pages: int = 4
@@ -238,6 +240,7 @@ class Settings:
             publish_mark_interval_s=_float(env, "PUBLISH_MARK_INTERVAL", 0.5, minimum=0.0),
             max_pdf_pages=_int(env, "MAX_PDF_PAGES", 500, minimum=1),
             max_image_pixels=_int(env, "MAX_IMAGE_PIXELS", 60_000_000, minimum=1),
+            max_pdf_stream_bytes=_int(env, "MAX_PDF_STREAM_BYTES", 256 * MIB, minimum=MIB),
             clamd_address=env.get("CLAMD_ADDRESS") or None,
             ocr_batch_pages=_int(env, "OCR_BATCH_PAGES", 4, minimum=1),
             metrics_token=_metrics_token(env),

@@ -43,7 +43,9 @@ def engine() -> ocr.Tesseract:
 def scan_work(context: StageContext) -> Save:
     settings = context.settings
     limits = security.ScanLimits(
-        max_pages=settings.max_pdf_pages, max_image_pixels=settings.max_image_pixels
+        max_pages=settings.max_pdf_pages,
+        max_image_pixels=settings.max_image_pixels,
+        max_stream_bytes=settings.max_pdf_stream_bytes,
     )
     scanner = ClamdScanner(settings.clamd_address) if settings.clamd_address else None
     path = context.local_copy()

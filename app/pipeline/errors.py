@@ -27,6 +27,23 @@ class PermanentError(PipelineError):
     """Trying again cannot help: bad input, or a file the security scan refuses."""
 
 
+#: Why the security scan refuses a file: each is the `error_type` its file is quarantined
+#: under (the web app words each for people, `app/web/wording.py`).
+SCAN_REASONS = {
+    "malware_detected": "a virus signature, or the virus scanner's verdict",
+    "unsupported_type": "a type off the allow-list",
+    "type_mismatch": "a name claiming another kind of file than the bytes are",
+    "encrypted_pdf": "a PDF that needs a password or a key",
+    "executable_content": "a PDF with scripts, actions beyond the document, or files of its own",
+    "malformed_file": "a file that does not parse, is truncated, or is nested too deeply",
+    "too_many_pages": "more pages (or frames) than accepted",
+    "polyglot_file": "a file that is also a ZIP archive",
+    "decompression_bomb": "a stream, image or page that would decode past a cap",
+    "unsupported_pdf_feature": "a PDF feature the readers disagree on or that cannot be measured",
+    "security_rejected": "refused, with no more specific reason",
+}
+
+
 class SecurityRejected(PermanentError):
     error_type = "security_rejected"
     quarantine = True

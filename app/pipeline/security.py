@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import logging
 import warnings
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,43 +33,15 @@ import pikepdf
 from PIL import Image, ImageSequence, UnidentifiedImageError
 
 from app.filetypes import SNIFF_BYTES, is_allowed, sniff_mime
-from app.pipeline import imaging
+from app.pipeline import imaging, pdf_objects
 from app.pipeline.errors import SecurityRejected
+from app.pipeline.limits import ScanLimits
 
 log = logging.getLogger(__name__)
 
 # The EICAR anti-virus test signature, split so this file is not itself flagged.
 EICAR = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$" + b"EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 _CHUNK = 1024 * 1024
-# Keys and action types that make a PDF do something beyond showing pages.
-_ACTIVE_KEYS = {
-    "/JS": "JavaScript",
-    "/JavaScript": "JavaScript",
-    "/Launch": "a launch action",
-    "/EmbeddedFiles": "an embedded file",
-    "/EmbeddedFile": "an embedded file",
-    "/RichMedia": "rich media",
-    "/RichMediaContent": "rich media",
-    "/XFA": "an XFA form",
-}
-_ACTIVE_SUBTYPES = {"/RichMedia": "rich media"}
-_ACTIVE_ACTIONS = {
-    "/JavaScript": "JavaScript",
-    "/Launch": "a launch action",
-    "/ImportData": "an import action",
-    "/GoToE": "an embedded-file action",
-}
-
-
-@dataclass(frozen=True)
-class ScanLimits:
-    max_pages: int = 500
-    max_image_pixels: int = 60_000_000  # a 300 dpi A3 scan is 17 MP; a phone photo 12-50 MP
-    max_pdf_objects: int = 2_000_000
-    min_image_side: int = 16  # pixels; smaller holds no readable text
-    max_stream_bytes: int = 256 * 1024 * 1024  # one PDF stream, inflated
-    max_total_stream_bytes: int = 1024 * 1024 * 1024  # every PDF stream, inflated
-    render_dpi: int = 300  # the OCR's, to size pages in pixels
 
 
 @dataclass(frozen=True)
@@ -191,7 +162,13 @@ def _scan_pdf(path: Path, limits: ScanLimits, checks: tuple[str, ...]) -> ScanRe
         raise SecurityRejected(
             "the PDF is encrypted and needs a password", "encrypted_pdf"
         ) from None
-    except (pikepdf.PdfError, RecursionError, ValueError, OSError):
+    except pikepdf.PdfError as exc:
+        # Encryption qpdf cannot open (a certificate's, a handler it does not know) needs
+        # a key as much as a password does.
+        if "encryption" in str(exc).lower():
+            raise SecurityRejected("the PDF is encrypted with a key", "encrypted_pdf") from None
+        raise SecurityRejected("the PDF does not parse", "malformed_file") from None
+    except (RecursionError, ValueError, OSError):
         raise SecurityRejected("the PDF does not parse", "malformed_file") from None
     with pdf:
         try:
@@ -209,7 +186,7 @@ def _scan_pdf(path: Path, limits: ScanLimits, checks: tuple[str, ...]) -> ScanRe
         if any(marker in warning for warning in qpdf_warnings for marker in _DATA_LOST):
             raise SecurityRejected("the PDF is truncated or lost data", "malformed_file")
         _refuse_oversized_pages(pdf, limits)
-        _refuse_active_content(pdf, limits)
+        pdf_objects.refuse_hostile_objects(pdf, limits)
         qpdf_warnings += pdf.get_warnings()
         repaired = bool(qpdf_warnings)
         repaired_path = None
@@ -224,57 +201,6 @@ def _scan_pdf(path: Path, limits: ScanLimits, checks: tuple[str, ...]) -> ScanRe
         repaired_path,
         (*checks, "pdf_structure", "pdf_active_content"),
     )
-
-
-def _refuse_active_content(pdf: pikepdf.Pdf, limits: ScanLimits) -> None:
-    """Walk every object (and the direct objects nested in it) for active content;
-    check every stream's size (`_check_stream`)."""
-    seen = inflated = 0
-    try:
-        for obj in pdf.objects:
-            stack = [(obj, 0)]
-            while stack:
-                item, depth = stack.pop()
-                seen += 1
-                if seen > limits.max_pdf_objects or depth > 64:
-                    raise SecurityRejected("the PDF is nested too deeply", "malformed_file")
-                if isinstance(item, pikepdf.Stream):
-                    inflated += _check_stream(
-                        item, limits, limits.max_total_stream_bytes - inflated
-                    )
-                    item = item.stream_dict
-                if isinstance(item, pikepdf.Dictionary):
-                    _refuse_active_keys(item)
-                    children = [item[key] for key in item.keys()]  # noqa: SIM118 - pikepdf API
-                elif isinstance(item, pikepdf.Array):
-                    children = list(item)
-                else:
-                    continue
-                stack.extend(
-                    (child, depth + 1)
-                    for child in children
-                    if isinstance(child, (pikepdf.Dictionary, pikepdf.Array))
-                    and not child.is_indirect
-                )
-    except (pikepdf.PdfError, RecursionError, ValueError, TypeError):
-        raise SecurityRejected("the PDF's objects do not parse", "malformed_file") from None
-
-
-def _refuse_active_keys(item: pikepdf.Dictionary) -> None:
-    keys = set(item.keys())
-    for key, what in _ACTIVE_KEYS.items():
-        if key in keys:
-            raise SecurityRejected(f"the PDF carries {what}", "executable_content")
-    subtype = item.get("/Subtype")
-    if isinstance(subtype, pikepdf.Name) and str(subtype) in _ACTIVE_SUBTYPES:
-        raise SecurityRejected(
-            f"the PDF carries {_ACTIVE_SUBTYPES[str(subtype)]}", "executable_content"
-        )
-    action = item.get("/S")
-    if isinstance(action, pikepdf.Name) and str(action) in _ACTIVE_ACTIONS:
-        raise SecurityRejected(
-            f"the PDF carries {_ACTIVE_ACTIONS[str(action)]}", "executable_content"
-        )
 
 
 def _refuse_oversized_pages(pdf: pikepdf.Pdf, limits: ScanLimits) -> None:
@@ -293,41 +219,6 @@ def _refuse_oversized_pages(pdf: pikepdf.Pdf, limits: ScanLimits) -> None:
                 f"{limits.max_image_pixels} are accepted",
                 "decompression_bomb",
             )
-
-
-def _check_stream(stream: pikepdf.Stream, limits: ScanLimits, budget: int) -> int:
-    """Refuse an image stream claiming too many pixels, and a Flate stream inflating past
-    `max_stream_bytes` or past `budget` (what is left of the whole file's allowance).
-    Inflates in bounded steps and keeps nothing, so a bomb costs little to find.
-    Returns the inflated size (0 for a stream that is not Flate alone)."""
-    info = stream.stream_dict
-    if info.get("/Subtype") == pikepdf.Name.Image:
-        width, height = int(info.get("/Width", 0)), int(info.get("/Height", 0))
-        if width * height > limits.max_image_pixels:
-            raise SecurityRejected(
-                f"an image in the PDF has {width * height} pixels; at most "
-                f"{limits.max_image_pixels} are accepted",
-                "decompression_bomb",
-            )
-    filters = info.get("/Filter")
-    if isinstance(filters, pikepdf.Array) and len(filters) == 1:
-        filters = filters[0]
-    if filters not in (pikepdf.Name.FlateDecode, pikepdf.Name("/Fl")):
-        return 0
-    cap = min(limits.max_stream_bytes, budget)
-    inflater = zlib.decompressobj()
-    data, size = stream.read_raw_bytes(), 0
-    while data and not inflater.eof:
-        try:
-            size += len(inflater.decompress(data, _CHUNK))
-        except zlib.error:
-            return size  # damaged data: the readers will fail on it, not run out of memory
-        if size > cap:
-            raise SecurityRejected(
-                "a stream in the PDF inflates past the size cap", "decompression_bomb"
-            )
-        data = inflater.unconsumed_tail
-    return size
 
 
 def _check_image(path: Path, limits: ScanLimits) -> int:

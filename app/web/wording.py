@@ -38,6 +38,8 @@ REASONS = {
     "budget_exceeded": "Reading this document would cost more than one document may.",
     "polyglot_file": "This file is two kinds of file at once, which is not accepted for safety.",
     "decompression_bomb": "This image is far too large to open safely.",
+    "unsupported_pdf_feature": "This PDF uses a feature that cannot be checked safely. "
+    "Print it to a new PDF and upload that.",
     "type_mismatch": "The file's name says it is one kind of file, but its content is another.",
     "security_rejected": "The security scan did not accept this file.",
     "unsupported_type": "This kind of file is not accepted.",

