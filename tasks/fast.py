@@ -52,6 +52,7 @@ def scan_work(context: StageContext) -> Save:
     report = security.scan(path, limits, scanner, claimed_name=context.claim.original_filename)
     if report.mime_type == "text/plain":  # read whole as one page: refused before that
         budget.check_text_file(path, context.budget)
+    budget.check_pixels(report.pixels, context.budget)
 
     def save(session: Session) -> None:
         repaired_key = None

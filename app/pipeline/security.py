@@ -51,6 +51,9 @@ class ScanReport:
     repaired: bool = False
     repaired_path: Path | None = None
     checks: tuple[str, ...] = field(default_factory=tuple)
+    #: What the OCR would render over every page, in pixels (0 for text): for the
+    #: document's budget (`app.pipeline.budget`), beside each page's own limit here.
+    pixels: int = 0
 
 
 VirusScanner = Callable[[Iterator[bytes]], str | None]
@@ -134,8 +137,8 @@ def scan(
         return ScanReport(mime_type, 1, checks=(*checks, "text"))
     if _is_polyglot(path):
         raise SecurityRejected("the image is also a ZIP archive", "polyglot_file")
-    pages = _check_image(path, limits)
-    return ScanReport(mime_type, pages, checks=(*checks, "image"))
+    pages, pixels = _check_image(path, limits)
+    return ScanReport(mime_type, pages, checks=(*checks, "image"), pixels=pixels)
 
 
 def _is_polyglot(path: Path) -> bool:
@@ -185,7 +188,7 @@ def _scan_pdf(path: Path, limits: ScanLimits, checks: tuple[str, ...]) -> ScanRe
         qpdf_warnings = list(pdf.get_warnings())  # qpdf hands each warning over once
         if any(marker in warning for warning in qpdf_warnings for marker in _DATA_LOST):
             raise SecurityRejected("the PDF is truncated or lost data", "malformed_file")
-        _refuse_oversized_pages(pdf, limits)
+        pixels = _refuse_oversized_pages(pdf, limits)
         pdf_objects.refuse_hostile_objects(pdf, limits)
         qpdf_warnings += pdf.get_warnings()
         repaired = bool(qpdf_warnings)
@@ -200,12 +203,14 @@ def _scan_pdf(path: Path, limits: ScanLimits, checks: tuple[str, ...]) -> ScanRe
         repaired,
         repaired_path,
         (*checks, "pdf_structure", "pdf_active_content"),
+        pixels,
     )
 
 
-def _refuse_oversized_pages(pdf: pikepdf.Pdf, limits: ScanLimits) -> None:
+def _refuse_oversized_pages(pdf: pikepdf.Pdf, limits: ScanLimits) -> int:
     """Refuse a page that the OCR, rendering it at `render_dpi`, would turn into more
-    pixels than an accepted image may have."""
+    pixels than an accepted image may have. Returns the pixels of every page."""
+    total = 0
     for page in pdf.pages:
         try:
             x0, y0, x1, y1 = (float(v) for v in page.mediabox)
@@ -219,15 +224,17 @@ def _refuse_oversized_pages(pdf: pikepdf.Pdf, limits: ScanLimits) -> None:
                 f"{limits.max_image_pixels} are accepted",
                 "decompression_bomb",
             )
+        total += int(pixels)
+    return total
 
 
-def _check_image(path: Path, limits: ScanLimits) -> int:
-    """Decode every frame; return the frame count."""
+def _check_image(path: Path, limits: ScanLimits) -> tuple[int, int]:
+    """Decode every frame; return the frame count and the pixels of all frames."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with imaging.open_image(path) as image:
-                frames = 0
+                frames = pixels = 0
                 for frame in ImageSequence.Iterator(image):
                     frames += 1
                     if frames > limits.max_pages:
@@ -244,6 +251,7 @@ def _check_image(path: Path, limits: ScanLimits) -> int:
                             "the image is too small to hold a page", "malformed_file"
                         )
                     frame.load()
+                    pixels += width * height
     except SecurityRejected:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -252,7 +260,7 @@ def _check_image(path: Path, limits: ScanLimits) -> int:
         raise SecurityRejected(
             "the image is truncated or does not decode", "malformed_file"
         ) from None
-    return frames
+    return frames, pixels
 
 
 def _check_text(path: Path) -> None:
