@@ -54,6 +54,6 @@ def search_documents(
         table_name="ocr_pages",
         record_id=None,
         patient_id=profile.id,
-        reason=f"{reason} ({results.total} pages matched)",
+        reason=f"{reason}, pages matched: {results.total}",
     )
     return results

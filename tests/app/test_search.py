@@ -258,6 +258,6 @@ def test_each_search_is_audited_without_its_query_and_nothing_logs_it(
     assert len(rows) == 1
     [row] = rows
     assert (row.operation, row.account_id) == ("read", owner["account"].id)
-    assert row.reason == "search documents (2 pages matched)"
+    assert row.reason == "search documents, pages matched: 2"
     assert all("shingles" not in str(value).lower() for value in vars(row).values())
     assert all("shingles" not in record.getMessage().lower() for record in caplog.records)
