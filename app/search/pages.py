@@ -1,7 +1,7 @@
 """Searching the text of a profile's pages, newest documents first among equal matches.
 
 PostgreSQL matches `ocr_pages.search_vector` (a generated tsvector under a GIN index)
-against `websearch_to_tsquery`, ranks with `ts_rank_cd` and draws snippets with
+against `websearch_to_tsquery`, ranks with `ts_rank` and draws snippets with
 `ts_headline` for the page of results only. SQLite (the embedded default) matches the FTS5
 table `ocr_pages_fts` (migration 0013), ranks with `bm25` and draws snippets with
 `snippet()`. Both apply the same filters, written once here.
@@ -82,7 +82,8 @@ def search_pages(
     page: int,
     per_page: int,
 ) -> Results:
-    """One page of the profile's pages that match, best first, and how many match."""
+    """One page of the profile's pages that match, best first, and how many match (counted
+    by a second query only when this page is full or past the end)."""
     postgres = session.get_bind().dialect.name == "postgresql"
     statement = _postgres if postgres else _sqlite
     params: dict[str, Any] = {
@@ -91,11 +92,9 @@ def search_pages(
         "offset": (page - 1) * per_page,
     }
     rows = session.execute(statement(_conditions(profile_id, filters)), params).all()
-    if rows and postgres:
-        total = int(rows[0].total)
-    elif not rows and page == 1:
-        total = 0
-    else:  # SQLite, or past the last page: count the matches without fetching any
+    if (rows or page == 1) and len(rows) < per_page:
+        total = (page - 1) * per_page + len(rows)  # the last page: no need to count
+    else:
         counted = statement(_conditions(profile_id, filters), count=True)
         total = int(session.scalar(counted, params) or 0)
     return Results([_hit(row) for row in rows], total)
@@ -190,13 +189,9 @@ def _postgres(conditions: list[ColumnElement[bool]], *, count: bool = False) -> 
     conditions = [*conditions, OcrPage.search_vector.op("@@")(tsquery)]
     if count:
         return _matching([func.count()], OcrPage, conditions)
-    rank = func.ts_rank_cd(OcrPage.search_vector, tsquery)
+    rank = func.ts_rank(OcrPage.search_vector, tsquery)
     matches = (
-        _matching(
-            [OcrPage.id, *_FIELDS, rank.label("rank"), func.count().over().label("total")],
-            OcrPage,
-            conditions,
-        )
+        _matching([OcrPage.id, *_FIELDS, rank.label("rank")], OcrPage, conditions)
         .order_by(rank.desc(), ShellFile.created_at.desc(), ShellFile.id, OcrPage.page_number)
         .limit(bindparam("limit"))
         .offset(bindparam("offset"))
@@ -207,7 +202,6 @@ def _postgres(conditions: list[ColumnElement[bool]], *, count: bool = False) -> 
     return (
         select(
             *(matches.c[field.key] for field in _FIELDS),
-            matches.c.total,
             headline.label("snippet"),
         )
         .join(OcrPage, OcrPage.id == matches.c.id)
@@ -229,7 +223,6 @@ def _sqlite(conditions: list[ColumnElement[bool]], *, count: bool = False) -> Se
     snippet = func.snippet(_FTS_NAME, 0, HIT_START, HIT_END, ELLIPSIS.strip(), SNIPPET_WORDS)
     return (
         _matching(
-            # No count(*) OVER () here: FTS5's functions refuse a window's context.
             [*_FIELDS, snippet.label("snippet")],
             joined,
             conditions,
