@@ -90,3 +90,19 @@ def test_a_stranger_gets_404_and_nothing_is_audited_for_them(
         )
     ).all()
     assert reads == []
+
+
+def test_results_page_through_keeping_the_search(owner: Person, db_session: Session) -> None:
+    add_document(db_session, owner.profile.id, owner.account.id, ["Eczema flare."] * 25)
+    url = f"/profiles/{owner.profile.id}/search?q=eczema&kind=&from=2020-01-01"
+
+    first = owner.client.get(url).get_data(as_text=True)
+    second = owner.client.get(url + "&page=2").get_data(as_text=True)
+
+    assert "25 matching pages" in first and "Page 1 of 2" in first
+    assert re.search(r'href="[^"]*page=2[^"]*"', first)
+    next_link = re.search(r'<a href="([^"]+)">Next</a>', first)
+    assert (
+        next_link and "q=eczema" in next_link.group(1) and "from=2020-01-01" in next_link.group(1)
+    )
+    assert second.count('class="result"') == 5
