@@ -31,6 +31,7 @@ from sqlalchemy import (
     or_,
     select,
     table,
+    text,
 )
 from sqlalchemy.orm import Session
 
@@ -82,8 +83,8 @@ def search_pages(
     page: int,
     per_page: int,
 ) -> Results:
-    """One page of the profile's pages that match, best first, and how many match (counted
-    by a second query only when this page is full or past the end)."""
+    """One page of the profile's pages that match, best first, and how many match (on
+    SQLite, and past the last page, counted by a second query when the page is full)."""
     postgres = session.get_bind().dialect.name == "postgresql"
     statement = _postgres if postgres else _sqlite
     params: dict[str, Any] = {
@@ -91,8 +92,14 @@ def search_pages(
         "limit": per_page,
         "offset": (page - 1) * per_page,
     }
+    if postgres:
+        # A generic plan (psycopg prepares a statement run often) cannot judge how many
+        # pages a search's words match, so it may scan every page; plan each search anew.
+        session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
     rows = session.execute(statement(_conditions(profile_id, filters)), params).all()
-    if (rows or page == 1) and len(rows) < per_page:
+    if rows and postgres:
+        total = int(rows[0].total)
+    elif (rows or page == 1) and len(rows) < per_page:
         total = (page - 1) * per_page + len(rows)  # the last page: no need to count
     else:
         counted = statement(_conditions(profile_id, filters), count=True)
@@ -184,32 +191,44 @@ _FIELDS = (
 
 
 def _postgres(conditions: list[ColumnElement[bool]], *, count: bool = False) -> Select[Any]:
+    """The matches, ranked in the one scan that finds them and kept narrow (a MATERIALIZED
+    CTE: no tsvector carried on), counted from there; snippets for the page shown only."""
     config: ColumnElement[Any] = literal_column(f"'{SEARCH_CONFIG}'::regconfig")
     tsquery = func.websearch_to_tsquery(config, bindparam("q", type_=Text))
     conditions = [*conditions, OcrPage.search_vector.op("@@")(tsquery)]
     if count:
         return _matching([func.count()], OcrPage, conditions)
     rank = func.ts_rank(OcrPage.search_vector, tsquery)
-    matches = (
+    ranked = (
         _matching([OcrPage.id, *_FIELDS, rank.label("rank")], OcrPage, conditions)
-        .order_by(rank.desc(), ShellFile.created_at.desc(), ShellFile.id, OcrPage.page_number)
+        .cte("matches")
+        .prefix_with("MATERIALIZED")
+    )
+    order = (ranked.c.rank.desc(), ranked.c.created_at.desc(), ranked.c.shell_file_id,
+             ranked.c.page_number)  # fmt: skip
+    shown = (
+        select(ranked)
+        .order_by(*order)
         .limit(bindparam("limit"))
         .offset(bindparam("offset"))
         .subquery()
     )
-    text = func.translate(OcrPage.text, f"{HIT_START}{HIT_END}", "")
-    headline = func.ts_headline(config, text, tsquery, HEADLINE_OPTIONS)
+    page_text = func.translate(OcrPage.text, f"{HIT_START}{HIT_END}", "")
+    headline = func.ts_headline(config, page_text, tsquery, HEADLINE_OPTIONS)
+    total = select(func.count()).select_from(ranked).scalar_subquery()
     return (
         select(
-            *(matches.c[field.key] for field in _FIELDS),
+            *(shown.c[field.key] for field in _FIELDS),
+            total.label("total"),
             headline.label("snippet"),
         )
-        .join(OcrPage, OcrPage.id == matches.c.id)
+        .select_from(shown)
+        .join(OcrPage, OcrPage.id == shown.c.id)
         .order_by(
-            matches.c.rank.desc(),
-            matches.c.created_at.desc(),
-            matches.c.shell_file_id,
-            matches.c.page_number,
+            shown.c.rank.desc(),
+            shown.c.created_at.desc(),
+            shown.c.shell_file_id,
+            shown.c.page_number,
         )
     )
 
