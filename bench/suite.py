@@ -33,6 +33,7 @@ BENCHES: dict[str, tuple[str, ...]] = {
         ("ai_quality", "--per-kind 2"),
         ("e2e_latency", "--runs 2"),
         ("scaling", "--docs 6 --pages 2"),
+        ("search", "--docs 100 --other-profiles 0 --rounds 2"),
     )
 }
 

@@ -9,8 +9,8 @@ itself):
 - the schema and its connections: models, db, logs;
 - services every domain uses: audit, storage, rate limits, the Celery app, and access
   (tokens, grants);
-- the domains' machinery: runs (job rows, claims, the outbox) and outputs (what stages
-  produce, FHIR);
+- the domains' machinery: runs (job rows, claims, the outbox), outputs (what stages
+  produce, FHIR) and search (full-text search of pages);
 - documents: the use cases (upload, lifecycle) that API, web and CLI share;
 - the front doors: the API and the web app (views only), then ops (CLI, deploy, ...);
 - the app factory, and the workers (`tasks/`) on top.
@@ -44,6 +44,7 @@ FLOORS = {
     "app.access": 3,
     "app.runs": 4,
     "app.outputs": 4,
+    "app.search": 4,
     "app.documents": 5,
     "app.api": 6,
     "app.web": 6,

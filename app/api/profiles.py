@@ -28,7 +28,7 @@ from app.models import SHELL_FILE_STATUSES, ShellFile
 from app.runs import admin
 
 
-def _positive_int(name: str, default: int, maximum: int | None = None) -> int:
+def positive_int(name: str, default: int, maximum: int | None = None) -> int:
     raw = request.args.get(name)
     if raw is None:
         return default
@@ -92,8 +92,8 @@ def list_profile_shell_files(profile_id: str) -> Any:
     status = request.args.get("status")
     if status is not None and status not in SHELL_FILE_STATUSES:
         raise BadRequest(f"status must be one of {', '.join(SHELL_FILE_STATUSES)}")
-    page = _positive_int("page", 1, MAX_PAGE)
-    per_page = _positive_int("per_page", 20, MAX_PER_PAGE)
+    page = positive_int("page", 1, MAX_PAGE)
+    per_page = positive_int("per_page", 20, MAX_PER_PAGE)
     session = request_session()
     profile = accessible_profile(session, g.account_id, pid, "read_only")
     query = select(ShellFile).where(ShellFile.patient_id == profile.id)

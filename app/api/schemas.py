@@ -13,7 +13,7 @@ never null.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -21,6 +21,8 @@ from pydantic.json_schema import SkipJsonSchema
 
 from app.models import PROFILE_TYPES, SHELL_FILE_STATUSES
 from app.pipeline import STAGE_NAMES
+from app.pipeline.ai.types import ENTITY_TYPES, NARRATIVE_KINDS
+from app.search.query import MAX_ENTITY_NAME_CHARS, MAX_QUERY_CHARS
 
 MAX_PER_PAGE = 100
 MAX_PAGE = 1_000_000  # keeps the row offset within PostgreSQL's range
@@ -29,10 +31,14 @@ if TYPE_CHECKING:
     ShellFileStatus = str
     StageName = str
     ProfileType = str
+    DocumentKind = str
+    EntityType = str
 else:  # the value sets, from the one place each is defined
     ShellFileStatus = Literal[SHELL_FILE_STATUSES]
     StageName = Literal[STAGE_NAMES]
     ProfileType = Literal[PROFILE_TYPES]
+    DocumentKind = Literal[NARRATIVE_KINDS]
+    EntityType = Literal[ENTITY_TYPES]
 
 NormalisedBox = Annotated[
     list[Annotated[float, Field(ge=0, le=1)]], Field(min_length=4, max_length=4)
@@ -302,12 +308,50 @@ class ShellFilePage(Answer):
     total: int
 
 
+class SearchLinks(Answer):
+    page: str = Field(description="The page's text, lines and words in this API")
+    view: str = Field(description="The page in the web app")
+
+
+class SearchHit(Answer):
+    shell_file_id: uuid.UUID
+    filename: str
+    kind: DocumentKind | None
+    document_date: date | None = Field(description="The document's own date, if Pass 2 read one")
+    uploaded_at: datetime
+    page_number: int
+    snippet: str = Field(description="HTML: the page's text escaped, its hits in <mark>")
+    links: SearchLinks
+
+
+class SearchResults(Answer):
+    items: list[SearchHit]
+    page: int
+    per_page: int
+    total: int
+
+
 # Requests: what a view reads from the query, headers and body. The views parse these
 # themselves (their error bodies are the API's own); the models describe them.
 
 
 class ShellFileListQuery(BaseModel):
     status: ShellFileStatus | SkipJsonSchema[None] = None
+    page: int = Field(1, ge=1, le=MAX_PAGE)
+    per_page: int = Field(20, ge=1, le=MAX_PER_PAGE)
+
+
+class SearchQuery(BaseModel):
+    q: str = Field(
+        min_length=1,
+        max_length=MAX_QUERY_CHARS,
+        description='Words, "a phrase", a OR b, -left-out (web-search syntax)',
+    )
+    kind: DocumentKind | SkipJsonSchema[None] = None
+    from_: date | SkipJsonSchema[None] = Field(None, alias="from")
+    to: date | SkipJsonSchema[None] = None
+    entity_type: EntityType | SkipJsonSchema[None] = None
+    entity_name: str | SkipJsonSchema[None] = Field(None, max_length=MAX_ENTITY_NAME_CHARS)
     page: int = Field(1, ge=1, le=MAX_PAGE)
     per_page: int = Field(20, ge=1, le=MAX_PER_PAGE)
 

@@ -11,7 +11,17 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    Computed,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, utcnow_sql
@@ -34,14 +44,32 @@ class SecurityScan(Base):
     scanned_at: Mapped[datetime] = mapped_column(server_default=utcnow_sql())
 
 
+#: How a page's text becomes search terms on PostgreSQL: the `english` configuration, whose
+#: Snowball stemmer lets "infections" find "infection" and drops stop words; drug names,
+#: codes and numbers pass through as they are. Queries use the same configuration.
+SEARCH_CONFIG = "english"
+SEARCH_VECTOR_SQL = f"to_tsvector('{SEARCH_CONFIG}'::regconfig, text)"
+
+
 class OcrPage(Base):
     """One page as OCR (or the PDF's text layer) read it: words with boxes and confidences.
 
     `words` holds [text, x0, y0, x1, y1, confidence] in the page's `unit`, top-left origin.
+
+    Full-text search (`app.search`) reads `search_vector` on PostgreSQL: a STORED generated
+    column, so the database keeps it in step with `text` on every insert and no code path
+    can forget it; a GIN index serves `@@`. On SQLite (the embedded default) the column
+    does not exist: the FTS5 table `ocr_pages_fts`, kept by triggers, serves instead
+    (migration 0011). The column is deferred, so no ORM load ever selects it.
     """
 
     __tablename__ = "ocr_pages"
-    __table_args__ = (UniqueConstraint("shell_file_id", "page_number"),)
+    __table_args__ = (
+        UniqueConstraint("shell_file_id", "page_number"),
+        Index("idx_ocr_pages_search", "search_vector", postgresql_using="gin"),
+    )
+    # Fetch nothing back after an insert: `search_vector` is not there on SQLite.
+    __mapper_args__ = {"eager_defaults": False}  # noqa: RUF012 - read by SQLAlchemy
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     shell_file_id: Mapped[uuid.UUID] = mapped_column(
@@ -59,6 +87,9 @@ class OcrPage(Base):
     is_empty: Mapped[bool] = mapped_column(Boolean)
     words: Mapped[dict[str, Any]] = mapped_column()  # {"words": [[text, x0, y0, x1, y1, conf]]}
     created_at: Mapped[datetime] = mapped_column(server_default=utcnow_sql())
+    search_vector: Mapped[Any] = mapped_column(
+        TSVECTOR(), Computed(SEARCH_VECTOR_SQL, persisted=True), deferred=True
+    )
 
 
 class PageLayoutRow(Base):

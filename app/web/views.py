@@ -28,6 +28,7 @@ from app.access.passwords import hash_password, needs_rehash, verify_password
 from app.audit import audit_read, commit_audited, log_audit_event
 from app.db import request_session
 from app.models import SHELL_FILE_STATUSES, Account, ShellFile, UserProfile
+from app.search.query import MAX_QUERY_CHARS
 from app.web import progress, wording
 from app.web.blueprint import sign_in_account, web
 from app.web.forms import SignInForm
@@ -210,7 +211,7 @@ def can_write(profile: UserProfile) -> bool:
     return True
 
 
-def _page_number() -> int:
+def page_number() -> int:
     raw = request.args.get("page", "1")
     if not raw.isdigit() or int(raw) < 1:
         raise BadRequest("page must be a whole number from 1")
@@ -223,7 +224,7 @@ def documents(profile_id: str) -> Any:
     status = request.args.get("status") or None
     if status is not None and status not in SHELL_FILE_STATUSES:
         raise BadRequest("unknown status")
-    page = _page_number()
+    page = page_number()
     db = request_session()
     query = select(ShellFile).where(ShellFile.patient_id == profile.id)
     if status:
@@ -255,6 +256,7 @@ def documents(profile_id: str) -> Any:
         total=total,
         can_write=writable,
         max_upload_bytes=current_app.config["SETTINGS"].max_upload_bytes,
+        max_query_chars=MAX_QUERY_CHARS,
     )
 
 

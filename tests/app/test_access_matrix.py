@@ -112,6 +112,10 @@ OPERATIONS = (
         "profile_documents", "list_profile_shell_files", "GET", "/profiles/{pid}/shell-files",
         200, RO, "read",
     ),
+    Operation(
+        "search", "search_profile", "GET", "/profiles/{pid}/search?q=metformin+OR+quokkamarker",
+        200, RO, "read",
+    ),
     Operation("openapi", "openapi", "GET", "/openapi.json", 200, "public", None),
 )  # fmt: skip
 BY_NAME = {operation.name: operation for operation in OPERATIONS}
