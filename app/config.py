@@ -10,11 +10,13 @@ Nothing else reads the environment.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MIB = 1024 * 1024
@@ -81,13 +83,39 @@ def normalise_database_url(url: str) -> str:
     raise ConfigError("DATABASE_URL must be a postgresql:// or sqlite:// URL")
 
 
+def is_loopback_host(host: str) -> bool:
+    """Whether `host` names this machine: `localhost`, 127.0.0.0/8 or ::1."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _ai_base_url(env: Mapping[str, str]) -> str:
+    """AI_BASE_URL, which receives document text: https, or plain http to loopback only."""
+    url = env.get("AI_BASE_URL", "")
+    if not url:
+        return url
+    parts = urlsplit(url)
+    scheme, host = parts.scheme.lower(), parts.hostname or ""
+    if host and (scheme == "https" or (scheme == "http" and is_loopback_host(host))):
+        return url
+    # The URL itself is not echoed: it may carry credentials.
+    raise ConfigError(
+        "AI_BASE_URL must be an https:// URL (plain http:// only to this machine: "
+        "localhost, 127.0.0.0/8 or ::1), since document text is sent to it"
+    )
+
+
 def _ai_settings(env: Mapping[str, str]) -> dict[str, Any]:
     provider = env.get("AI_PROVIDER") or "local"
     if provider not in ("local", "openai"):
         raise ConfigError("AI_PROVIDER must be 'local' or 'openai'")
     settings: dict[str, Any] = {
         "ai_provider": provider,
-        "ai_base_url": env.get("AI_BASE_URL", ""),
+        "ai_base_url": _ai_base_url(env),
         "ai_api_key": env.get("AI_API_KEY", ""),
         "ai_model": env.get("AI_MODEL", ""),
         "ai_timeout_s": _float(env, "AI_TIMEOUT", 120.0, minimum=1.0),
