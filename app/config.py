@@ -235,6 +235,46 @@ class Settings:
         return replace(self, **overrides)
 
 
+def _port(env: Mapping[str, str], name: str, default: int) -> int:
+    port = _int(env, name, default, minimum=1)
+    if port > 65535:
+        raise ConfigError(f"{name} must be a TCP port (1-65535), got {port}")
+    return port
+
+
+def _ipv4_address(env: Mapping[str, str], name: str, default: str) -> str:
+    raw = env.get(name) or default
+    try:
+        return str(ipaddress.IPv4Address(raw))
+    except ValueError:
+        raise ConfigError(f"{name} must be an IPv4 address, got {raw!r}") from None
+
+
+@dataclass(frozen=True)
+class LauncherSettings:
+    """What `python -m app.ops.launcher` (`make run`) reads: where the web app and Flower
+    listen, and Flower's sign-in. They listen on loopback unless BIND_ADDRESS says else."""
+
+    bind_address: str = "127.0.0.1"
+    web_port: int = 8000
+    flower_port: int = 5555
+    # "user:password"; empty: the launcher makes one up for the run.
+    flower_basic_auth: str = field(default="", repr=False)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> LauncherSettings:
+        env = os.environ if environ is None else environ
+        flower_auth = env.get("FLOWER_BASIC_AUTH", "")
+        if flower_auth and ":" not in flower_auth:
+            raise ConfigError("FLOWER_BASIC_AUTH must be user:password")
+        return cls(
+            bind_address=_ipv4_address(env, "BIND_ADDRESS", "127.0.0.1"),
+            web_port=_port(env, "PORT", 8000),
+            flower_port=_port(env, "FLOWER_PORT", 5555),
+            flower_basic_auth=flower_auth,
+        )
+
+
 def embedded_broker_socket(data_dir: Path) -> Path:
     """The unix socket of the Redis the launcher runs when no broker is configured."""
     return data_dir / "redis.sock"

@@ -11,6 +11,7 @@ from app.config import (
     DEFAULT_STAGE_MAX_RETRIES,
     CelerySettings,
     ConfigError,
+    LauncherSettings,
     Settings,
 )
 
@@ -58,6 +59,26 @@ def test_nothing_else_reads_the_environment() -> None:
         if reads.search(path.read_text())
     }
     assert readers == {"app/config.py", *PASSES_THE_ENVIRONMENT_ON}
+
+
+def test_the_launcher_listens_on_loopback_unless_told_otherwise() -> None:
+    assert LauncherSettings.from_env({}) == LauncherSettings("127.0.0.1", 8000, 5555, "")
+    chosen = LauncherSettings.from_env(
+        {"BIND_ADDRESS": "0.0.0.0", "PORT": "8080", "FLOWER_PORT": "5556",
+         "FLOWER_BASIC_AUTH": "ops:pw"}
+    )  # fmt: skip
+    assert chosen == LauncherSettings("0.0.0.0", 8080, 5556, "ops:pw")
+    assert "ops:pw" not in repr(chosen)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("BIND_ADDRESS", "everywhere"), ("PORT", "70000"), ("FLOWER_PORT", "web"),
+     ("FLOWER_BASIC_AUTH", "no-colon")],
+)  # fmt: skip
+def test_a_malformed_launcher_setting_is_named(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        LauncherSettings.from_env({name: value})
 
 
 @pytest.mark.parametrize(
