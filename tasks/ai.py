@@ -21,8 +21,8 @@ from app.celery_app import flask_app_of
 from app.config import Settings
 from app.models import ShellFile
 from app.outputs import ai_lane
-from app.pipeline.ai import Provider, make_provider
-from app.pipeline.ai.errors import ProviderRateLimited
+from app.pipeline.ai import Provider, Usage, make_provider
+from app.pipeline.ai.errors import InvalidAIResponse, ProviderRateLimited
 from app.pipeline.ai.vocabulary import default_vocabulary
 from app.pipeline.errors import RateLimited
 from app.ratelimit import RedisRateLimiter
@@ -96,12 +96,31 @@ def _retry_later(context: StageContext, exc: RateLimited) -> None:
     raise task.retry(exc=exc, countdown=max(float(exc.retry_after or 0), backoff))
 
 
+def _audit_sent(session: Session, context: StageContext, usage: Usage) -> None:
+    """The audit row of what this pass sent to a remote model, if it sent anything."""
+    ai_lane.audit_disclosure(
+        session,
+        shell_file_id=context.shell_file_id,
+        patient_id=context.claim.patient_id,
+        stage=context.claim.stage,
+        usage=usage,
+        base_url=context.settings.ai_base_url,
+    )
+
+
 def _ask(context: StageContext, question: Callable[[Provider], T]) -> T:
-    """Put one pass to the provider; a rate limit retries the stage after Retry-After."""
+    """Put one pass to the provider; a rate limit retries the stage after Retry-After.
+    Answers that never fit the schema still sent the document: that is audited too."""
     try:
         return question(provider_for(context.task, context.settings))
     except RateLimited as exc:
         _retry_later(context, exc)
+        raise
+    except InvalidAIResponse as exc:
+        if exc.usage is not None:
+            with context.db.session() as session:
+                _audit_sent(session, context, exc.usage)
+                session.commit()
         raise
 
 
@@ -119,6 +138,7 @@ def entities_work(context: StageContext) -> Save:
     def save(session: Session) -> None:
         ai_lane.save_entities(session, _shell_file(session, context), entities)
         ai_lane.save_usage(session, context.shell_file_id, "pass1", usage)
+        _audit_sent(session, context, usage)
 
     return save
 
@@ -132,6 +152,7 @@ def records_work(context: StageContext) -> Save:
     def save(session: Session) -> None:
         ai_lane.save_records(session, _shell_file(session, context), records)
         ai_lane.save_usage(session, context.shell_file_id, "pass2", usage)
+        _audit_sent(session, context, usage)
 
     return save
 
@@ -145,5 +166,6 @@ def narrative_work(context: StageContext) -> Save:
     def save(session: Session) -> None:
         ai_lane.save_narrative(session, _shell_file(session, context), narrative, usage)
         ai_lane.save_usage(session, context.shell_file_id, "pass3", usage)
+        _audit_sent(session, context, usage)
 
     return save

@@ -7,7 +7,8 @@ The request has `response_format={"type": "json_schema", "json_schema": {...,
 5xx and connection errors are `ApiError`; other HTTP 4xx, and a base URL that is no
 URL, is `AIRequestRejected`. An answer that is not JSON or does not fit the schema
 is asked for once more, then raises `InvalidAIResponse` (with the usage spent on it).
-Each request's `usage` tokens are counted and priced per 1k tokens.
+Each request's `usage` tokens are counted and priced per 1k tokens, and the characters
+it sent are counted (the caller audits what left for the service).
 """
 
 from __future__ import annotations
@@ -88,8 +89,9 @@ class ChatCompletions:
         }
         usage = self.no_usage()
         for attempt in (1, 2):
-            reply = self._post(body, len(system) + len(user))
-            usage += self._usage_of(reply)
+            characters = len(system) + len(user)
+            reply = self._post(body, characters)
+            usage += self._usage_of(reply, characters)
             try:
                 return Answer(_content(reply, schema), usage)
             except SchemaMismatch as exc:
@@ -121,13 +123,13 @@ class ChatCompletions:
             reply = None
         return reply if isinstance(reply, dict) else {}
 
-    def _usage_of(self, reply: dict[str, Any]) -> Usage:
+    def _usage_of(self, reply: dict[str, Any], characters: int) -> Usage:
         raw = reply.get("usage")
         counts: dict[str, Any] = raw if isinstance(raw, dict) else {}
         prompt = _count(counts.get("prompt_tokens"))
         completion = _count(counts.get("completion_tokens"))
         cost = prompt / 1000 * self.prices[0] + completion / 1000 * self.prices[1]
-        return Usage(self.provider, self.model, 1, prompt, completion, round(cost, 8))
+        return Usage(self.provider, self.model, 1, prompt, completion, round(cost, 8), characters)
 
 
 def _count(value: Any) -> int:
