@@ -9,26 +9,30 @@ long; other transient faults follow the ordinary backoff schedule.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import redis
 from celery.signals import worker_init
 from celery.utils.time import get_exponential_backoff_interval
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from app.audit import AuditUnavailable
 from app.celery_app import flask_app_of
 from app.config import Settings
 from app.models import ShellFile
 from app.outputs import ai_lane
 from app.pipeline.ai import Provider, Usage, make_provider
-from app.pipeline.ai.errors import InvalidAIResponse, ProviderRateLimited
+from app.pipeline.ai.errors import ProviderRateLimited, sent_before
 from app.pipeline.ai.vocabulary import default_vocabulary
-from app.pipeline.errors import RateLimited
+from app.pipeline.errors import PipelineError, RateLimited
 from app.ratelimit import RedisRateLimiter
 from tasks.base import Save, StageContext
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 _providers: dict[tuple[Any, ...], Provider] = {}
 _limiters: dict[str, RedisRateLimiter] = {}
@@ -108,19 +112,29 @@ def _audit_sent(session: Session, context: StageContext, usage: Usage) -> None:
     )
 
 
+def _audit_failed_pass(context: StageContext, exc: PipelineError) -> None:
+    """A pass that failed after its requests went out (an HTTP error, a timeout, answers
+    that never fit) still sent the document: audit that on its own, before the failure
+    is filed. A fault here is logged, never raised over the pass's own failure."""
+    usage = sent_before(exc)
+    if usage is None or not usage.requests:
+        return
+    try:
+        with context.db.session() as session:
+            _audit_sent(session, context, usage)
+            session.commit()
+    except (AuditUnavailable, SQLAlchemyError):
+        log.error("the disclosure of a failed %s could not be audited", context.claim.stage)
+
+
 def _ask(context: StageContext, question: Callable[[Provider], T]) -> T:
-    """Put one pass to the provider; a rate limit retries the stage after Retry-After.
-    Answers that never fit the schema still sent the document: that is audited too."""
+    """Put one pass to the provider; a rate limit retries the stage after Retry-After."""
     try:
         return question(provider_for(context.task, context.settings))
-    except RateLimited as exc:
-        _retry_later(context, exc)
-        raise
-    except InvalidAIResponse as exc:
-        if exc.usage is not None:
-            with context.db.session() as session:
-                _audit_sent(session, context, exc.usage)
-                session.commit()
+    except PipelineError as exc:
+        _audit_failed_pass(context, exc)
+        if isinstance(exc, RateLimited):
+            _retry_later(context, exc)
         raise
 
 

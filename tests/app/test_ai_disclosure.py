@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from app.models import AuditLog, ShellFile
 from app.outputs.ai_lane import DISCLOSURE
 from app.pipeline.ai.errors import InvalidAIResponse
+from app.pipeline.errors import ApiError
 from app.runs.claims import Action, Claim
 from tasks.ai import entities_work
 from tasks.base import StageContext
@@ -119,6 +120,35 @@ def test_answers_that_never_fit_are_audited_too(
     (row,) = disclosures(db_session, document)
     assert row.reason.startswith("pass1: document data sent to the openai model service")
     assert row.reason.endswith("in 2 requests)")
+
+
+def test_a_pass_that_fails_after_its_request_went_out_is_audited(
+    app: Flask, db_session: Session, document: ShellFile, chat: ChatServer
+) -> None:
+    chat.reply(status=500)
+    with pytest.raises(ApiError):
+        entities_work(pass1_context(app, document, **remote(chat)))
+
+    (row,) = disclosures(db_session, document)
+    (request,) = chat.requests
+    sent = sum(len(message["content"]) for message in request.body["messages"])
+    assert row.reason.endswith(f"({sent} characters in 1 requests)")
+    assert MARKER not in row.reason
+
+
+def test_a_request_that_never_left_this_machine_is_not_audited(
+    app: Flask, db_session: Session, document: ShellFile
+) -> None:
+    nowhere = {  # nothing listens there; a URL and model of this test's own, as the
+        # worker keeps one provider per (provider, URL, model)
+        "ai_provider": "openai",
+        "ai_model": "never-reached",
+        "ai_api_key": "sk-test",
+        "ai_base_url": "http://127.0.0.1:9/never-reached/v1",
+    }
+    with pytest.raises(ApiError):
+        entities_work(pass1_context(app, document, **nowhere))
+    assert disclosures(db_session, document) == []
 
 
 def test_the_local_provider_sends_nothing_and_records_no_disclosure(

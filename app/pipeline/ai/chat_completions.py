@@ -23,11 +23,16 @@ from typing import Any
 
 import httpx
 
-from app.pipeline.ai.errors import AIRequestRejected, InvalidAIResponse, ProviderRateLimited
+from app.pipeline.ai.errors import (
+    AIRequestRejected,
+    InvalidAIResponse,
+    ProviderRateLimited,
+    carrying,
+)
 from app.pipeline.ai.rate_limiter import RateLimiter
 from app.pipeline.ai.schemas import SchemaMismatch, check
 from app.pipeline.ai.types import Usage
-from app.pipeline.errors import AITimeout, ApiError
+from app.pipeline.errors import AITimeout, ApiError, PipelineError, RateLimited
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +95,13 @@ class ChatCompletions:
         usage = self.no_usage()
         for attempt in (1, 2):
             characters = len(system) + len(user)
-            reply = self._post(body, characters)
+            try:
+                reply = self._post(body, characters)
+            except PipelineError as exc:
+                if _reached_service(exc):
+                    usage += Usage(self.provider, self.model, 1, characters_sent=characters)
+                carrying(exc, usage)
+                raise
             usage += self._usage_of(reply, characters)
             try:
                 return Answer(_content(reply, schema), usage)
@@ -130,6 +141,24 @@ class ChatCompletions:
         completion = _count(counts.get("completion_tokens"))
         cost = prompt / 1000 * self.prices[0] + completion / 1000 * self.prices[1]
         return Usage(self.provider, self.model, 1, prompt, completion, round(cost, 8), characters)
+
+
+# The request never left this machine: no connection, or no usable URL.
+_NOT_SENT = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.UnsupportedProtocol,
+    httpx.InvalidURL,
+)
+
+
+def _reached_service(exc: PipelineError) -> bool:
+    """Whether a failed request had been sent: not when the shared rate limiter held it
+    back or no connection was made; yes for an HTTP error or a timeout waiting for it."""
+    if isinstance(exc, RateLimited) and not isinstance(exc, ProviderRateLimited):
+        return False
+    return not isinstance(exc.__cause__, _NOT_SENT)
 
 
 def _count(value: Any) -> int:
