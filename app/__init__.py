@@ -19,6 +19,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from app.celery_app import celery_init_app
 from app.config import MIB, Settings
 from app.db import Database, close_request_session
+from app.logs import withhold_foreign_details
 from app.runs.dispatch import Dispatcher
 from app.storage import Blobs
 
@@ -26,6 +27,9 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
+    # No log line of this process (Flask's, Celery's, any library's) repeats the message
+    # of a library's exception: it may quote document data (`app.logs`).
+    withhold_foreign_details()
     if isinstance(config, Settings):
         settings = config
     else:

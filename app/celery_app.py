@@ -12,8 +12,6 @@ from celery import Celery, Task
 from celery.signals import worker_process_init
 from flask import Flask
 
-from app.logs import withhold_foreign_details
-
 
 class AppContextTask(Task):
     """A task that runs with its Flask app pushed."""
@@ -37,8 +35,6 @@ def celery_init_app(app: Flask) -> Celery:
     celery_app.conf["imports"] = ("tasks.stages", "tasks.maintenance")
     celery_app.set_default()
     app.extensions["celery"] = celery_app
-    # Celery's failure lines and our task modules' logs never repeat a library's message.
-    withhold_foreign_details("celery.app.trace", "tasks")
 
     @worker_process_init.connect(weak=False)
     def _fresh_connections_after_fork(**_: Any) -> None:

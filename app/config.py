@@ -10,11 +10,13 @@ Nothing else reads the environment.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from limits import parse_many
 
@@ -112,13 +114,39 @@ def normalise_database_url(url: str) -> str:
     raise ConfigError("DATABASE_URL must be a postgresql:// or sqlite:// URL")
 
 
+def is_loopback_host(host: str) -> bool:
+    """Whether `host` names this machine: `localhost`, 127.0.0.0/8 or ::1."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _ai_base_url(env: Mapping[str, str]) -> str:
+    """AI_BASE_URL, which receives document text: https, or plain http to loopback only."""
+    url = env.get("AI_BASE_URL", "")
+    if not url:
+        return url
+    parts = urlsplit(url)
+    scheme, host = parts.scheme.lower(), parts.hostname or ""
+    if host and (scheme == "https" or (scheme == "http" and is_loopback_host(host))):
+        return url
+    # The URL itself is not echoed: it may carry credentials.
+    raise ConfigError(
+        "AI_BASE_URL must be an https:// URL (plain http:// only to this machine: "
+        "localhost, 127.0.0.0/8 or ::1), since document text is sent to it"
+    )
+
+
 def _ai_settings(env: Mapping[str, str]) -> dict[str, Any]:
     provider = env.get("AI_PROVIDER") or "local"
     if provider not in ("local", "openai"):
         raise ConfigError("AI_PROVIDER must be 'local' or 'openai'")
     settings: dict[str, Any] = {
         "ai_provider": provider,
-        "ai_base_url": env.get("AI_BASE_URL", ""),
+        "ai_base_url": _ai_base_url(env),
         "ai_api_key": env.get("AI_API_KEY", ""),
         "ai_model": env.get("AI_MODEL", ""),
         "ai_timeout_s": _float(env, "AI_TIMEOUT", 120.0, minimum=1.0),
@@ -272,6 +300,46 @@ class Settings:
         if unknown:
             raise ConfigError(f"unknown settings: {', '.join(sorted(unknown))}")
         return replace(self, **overrides)
+
+
+def _port(env: Mapping[str, str], name: str, default: int) -> int:
+    port = _int(env, name, default, minimum=1)
+    if port > 65535:
+        raise ConfigError(f"{name} must be a TCP port (1-65535), got {port}")
+    return port
+
+
+def _ipv4_address(env: Mapping[str, str], name: str, default: str) -> str:
+    raw = env.get(name) or default
+    try:
+        return str(ipaddress.IPv4Address(raw))
+    except ValueError:
+        raise ConfigError(f"{name} must be an IPv4 address, got {raw!r}") from None
+
+
+@dataclass(frozen=True)
+class LauncherSettings:
+    """What `python -m app.ops.launcher` (`make run`) reads: where the web app and Flower
+    listen, and Flower's sign-in. They listen on loopback unless BIND_ADDRESS says else."""
+
+    bind_address: str = "127.0.0.1"
+    web_port: int = 8000
+    flower_port: int = 5555
+    # "user:password"; empty: the launcher makes one up for the run.
+    flower_basic_auth: str = field(default="", repr=False)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> LauncherSettings:
+        env = os.environ if environ is None else environ
+        flower_auth = env.get("FLOWER_BASIC_AUTH", "")
+        if flower_auth and ":" not in flower_auth:
+            raise ConfigError("FLOWER_BASIC_AUTH must be user:password")
+        return cls(
+            bind_address=_ipv4_address(env, "BIND_ADDRESS", "127.0.0.1"),
+            web_port=_port(env, "PORT", 8000),
+            flower_port=_port(env, "FLOWER_PORT", 5555),
+            flower_basic_auth=flower_auth,
+        )
 
 
 def embedded_broker_socket(data_dir: Path) -> Path:

@@ -9,27 +9,31 @@ long; other transient faults follow the ordinary backoff schedule.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import redis
 from celery.signals import worker_init
 from celery.utils.time import get_exponential_backoff_interval
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from app.audit import AuditUnavailable
 from app.celery_app import flask_app_of
 from app.config import Settings
 from app.models import ShellFile
 from app.outputs import ai_lane
 from app.pipeline import budget
-from app.pipeline.ai import Provider, make_provider
-from app.pipeline.ai.errors import ProviderRateLimited
+from app.pipeline.ai import Provider, Usage, make_provider
+from app.pipeline.ai.errors import ProviderRateLimited, sent_before
 from app.pipeline.ai.vocabulary import default_vocabulary
-from app.pipeline.errors import RateLimited
+from app.pipeline.errors import PipelineError, RateLimited
 from app.ratelimit import RedisRateLimiter
 from tasks.base import Save, StageContext
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 _providers: dict[tuple[Any, ...], Provider] = {}
 _limiters: dict[str, RedisRateLimiter] = {}
@@ -97,10 +101,37 @@ def _retry_later(context: StageContext, exc: RateLimited) -> None:
     raise task.retry(exc=exc, countdown=max(float(exc.retry_after or 0), backoff))
 
 
+def _audit_sent(session: Session, context: StageContext, usage: Usage) -> None:
+    """The audit row of what this pass sent to a remote model, if it sent anything."""
+    ai_lane.audit_disclosure(
+        session,
+        shell_file_id=context.shell_file_id,
+        patient_id=context.claim.patient_id,
+        stage=context.claim.stage,
+        usage=usage,
+        base_url=context.settings.ai_base_url,
+    )
+
+
+def _audit_failed_pass(context: StageContext, exc: PipelineError) -> None:
+    """A pass that failed after its requests went out (an HTTP error, a timeout, answers
+    that never fit) still sent the document: audit that on its own, before the failure
+    is filed. A fault here is logged, never raised over the pass's own failure."""
+    usage = sent_before(exc)
+    if usage is None or not usage.requests:
+        return
+    try:
+        with context.db.session() as session:
+            _audit_sent(session, context, usage)
+            session.commit()
+    except (AuditUnavailable, SQLAlchemyError):
+        log.error("the disclosure of a failed %s could not be audited", context.claim.stage)
+
+
 def _ask(context: StageContext, stage: str, question: Callable[[Provider], T]) -> T:
     """Put one pass to the provider, within what the document's run may still spend on a
     model (`budget.BudgetExceeded` before a request that could pass it); a rate limit
-    retries the stage after Retry-After."""
+    retries the stage after Retry-After; what a failed pass sent is audited."""
     provider = provider_for(context.task, context.settings)
     try:
         if provider.name == "local":  # nothing is sent anywhere, nothing is spent
@@ -109,8 +140,10 @@ def _ask(context: StageContext, stage: str, question: Callable[[Provider], T]) -
             spent = ai_lane.spent_before(session, context.shell_file_id, stage)
         with budget.spending(budget.RunBudget(context.budget, spent)):
             return question(provider)
-    except RateLimited as exc:
-        _retry_later(context, exc)
+    except PipelineError as exc:
+        _audit_failed_pass(context, exc)
+        if isinstance(exc, RateLimited):
+            _retry_later(context, exc)
         raise
 
 
@@ -128,6 +161,7 @@ def entities_work(context: StageContext) -> Save:
     def save(session: Session) -> None:
         ai_lane.save_entities(session, _shell_file(session, context), entities)
         ai_lane.save_usage(session, context.shell_file_id, "pass1", usage)
+        _audit_sent(session, context, usage)
 
     return save
 
@@ -141,6 +175,7 @@ def records_work(context: StageContext) -> Save:
     def save(session: Session) -> None:
         ai_lane.save_records(session, _shell_file(session, context), records)
         ai_lane.save_usage(session, context.shell_file_id, "pass2", usage)
+        _audit_sent(session, context, usage)
 
     return save
 
@@ -154,5 +189,6 @@ def narrative_work(context: StageContext) -> Save:
     def save(session: Session) -> None:
         ai_lane.save_narrative(session, _shell_file(session, context), narrative, usage)
         ai_lane.save_usage(session, context.shell_file_id, "pass3", usage)
+        _audit_sent(session, context, usage)
 
     return save

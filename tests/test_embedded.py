@@ -129,6 +129,16 @@ def test_embedded_service_runs_an_upload_end_to_end(tmp_path: Path, samples) -> 
             log,
         )
         assert queues
+        # Both listen on loopback only (BIND_ADDRESS unset), as the banner says.
+        listening = {
+            (c.laddr.ip, c.laddr.port)
+            for c in psutil.net_connections(kind="inet")
+            if c.status == psutil.CONN_LISTEN and c.laddr.port in (web_port, flower_port)
+        }
+        assert listening == {("127.0.0.1", web_port), ("127.0.0.1", flower_port)}
+        banner = log.read_text(errors="replace")
+        assert f"http://127.0.0.1:{web_port}/" in banner
+        assert f"http://127.0.0.1:{flower_port}/" in banner
     finally:
         children = psutil.Process(launcher.pid).children(recursive=True)
         launcher.send_signal(signal.SIGINT)

@@ -1,8 +1,10 @@
 """Which profiles an account may reach.
 
 Access to a profile comes from owning it or from a grant that is neither revoked nor
-expired, at a level at least the one asked for. Anything else looks exactly like a
-profile that does not exist (404), so ids do not leak.
+expired, at a level at least the one asked for. An archived profile is read-only for
+every grantee: only its owner may still change it (reprocess, cancel, archive or
+delete a document). Anything else looks exactly like a profile that does not exist
+(404), so ids do not leak.
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ def reaches(
     now: ColumnElement[Any] = NOW,
 ) -> ColumnElement[bool]:
     """The profile `profile` is reached by `account` at `level` or above: owned, or held
-    through a live grant at such a level. A predicate on `user_profiles`."""
+    through a live grant at such a level (above read_only, on a profile not archived).
+    A predicate on `user_profiles`."""
     granted = (
         exists()
         .where(
@@ -64,7 +67,11 @@ def reaches(
         )
         .correlate(UserProfile)
     )
-    return and_(UserProfile.id == profile, or_(UserProfile.account_owner_id == account, granted))
+    # An archived profile is read-only to everyone but its owner.
+    grantee: ColumnElement[bool] = (
+        granted if level == PERMISSION_LEVELS[0] else and_(granted, UserProfile.archived.is_(False))
+    )
+    return and_(UserProfile.id == profile, or_(UserProfile.account_owner_id == account, grantee))
 
 
 # Statements built once, one per level: the profile, or (for the upload, where loading an

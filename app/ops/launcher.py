@@ -10,6 +10,7 @@ would run it: `release` first, then web, fast, ai, beat and flower side by side
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import shutil
@@ -23,7 +24,13 @@ from honcho.environ import parse_procfile
 from honcho.manager import Manager
 from honcho.printer import Printer
 
-from app.config import PROJECT_ROOT, CelerySettings, Settings, embedded_broker_socket
+from app.config import (
+    PROJECT_ROOT,
+    CelerySettings,
+    LauncherSettings,
+    Settings,
+    embedded_broker_socket,
+)
 
 SERVICE_PROCESSES = ("web", "fast", "ai", "beat", "flower")
 
@@ -100,35 +107,27 @@ def child_environment(base: Mapping[str, str], settings: Settings) -> dict[str, 
 def main(environ: Mapping[str, str] | None = None) -> int:
     base_env = dict(os.environ if environ is None else environ)
     settings = Settings.from_env(base_env)
+    launch = LauncherSettings.from_env(base_env)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     env = child_environment(base_env, settings)
+    flower_auth = launch.flower_basic_auth or f"admin:{secrets.token_urlsafe(12)}"
+    # The Procfile's web and flower bind to BIND_ADDRESS (0.0.0.0 on a platform when unset).
+    env |= {"FLOWER_BASIC_AUTH": flower_auth, "BIND_ADDRESS": launch.bind_address}
     redis = None
     if CelerySettings.from_env(base_env).embedded_broker:
         redis = EmbeddedRedis(settings.data_dir)
         env["CELERY_BROKER_URL"] = redis.start()
-    flower_auth = env.setdefault("FLOWER_BASIC_AUTH", f"admin:{secrets.token_urlsafe(12)}")
-    web_port = env.get("PORT") or "8000"
-    flower_port = env.get("FLOWER_PORT") or "5555"
     try:
         procfile = read_procfile()
         subprocess.run(procfile["release"], shell=True, env=env, check=True, cwd=PROJECT_ROOT)  # noqa: S602
         manager = Manager(Printer(sys.stdout))
         for name in SERVICE_PROCESSES:
-            port = flower_port if name == "flower" else web_port
+            port = launch.flower_port if name == "flower" else launch.web_port
             manager.add_process(
-                name, procfile[name], env=env | {"PORT": port}, cwd=str(PROJECT_ROOT)
+                name, procfile[name], env=env | {"PORT": str(port)}, cwd=str(PROJECT_ROOT)
             )
-        broker = "embedded Redis" if redis else "CELERY_BROKER_URL"
-        database = "SQLite" if settings.is_sqlite else "PostgreSQL"
-        print(
-            f"\n  Web app:  http://127.0.0.1:{web_port}/  (set a password: flask --app app"
-            " accounts set-password --email E)"
-            f"\n  API:      http://127.0.0.1:{web_port}/api/v1/openapi.json"
-            f"\n  Flower:   http://127.0.0.1:{flower_port}/"
-            f"\n  Data:     {settings.data_dir} ({database}, {broker})",
-            flush=True,
-        )
-        if "FLOWER_BASIC_AUTH" not in base_env:
+        print(_banner(launch, settings, embedded_broker=redis is not None), flush=True)
+        if not launch.flower_basic_auth:
             print(f"  Flower sign-in for this run: {flower_auth}", flush=True)
         print(flush=True)
         manager.loop()
@@ -136,6 +135,26 @@ def main(environ: Mapping[str, str] | None = None) -> int:
     finally:
         if redis is not None:
             redis.stop()
+
+
+def _banner(launch: LauncherSettings, settings: Settings, *, embedded_broker: bool) -> str:
+    """Where the service answers: the address it binds to (this machine's loopback, unless
+    BIND_ADDRESS says otherwise)."""
+    host = "127.0.0.1" if launch.bind_address == "0.0.0.0" else launch.bind_address  # noqa: S104
+    web, flower = f"http://{host}:{launch.web_port}", f"http://{host}:{launch.flower_port}"
+    broker = "embedded Redis" if embedded_broker else "CELERY_BROKER_URL"
+    database = "SQLite" if settings.is_sqlite else "PostgreSQL"
+    exposed = (
+        f"\n  Listening on {launch.bind_address}: reachable from other machines"
+        if not ipaddress.IPv4Address(launch.bind_address).is_loopback
+        else ""
+    )
+    return (
+        f"\n  Web app:  {web}/  (set a password: flask --app app accounts set-password --email E)"
+        f"\n  API:      {web}/api/v1/openapi.json"
+        f"\n  Flower:   {flower}/"
+        f"\n  Data:     {settings.data_dir} ({database}, {broker}){exposed}"
+    )
 
 
 if __name__ == "__main__":

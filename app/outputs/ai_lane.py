@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from app.audit import log_audit_event
 from app.models import (
     AiUsage,
     ClinicalDocument,
@@ -259,3 +261,41 @@ def spent_before(session: Session, shell_file_id: uuid.UUID, stage: str) -> budg
         ).where(AiUsage.shell_file_id == shell_file_id, AiUsage.stage.in_(earlier))
     ).one()
     return budget.Spend(int(tokens), float(cost))
+
+
+#: The compliance category of an audit row that records document data sent to a remote
+#: model service.
+DISCLOSURE = "phi_disclosure"
+
+
+def audit_disclosure(
+    session: Session,
+    *,
+    shell_file_id: uuid.UUID,
+    patient_id: uuid.UUID | None,
+    stage: str,
+    usage: ai.Usage,
+    base_url: str,
+) -> None:
+    """Record, in the caller's transaction, that a pass sent the document's data to a
+    remote model service: which provider and host, which document and pass, how many
+    characters in how many requests; never the text. A pass that sent nothing (the local
+    provider, or Pass 3 without records) records nothing. Raises `AuditUnavailable`."""
+    if usage.requests == 0:
+        return
+    parts = urlsplit(base_url)
+    host = (parts.hostname or "unknown host")[:120]
+    if parts.port:
+        host += f":{parts.port}"
+    log_audit_event(
+        session,
+        operation="read",
+        table_name="shell_files",
+        record_id=shell_file_id,
+        patient_id=patient_id,
+        reason=(
+            f"{stage}: document data sent to the {usage.provider} model service at {host}"
+            f" ({usage.characters_sent} characters in {usage.requests} requests)"
+        ),
+        compliance_category=DISCLOSURE,
+    )

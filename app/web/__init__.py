@@ -17,6 +17,7 @@ Access is the API's: the same `accessible_profile` rules (denied looks like miss
 
 from __future__ import annotations
 
+import os
 import secrets
 import uuid
 from datetime import timedelta
@@ -79,13 +80,17 @@ def init_web(app: Flask, api: Blueprint) -> None:
 
 
 def _local_secret_key(data_dir: Path) -> str:
-    """Without SECRET_KEY, one kept under DATA_DIR, so every local process signs alike."""
+    """Without SECRET_KEY, one kept under DATA_DIR, so every local process signs alike.
+
+    The file is created readable by this user alone (0600) from its first byte: never
+    written under the umask's mode and narrowed afterwards."""
     path = data_dir / "secret_key"
     if not path.exists():
         partial = path.with_name(f"secret_key.{uuid.uuid4().hex}")
-        partial.write_text(secrets.token_urlsafe(48))
-        partial.chmod(0o600)
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
+            with os.fdopen(descriptor, "w") as out:
+                out.write(secrets.token_urlsafe(48))
             # A hard link never replaces: when processes start together, the first wins.
             path.hardlink_to(partial)
         except FileExistsError:

@@ -552,3 +552,33 @@ def test_access_that_cannot_be_audited_is_refused(
     assert shell_file is not None and shell_file.status == operation.state
     assert shell_file.run_number == 1
     assert db_session.scalar(select(func.count()).select_from(ShellFile)) == documents
+
+
+def test_an_archived_profile_is_read_only_for_all_but_its_owner(
+    client: FlaskClient, db_session: Session, world: World
+) -> None:
+    """Grantees keep reading an archived profile but may change nothing in it: no
+    reprocess, cancel, archive or delete (404, as for any level they lack). The owner
+    keeps every right, deleting included."""
+    world.profile.archived = True
+    db_session.flush()
+    shell_file = db_session.get(ShellFile, world.shell_file_id)
+    assert shell_file is not None
+    writes = ("reprocess", "cancel", "archive", "hard_delete")
+    for role in ("read_write", "full_access"):
+        for name in writes:
+            put_in_state(db_session, world.shell_file_id, BY_NAME[name].state)
+            before = (shell_file.status, shell_file.run_number, last_audit_id(db_session))
+            refused = call_on_world(client, world, BY_NAME[name], role)
+            assert refused.status_code == 404, (role, name)
+            db_session.refresh(shell_file)
+            after = (shell_file.status, shell_file.run_number, last_audit_id(db_session))
+            assert after == before, (role, name)
+        assert call_on_world(client, world, BY_NAME["status"], role).status_code == 200
+
+    for name in writes:
+        put_in_state(db_session, world.shell_file_id, BY_NAME[name].state)
+        answered = call_on_world(client, world, BY_NAME[name], "owner")
+        assert answered.status_code == BY_NAME[name].ok, name
+    db_session.expire_all()
+    assert db_session.get(ShellFile, world.shell_file_id) is None

@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from app.config import DEFAULT_STAGE_MAX_RETRIES, CelerySettings, ConfigError
+from app.config import (
+    DEFAULT_STAGE_MAX_RETRIES,
+    CelerySettings,
+    ConfigError,
+    LauncherSettings,
+    Settings,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 # The launcher hands its whole environment on to the Procfile's processes.
@@ -53,3 +59,57 @@ def test_nothing_else_reads_the_environment() -> None:
         if reads.search(path.read_text())
     }
     assert readers == {"app/config.py", *PASSES_THE_ENVIRONMENT_ON}
+
+
+def test_the_launcher_listens_on_loopback_unless_told_otherwise() -> None:
+    assert LauncherSettings.from_env({}) == LauncherSettings("127.0.0.1", 8000, 5555, "")
+    chosen = LauncherSettings.from_env(
+        {"BIND_ADDRESS": "0.0.0.0", "PORT": "8080", "FLOWER_PORT": "5556",
+         "FLOWER_BASIC_AUTH": "ops:pw"}
+    )  # fmt: skip
+    assert chosen == LauncherSettings("0.0.0.0", 8080, 5556, "ops:pw")
+    assert "ops:pw" not in repr(chosen)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("BIND_ADDRESS", "everywhere"), ("PORT", "70000"), ("FLOWER_PORT", "web"),
+     ("FLOWER_BASIC_AUTH", "no-colon")],
+)  # fmt: skip
+def test_a_malformed_launcher_setting_is_named(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        LauncherSettings.from_env({name: value})
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://api.example.org/v1",
+        "http://127.0.0.1:8080/v1",
+        "http://127.3.4.5/v1",
+        "http://localhost:11434/v1",
+        "http://[::1]:8000/v1",
+    ],
+)
+def test_the_model_service_is_https_or_on_this_machine(url: str) -> None:
+    env = {"AI_PROVIDER": "openai", "AI_BASE_URL": url, "AI_MODEL": "m"}
+    assert Settings.from_env(env).ai_base_url == url
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://api.example.org/v1",
+        "http://10.0.0.5:8000/v1",
+        "http://128.0.0.1/v1",
+        "http://localhost.example.org/v1",
+        "ftp://127.0.0.1/v1",
+        "api.example.org/v1",
+        "http://user:hunter2@models.internal/v1",
+    ],
+)
+def test_plain_http_to_another_machine_is_refused_at_start_up(url: str) -> None:
+    env = {"AI_PROVIDER": "openai", "AI_BASE_URL": url, "AI_MODEL": "m"}
+    with pytest.raises(ConfigError, match="AI_BASE_URL must be an https:// URL") as refused:
+        Settings.from_env(env)
+    assert "hunter2" not in str(refused.value)

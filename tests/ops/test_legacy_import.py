@@ -11,6 +11,7 @@ import hashlib
 import io
 import os
 import uuid
+import zipfile
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -484,7 +485,12 @@ def test_once_the_legacy_data_is_fixed_the_import_completes(legacy_db, imported)
 def test_a_file_blob_store_gets_the_bytes_streamed_through_it(legacy_db, tmp_path: Path) -> None:
     """The same import with blobs in a folder: each document goes through `Blobs.put`."""
     table = legacy_table("file_store_documents")
-    contents = {900_000 + n: os.urandom(CHUNK * n + 17) for n in range(3)}
+    contents = {
+        900_000 + n: (f"Letter {n} of {os.urandom(8).hex()}\n" * (CHUNK // 8))[
+            : CHUNK * n + 17
+        ].encode()
+        for n in range(3)
+    }
     with legacy_db.engine.begin() as connection:
         owner = account_id(connection, 7)
         create_legacy_table(connection, table)
@@ -505,6 +511,50 @@ def test_a_file_blob_store_gets_the_bytes_streamed_through_it(legacy_db, tmp_pat
     stored = next(p for p in tmp_path.rglob("*") if p.is_file())
     stored.write_bytes(b"not what was imported")
     assert verify_import(legacy_db, target).mismatched == 1
+
+
+def zip_bytes() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("letter.txt", "Dear colleague\n")
+    return buffer.getvalue()
+
+
+def test_a_file_an_upload_would_refuse_is_refused_with_its_reason(legacy_db, tmp_path) -> None:
+    """The upload's rules hold for legacy rows: a type off the allow-list (judged from
+    the bytes, whatever the old mime_type column says) or a file over the size limit is
+    refused by reason and left unmapped; the rest of the batch is imported."""
+    table = legacy_table("typed_documents")
+    rows = {
+        950_001: b"A plain clinic letter\n",
+        950_002: b"<!DOCTYPE html><html><body><script>alert(1)</script></body></html>\n",
+        950_003: zip_bytes(),
+        950_004: b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff" + bytes(400),
+        950_005: b"A letter longer than the size limit\n" * (CHUNK // 8),
+        950_006: png_bytes(),
+    }
+    with legacy_db.engine.begin() as connection:
+        owner = account_id(connection, 9)
+        create_legacy_table(connection, table)
+        for legacy_id, content in rows.items():
+            add_document(connection, table, legacy_id, owner, content, filename="letter.pdf")
+    target = Target(
+        table=table, blobs=Blobs("db", tmp_path), bytes_in_database=True, chunk_bytes=CHUNK,
+        max_bytes=2 * CHUNK,
+    )  # fmt: skip
+
+    report = import_documents(legacy_db, target)
+
+    assert report.refused == {
+        "unsupported_type": [950_002, 950_003, 950_004],
+        "too_large": [950_005],
+    }
+    assert report.imported == 2
+    with target_session(legacy_db) as session:
+        assert shell_file_of(session, 950_001).mime_type == "text/plain"
+        assert shell_file_of(session, 950_006).mime_type == "image/png"
+    verified = verify_import(legacy_db, target)
+    assert verified.missing_ids == [950_002, 950_003, 950_004, 950_005]
 
 
 def test_a_table_that_is_missing_or_oddly_named_is_refused(legacy_db, tmp_path: Path) -> None:

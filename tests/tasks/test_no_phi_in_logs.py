@@ -3,10 +3,13 @@ fail and are quarantined must appear nowhere but where the documents' own data l
 
 from __future__ import annotations
 
+import io
+import logging
 import time
 import uuid
 
 import pytest
+from flask import request
 from sqlalchemy import select
 
 from app.models import ProcessingError
@@ -66,3 +69,51 @@ def test_a_library_error_quoting_document_text_is_logged_without_it(
         time.sleep(0.1)
     assert "builtins.ValueError (details withheld" in log
     assert MARKER not in log
+
+
+def test_a_view_error_echoing_request_input_is_logged_without_it(app, monkeypatch) -> None:
+    """Flask logs an unhandled error in a view with its traceback; an exception that
+    quotes what the request sent (document text) must reach no log in words."""
+
+    def reads_the_note() -> str:
+        raise ValueError(f"could not parse the note {request.args['note']!r}")
+
+    monkeypatch.setitem(app.view_functions, "health.healthz", reads_the_note)
+    monkeypatch.setitem(app.config, "PROPAGATE_EXCEPTIONS", False)  # log it, as in production
+    root_output, wsgi_errors = io.StringIO(), io.StringIO()
+    handler = logging.StreamHandler(root_output)
+    logging.getLogger().addHandler(handler)
+    try:
+        response = app.test_client().get(
+            "/healthz", query_string={"note": f"{MARKER} has type 2 diabetes"},
+            errors_stream=wsgi_errors,
+        )  # fmt: skip
+    finally:
+        logging.getLogger().removeHandler(handler)
+
+    assert response.status_code == 500
+    logged = root_output.getvalue() + wsgi_errors.getvalue()
+    assert "Exception on /healthz [GET]" in logged  # the Flask app's logger wrote it
+    assert "in reads_the_note" in logged  # with the traceback's frames
+    assert "builtins.ValueError (details withheld" in logged
+    assert MARKER not in logged
+
+
+@pytest.mark.parametrize("name", ["sqlalchemy.engine", "werkzeug", "celery.worker", "some.library"])
+def test_every_logger_withholds_a_library_errors_message(app, name: str) -> None:
+    output = io.StringIO()
+    handler = logging.StreamHandler(output)
+    logger = logging.getLogger(name)
+    logger.addHandler(handler)
+    try:
+        try:
+            raise KeyError(f"{MARKER} 1970-01-01")
+        except KeyError as exc:
+            logger.error("failed: %s", exc, exc_info=True)
+            logger.error(exc)
+    finally:
+        logger.removeHandler(handler)
+    logged = output.getvalue()
+    assert "builtins.KeyError (details withheld" in logged
+    assert "failed: builtins.KeyError" in logged
+    assert MARKER not in logged

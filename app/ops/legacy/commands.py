@@ -31,6 +31,7 @@ def _target(table: str) -> Target:
         blobs=current_app.extensions["blobs"],
         bytes_in_database=settings.blob_storage_url == "db",
         chunk_bytes=settings.blob_chunk_bytes,
+        max_bytes=settings.max_upload_bytes,
     )
 
 

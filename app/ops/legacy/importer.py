@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from app.db import Database
 from app.documents.upload import clean_filename
-from app.filetypes import SNIFF_BYTES, sniff_mime
+from app.filetypes import SNIFF_BYTES, is_allowed, sniff_mime
 from app.models import AuditLog, LegacyDocumentImport, ShellFile, UserProfile, table_of
 from app.ops.legacy.table import SAMPLE_IDS, Target, check_table
 from app.runs import enqueue
@@ -123,9 +123,16 @@ def _next_rows(session: Session, table: str, after: int, limit: int) -> list[Row
     )
 
 
-def _refusal(row: Row[Any]) -> str | None:
+def _refusal(row: Row[Any], mime_type: str, max_bytes: int) -> str | None:
+    """Why a legacy row cannot become a shell file, if it cannot: an upload's acceptance
+    rules first (not empty, a type on the allow-list judged from the bytes, within the
+    size limit), then the old data's own faults."""
     if not row.size:
         return "empty"
+    if not is_allowed(mime_type):
+        return "unsupported_type"
+    if row.size > max_bytes:
+        return "too_large"
     if row.claimed is not None and row.claimed.strip().lower() != row.digest:
         return "checksum_mismatch"
     if not row.has_account:
@@ -144,8 +151,9 @@ class _Placement:
 def _move(session: Session, target: Target, rows: list[Row[Any]]) -> ImportReport:
     report = ImportReport(scanned=len(rows))
     accepted = []
+    mime_types = {row.id: sniff_mime(row.head) if row.size else "" for row in rows}
     for row in rows:
-        reason = _refusal(row)
+        reason = _refusal(row, mime_types[row.id], target.max_bytes)
         if reason is None:
             accepted.append(row)
         else:
@@ -155,7 +163,7 @@ def _move(session: Session, target: Target, rows: list[Row[Any]]) -> ImportRepor
     profiles, created = _self_profiles(session, {row.account_id for row in accepted})
     placements = _place(session, accepted, profiles)
     new = [p for p in placements if not p.duplicate]
-    shell_files = _insert_shell_files(session, target, new)
+    shell_files = _insert_shell_files(session, target, new, mime_types)
     _insert_mappings(session, placements)
     for shell_file in shell_files:
         enqueue.enqueue_pipeline(session, shell_file, job_category=LEGACY_CATEGORY)
@@ -224,7 +232,9 @@ def _place(
     return placements
 
 
-def _insert_shell_files(session: Session, target: Target, new: list[_Placement]) -> list[ShellFile]:
+def _insert_shell_files(
+    session: Session, target: Target, new: list[_Placement], mime_types: dict[int, str]
+) -> list[ShellFile]:
     if not new:
         return []
     keys = _store_bytes(session, target, new)
@@ -235,7 +245,7 @@ def _insert_shell_files(session: Session, target: Target, new: list[_Placement])
             "patient_id": p.profile_id,
             "uploaded_by": p.row.account_id,
             "original_filename": clean_filename(p.row.filename),
-            "mime_type": sniff_mime(p.row.head),
+            "mime_type": mime_types[p.row.id],
             "file_size_bytes": p.row.size,
             "sha256": p.row.digest,
             "storage_key": keys[p.shell_file_id],

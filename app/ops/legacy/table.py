@@ -9,6 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.orm import Session
 
+from app.config import MIB
 from app.storage import Blobs
 
 DEFAULT_TABLE = "documents"
@@ -28,6 +29,8 @@ class Target:
     blobs: Blobs
     bytes_in_database: bool  # BLOB_STORAGE_URL=db: chunks are copied inside PostgreSQL
     chunk_bytes: int
+    # The upload's size limit (MAX_UPLOAD_BYTES): a larger legacy file is refused as one.
+    max_bytes: int = 50 * MIB
 
 
 def legacy_table(name: str) -> str:

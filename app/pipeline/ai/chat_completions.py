@@ -7,7 +7,8 @@ The request has `response_format={"type": "json_schema", "json_schema": {...,
 5xx and connection errors are `ApiError`; other HTTP 4xx, and a base URL that is no
 URL, is `AIRequestRejected`. An answer that is not JSON or does not fit the schema
 is asked for once more, then raises `InvalidAIResponse` (with the usage spent on it).
-Each request's `usage` tokens are counted and priced per 1k tokens.
+Each request's `usage` tokens are counted and priced per 1k tokens, and the characters
+it sent are counted (the caller audits what left for the service).
 """
 
 from __future__ import annotations
@@ -23,11 +24,17 @@ from typing import Any
 import httpx
 
 from app.pipeline import budget
-from app.pipeline.ai.errors import AIRequestRejected, InvalidAIResponse, ProviderRateLimited
+from app.pipeline.ai.errors import (
+    AIRequestRejected,
+    InvalidAIResponse,
+    ProviderRateLimited,
+    carrying,
+)
 from app.pipeline.ai.rate_limiter import RateLimiter
 from app.pipeline.ai.schemas import SchemaMismatch, check
 from app.pipeline.ai.types import Usage
-from app.pipeline.errors import AITimeout, ApiError
+from app.pipeline.budget import BudgetExceeded
+from app.pipeline.errors import AITimeout, ApiError, PipelineError, RateLimited
 
 log = logging.getLogger(__name__)
 
@@ -88,13 +95,25 @@ class ChatCompletions:
             },
         }
         usage = self.no_usage()
-        most = self._spend(math.ceil((len(system) + len(user)) / 4), self.max_tokens)
+        characters = len(system) + len(user)
+        most = self._spend(math.ceil(characters / 4), self.max_tokens)
         run = budget.current()  # the document's run budget, if its task set one
         for attempt in (1, 2):
-            if run is not None:  # before the rate limit: a refused request takes no turn
-                run.reserve(most)
-            reply = self._post(body, most.tokens)
-            used = self._usage_of(reply)
+            try:
+                if run is not None:  # before the rate limit: a refused request takes no turn
+                    run.reserve(most)
+                reply = self._post(body, most.tokens)
+            except BudgetExceeded as exc:  # nothing sent; what went before is carried
+                carrying(exc, usage)
+                raise
+            except PipelineError as exc:
+                if _reached_service(exc):
+                    usage += Usage(self.provider, self.model, 1, characters_sent=characters)
+                    if run is not None:  # it may have been charged: count the most
+                        run.record(most)
+                carrying(exc, usage)
+                raise
+            used = self._usage_of(reply, characters)
             usage += used
             if run is not None:  # a reply that reports no usage counts as the most
                 spent = used.prompt_tokens + used.completion_tokens
@@ -134,13 +153,31 @@ class ChatCompletions:
         cost = prompt_tokens / 1000 * self.prices[0] + completion_tokens / 1000 * self.prices[1]
         return budget.Spend(prompt_tokens + completion_tokens, cost)
 
-    def _usage_of(self, reply: dict[str, Any]) -> Usage:
+    def _usage_of(self, reply: dict[str, Any], characters: int) -> Usage:
         raw = reply.get("usage")
         counts: dict[str, Any] = raw if isinstance(raw, dict) else {}
         prompt = _count(counts.get("prompt_tokens"))
         completion = _count(counts.get("completion_tokens"))
         cost = prompt / 1000 * self.prices[0] + completion / 1000 * self.prices[1]
-        return Usage(self.provider, self.model, 1, prompt, completion, round(cost, 8))
+        return Usage(self.provider, self.model, 1, prompt, completion, round(cost, 8), characters)
+
+
+# The request never left this machine: no connection, or no usable URL.
+_NOT_SENT = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.UnsupportedProtocol,
+    httpx.InvalidURL,
+)
+
+
+def _reached_service(exc: PipelineError) -> bool:
+    """Whether a failed request had been sent: not when the shared rate limiter held it
+    back or no connection was made; yes for an HTTP error or a timeout waiting for it."""
+    if isinstance(exc, RateLimited) and not isinstance(exc, ProviderRateLimited):
+        return False
+    return not isinstance(exc.__cause__, _NOT_SENT)
 
 
 def _count(value: Any) -> int:

@@ -7,7 +7,20 @@ document or the model's output.
 from __future__ import annotations
 
 from app.pipeline.ai.types import Usage
-from app.pipeline.errors import PermanentError, RateLimited
+from app.pipeline.errors import PermanentError, PipelineError, RateLimited
+
+
+def carrying(exc: PipelineError, usage: Usage) -> PipelineError:
+    """`exc`, noting what the failed pass had sent to the model's service before it
+    failed (`sent_before`), so the caller can audit a disclosure that did happen."""
+    exc.usage = usage  # type: ignore[attr-defined]
+    return exc
+
+
+def sent_before(exc: BaseException) -> Usage | None:
+    """What a failed pass had sent to the model's service (`carrying`), if known."""
+    usage = getattr(exc, "usage", None)
+    return usage if isinstance(usage, Usage) else None
 
 
 class InvalidAIResponse(PermanentError):

@@ -51,10 +51,12 @@ from app.pipeline.ai.chat_mapping import (
     records_of,
 )
 from app.pipeline.ai.documents import dates_of, kind_of
+from app.pipeline.ai.errors import carrying, sent_before
 from app.pipeline.ai.rate_limiter import RateLimiter
 from app.pipeline.ai.schemas import ENTITIES_SCHEMA, NARRATIVE_SCHEMA, RECORDS_SCHEMA
 from app.pipeline.ai.text import Analysis
 from app.pipeline.ai.types import ClinicalRecords, Entity, Narrative, Statement, Usage, to_json
+from app.pipeline.errors import PipelineError
 from app.pipeline.layout import DocumentText
 
 log = logging.getLogger(__name__)
@@ -113,7 +115,11 @@ class OpenAICompatProvider:
         usage = self.chat.no_usage()
         found: list[dict[str, Any]] = []
         for chunk in chunks(doc, analysis.lines, self.max_chunk_chars):
-            answer = self.chat.ask("entities", ENTITIES_SCHEMA, PASS1_PROMPT, chunk)
+            try:
+                answer = self.chat.ask("entities", ENTITIES_SCHEMA, PASS1_PROMPT, chunk)
+            except PipelineError as exc:  # what the earlier chunks sent was sent too
+                carrying(exc, usage + (sent_before(exc) or self.chat.no_usage()))
+                raise
             usage += answer.usage
             found += answer.data["entities"]
         entities = place_entities(doc, analysis.lines, found)

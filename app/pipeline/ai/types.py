@@ -237,6 +237,8 @@ class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
+    # Characters of prompt sent to a remote service (the local provider sends none).
+    characters_sent: int = 0
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
@@ -246,6 +248,7 @@ class Usage:
             self.prompt_tokens + other.prompt_tokens,
             self.completion_tokens + other.completion_tokens,
             round(self.cost_usd + other.cost_usd, 8),
+            self.characters_sent + other.characters_sent,
         )
 
 
