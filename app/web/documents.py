@@ -25,6 +25,7 @@ from werkzeug.exceptions import NotFound
 from app.audit import audit_read, commit_audited, log_audit_event
 from app.db import request_session
 from app.documents import lifecycle
+from app.documents.content import ContentWithheld, passed_scan
 from app.models import (
     ClinicalDocument,
     ClinicalRecord,
@@ -37,7 +38,7 @@ from app.models import (
 from app.outputs import ai_lane
 from app.quotas import QuotaExceeded
 from app.web import images, present, progress, wording
-from app.web.blueprint import web
+from app.web.blueprint import error_page, web
 from app.web.views import can_write, document_for
 
 
@@ -138,6 +139,10 @@ def document_progress(shell_file_id: str) -> Any:
 def page_image(shell_file_id: str, page_number: int) -> Any:
     shell_file = document_for(shell_file_id)
     db = request_session()
+    try:
+        passed_scan(db, shell_file)
+    except ContentWithheld as withheld:
+        return error_page(409, wording.withheld_text(withheld.code, withheld.reason))
     page = db.scalar(
         select(OcrPage).where(
             OcrPage.shell_file_id == shell_file.id, OcrPage.page_number == page_number

@@ -18,12 +18,13 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
 from app.access.passwords import hash_password
 from app.documents.upload import accept_upload
-from app.models import Account, ShellFile, UserProfile
+from app.models import Account, Job, ShellFile, UserProfile
 from app.outputs import ai_lane, fast_lane
 from app.pipeline import layout, ocr, security
 from app.pipeline.ai import make_provider
@@ -124,6 +125,14 @@ def process_in_place(app: Flask, session: Session, shell_file_id: uuid.UUID) -> 
     ai_lane.save_records(session, shell_file, records)
     narrative, usage = provider.narrate(records, entities)
     ai_lane.save_narrative(session, shell_file, narrative, usage)
+    # The worker completes each stage's job with its output; the scan's is what lets
+    # the document's bytes and page images be served (`app.documents.content`).
+    session.execute(
+        update(Job)
+        .where(Job.shell_file_id == shell_file.id, Job.run_number == shell_file.run_number)
+        .values(status="completed")
+        .execution_options(synchronize_session=False)
+    )
     shell_file.status = "completed"
     session.flush()
     return shell_file

@@ -367,3 +367,13 @@ def test_a_value_that_needs_review_is_marked_in_words_on_the_document_view(
 
     marks = re.findall(r'<strong class="badge [^"]*review">([^<]*)</strong>', html)
     assert marks == ["Check this value against the page: outside what a body can have."]
+
+
+def test_a_page_image_waits_for_the_security_scan(
+    app: Flask, owner: Person, db_session: Session, samples
+) -> None:
+    """Not yet scanned: 409, whatever the page (#14, item 1)."""
+    doc = store_document(app, db_session, owner, samples.read("letter.pdf"))
+    response = owner.client.get(f"/documents/{doc.id}/pages/1.png")
+    assert response.status_code == 409
+    assert "once the security scan has passed" in response.get_data(as_text=True)
