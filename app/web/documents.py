@@ -140,7 +140,7 @@ def page_image(shell_file_id: str, page_number: int) -> Any:
     shell_file = document_for(shell_file_id)
     db = request_session()
     try:
-        passed_scan(db, shell_file)
+        scan = passed_scan(db, shell_file)
     except ContentWithheld as withheld:
         return error_page(409, wording.withheld_text(withheld.code, withheld.reason))
     page = db.scalar(
@@ -150,13 +150,11 @@ def page_image(shell_file_id: str, page_number: int) -> Any:
     )
     if page is None:
         raise NotFound("no such page")
-    settings = current_app.config["SETTINGS"]
+    data_dir = current_app.config["SETTINGS"].data_dir
     try:
-        path = images.page_image(
-            db, current_app.extensions["blobs"], settings.data_dir, shell_file, page
-        )
-    except images.PageUnavailable:
-        raise NotFound("the page cannot be drawn") from None
+        png = images.page_png(data_dir, shell_file, scan, page)
+    except images.PageNotDrawnYet:
+        return error_page(409, "This page's image is not ready yet. Try again in a moment.")
     audit_read(
         db,
         table_name="ocr_pages",
@@ -164,10 +162,7 @@ def page_image(shell_file_id: str, page_number: int) -> Any:
         patient_id=shell_file.patient_id,
         reason="web: view page image",
     )
-    # A page is a few hundred kilobytes: read whole, so no file handle outlives the request.
-    return Response(
-        path.read_bytes(), mimetype="image/png", headers={"Cache-Control": "private, no-store"}
-    )
+    return Response(png, mimetype="image/png", headers={"Cache-Control": "private, no-store"})
 
 
 @web.get("/documents/<shell_file_id>/fhir.json")
