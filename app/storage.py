@@ -18,6 +18,7 @@ filename.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import shutil
@@ -48,8 +49,29 @@ def page_images_root(data_dir: Path) -> Path:
 
 
 def page_images_dir(data_dir: Path, shell_file_id: uuid.UUID) -> Path:
-    """Where the web app keeps the page images it drew of a document."""
+    """Where the fast lane keeps the page images it drew of a document (the web app
+    serves them, and draws none itself)."""
     return page_images_root(data_dir) / str(shell_file_id)
+
+
+def page_image_path(
+    data_dir: Path, shell_file_id: uuid.UUID, page_number: int, source_key: str, rotation: int
+) -> Path:
+    """The image of one page, named by the stored file it was drawn from and the turn OCR
+    gave it, so an image from another run's copy or reading is never served for this one."""
+    tag = hashlib.sha256(f"{source_key}|{rotation}".encode()).hexdigest()[:16]
+    return page_images_dir(data_dir, shell_file_id) / f"{page_number}-{tag}.png"
+
+
+def write_derived(path: Path, data: bytes) -> None:
+    """Write a derived file whole or not at all (a reader never sees half of it)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f"{path.name}.{uuid.uuid4().hex}.part")
+    try:
+        partial.write_bytes(data)
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def forget_derived_copies(

@@ -89,17 +89,31 @@ def _source(context: StageContext) -> tuple[str, int, str]:
 
 
 def read_pages(context: StageContext, numbers: list[int]) -> None:
-    """OCR `numbers` and save each page as soon as it is read (skipping saved ones)."""
+    """OCR `numbers` and save each page as soon as it is read (skipping saved ones),
+    with the image the web app shows of it, drawn here (never in the web process)."""
     key, _, mime_type = _source(context)
     with context.db.session() as session:
         done = fast_lane.saved_page_numbers(session, context.shell_file_id)
-    todo = [number for number in numbers if number not in done]
+    # A text file's pages are all read as its page 1, so it is read whole every time.
+    todo = [n for n in numbers if n not in done or mime_type == "text/plain"]
     if not todo:
         return
     path = context.local_copy(key)
+    settings = context.settings
     for page in ocr.iter_pages(path, mime_type, todo, engine()):
-        with context.db.session() as session:
-            fast_lane.save_ocr_page(session, context.shell_file_id, page)
+        image = fast_lane.draw_page_image(
+            settings.data_dir,
+            context.shell_file_id,
+            (path, key, mime_type),
+            page,
+            settings.max_image_pixels,
+        )
+        try:
+            with context.db.session() as session:
+                fast_lane.save_ocr_page(session, context.shell_file_id, page)
+        except BaseException:
+            image.unlink(missing_ok=True)  # no page row names it (the document may be gone)
+            raise
 
 
 def ocr_work(context: StageContext) -> Save | Handoff:

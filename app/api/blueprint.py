@@ -31,9 +31,17 @@ def _authenticate() -> None:
 
 
 def error_response(
-    status: int, code: str, message: str, *, retry_after: int | None = None
+    status: int,
+    code: str,
+    message: str,
+    reason: str | None = None,
+    *,
+    retry_after: int | None = None,
 ) -> tuple[Response, int]:
-    response = jsonify(error={"code": code, "message": message})
+    detail = {"code": code, "message": message}
+    if reason is not None:
+        detail["reason"] = reason
+    response = jsonify(error=detail)
     if retry_after is not None:
         response.headers["Retry-After"] = str(retry_after)
     return response, status

@@ -63,6 +63,8 @@ class Open(BaseModel):
 class ErrorDetail(Answer):
     code: str
     message: str
+    # Why a document is withheld: the `error_type` of its final error (never a message).
+    reason: str | SkipJsonSchema[None] = None
 
 
 class Error(Answer):

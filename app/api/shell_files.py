@@ -16,6 +16,7 @@ from app.api.blueprint import api, error_response
 from app.api.openapi import BINARY, COMMON_ERRORS, Reply, documented, error
 from app.audit import audit_read
 from app.db import get_db, request_session
+from app.documents.content import ContentWithheld, passed_scan
 from app.documents.upload import UploadOutcome, UploadRefused, receive_upload
 from app.models import Job, ProcessingError, ShellFile
 from app.pipeline import STAGE_NAMES
@@ -231,11 +232,16 @@ def list_shell_file_errors(shell_file_id: str) -> Any:
 @documented(
     "The original bytes (audited)",
     Reply(200, "The file as uploaded", media_type="*/*", schema=BINARY),
+    error(409, "Not served: quarantined (with its reason), or not through the security scan yet"),
     *COMMON_ERRORS,
 )
 def get_shell_file_content(shell_file_id: str) -> Any:
     shell_file = readable_shell_file(shell_file_id)
     session = request_session()
+    try:
+        passed_scan(session, shell_file)
+    except ContentWithheld as withheld:
+        return error_response(withheld.status, withheld.code, withheld.message, withheld.reason)
     audit_read(
         session,
         table_name="shell_files",

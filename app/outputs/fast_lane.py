@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from app.models import OcrPage, PageLayoutRow, SecurityScan, ShellFile
+from app.pipeline import imaging
 from app.pipeline.layout import PageLayout
 from app.pipeline.ocr import PageText, Word
 from app.pipeline.security import ScanReport
+from app.storage import page_image_path, write_derived
 
 
 def save_security_scan(
@@ -77,6 +80,32 @@ def save_ocr_page(session: Session, shell_file_id: uuid.UUID, page: PageText) ->
             words={"words": [word.as_row() for word in page.words]},
         )
     )
+
+
+def draw_page_image(
+    data_dir: Path,
+    shell_file_id: uuid.UUID,
+    source: tuple[Path, str, str],
+    page: PageText,
+    max_pixels: int,
+) -> Path:
+    """Draw `page` as the web app shows it, from `source` ((local file, its storage key,
+    its type), the file OCR read), and keep it where this machine keeps derived files
+    (`app.storage.page_image_path`; a hard delete removes them). Returns its path; the
+    caller removes it if the page's row is not saved after all."""
+    path, key, mime_type = source
+    image = imaging.draw_page(
+        path,
+        mime_type,
+        number=page.number,
+        rotation=page.rotation,
+        words=[(word.text, word.x0, word.y0) for word in page.words],
+        grid=(page.width, page.height),
+        max_pixels=max_pixels,
+    )
+    target = page_image_path(data_dir, shell_file_id, page.number, key, page.rotation)
+    write_derived(target, imaging.png_bytes(image))
+    return target
 
 
 def summarize_ocr(session: Session, shell_file_id: uuid.UUID) -> None:

@@ -3,7 +3,7 @@
 - Born-digital PDF pages: the text layer, read with pdfium, one box per word.
 - Scanned PDF pages: rendered at 300 dpi (grayscale) and read by Tesseract.
 - Images (PNG, JPEG, TIFF frames, HEIC, WebP): EXIF orientation applied, then Tesseract.
-- Plain text: one page, words placed on a character grid.
+- Plain text: wrapped and paginated, words placed on each page's character grid.
 
 Pages are produced one at a time (`iter_pages`), so a 100-page scan never has
 more than one rendered page in memory. A page whose first reading is weak is
@@ -30,6 +30,9 @@ RENDER_DPI = 300
 MIN_TEXT_LAYER_CHARS = 16
 # Below this mean confidence a reading is checked for a turned page.
 ORIENTATION_CHECK_BELOW = 70.0
+# Plain text is laid out in pages of this many lines of at most this many characters.
+WRAP_COLUMNS = 100
+PAGE_LINES = 60
 TESSDATA_DIRS = ("/usr/share/tesseract-ocr/5/tessdata", "/usr/share/tesseract-ocr/4.00/tessdata")
 
 
@@ -298,23 +301,50 @@ def iter_image_pages(
             )
 
 
-def text_file_page(path: Path) -> PageText:
-    """Plain text as one page; each word's box is its place on a character grid."""
+def text_file_pages(path: Path) -> Iterator[PageText]:
+    """Plain text laid out as pages of at most PAGE_LINES lines of WRAP_COLUMNS characters
+    (a longer line wraps at a space, a longer word is cut), so every page reads as text
+    and is drawn at a bounded size; each word's box is its place on the page's grid."""
     raw = path.read_bytes()
     try:
         content = raw.decode("utf-8")
     except UnicodeDecodeError:
         content = raw.decode("latin-1")
-    words: list[Word] = []
-    lines = content.splitlines() or [""]
-    for row, line in enumerate(lines):
-        column = 0
-        for token in line.expandtabs(4).split(" "):
-            if token:
-                words.append(Word(token, column, row, column + len(token), row + 1, 100.0))
-            column += len(token) + 1
-    width = max((len(line.expandtabs(4)) for line in lines), default=1) or 1
-    return PageText(1, float(width), float(len(lines)), "char", "plain_text", tuple(words), 100.0)
+    rows = [row for line in content.splitlines() or [""] for row in _wrap(line.expandtabs(4))]
+    for first in range(0, len(rows), PAGE_LINES):
+        page_rows = rows[first : first + PAGE_LINES]
+        words = tuple(
+            Word(token, column, row, column + len(token), row + 1, 100.0)
+            for row, placed in enumerate(page_rows)
+            for column, token in placed
+        )
+        width = max((word.x1 for word in words), default=1.0)
+        number = first // PAGE_LINES + 1
+        yield PageText(
+            number, float(width), float(len(page_rows)), "char", "plain_text", words, 100.0
+        )
+
+
+def _wrap(line: str) -> list[list[tuple[int, str]]]:
+    """One line of text as rows of (column, word), none wider than WRAP_COLUMNS."""
+    rows: list[list[tuple[int, str]]] = [[]]
+    column = gap = 0
+    for token in line.split(" "):
+        if not token:
+            gap += 1  # a second space between words, or indentation: kept
+            continue
+        start, rest = column + gap, token
+        if start + len(rest) > WRAP_COLUMNS:
+            if rows[-1]:
+                rows.append([])
+            start = 0
+        while len(rest) > WRAP_COLUMNS:
+            rows[-1].append((0, rest[:WRAP_COLUMNS]))
+            rows.append([])
+            rest = rest[WRAP_COLUMNS:]
+        rows[-1].append((start, rest))
+        column, gap = start + len(rest), 1
+    return rows
 
 
 def iter_pages(
@@ -324,7 +354,9 @@ def iter_pages(
     if mime_type == "application/pdf":
         yield from iter_pdf_pages(path, numbers, engine)
     elif mime_type == "text/plain":
+        # The scan counts a text file as one page; it is laid out into its pages here,
+        # all read together as page 1.
         if 1 in set(numbers):
-            yield text_file_page(path)
+            yield from text_file_pages(path)
     else:
         yield from iter_image_pages(path, numbers, engine)

@@ -25,6 +25,7 @@ from werkzeug.exceptions import NotFound
 from app.audit import audit_read, commit_audited, log_audit_event
 from app.db import request_session
 from app.documents import lifecycle
+from app.documents.content import ContentWithheld, passed_scan
 from app.models import (
     ClinicalDocument,
     ClinicalRecord,
@@ -37,7 +38,7 @@ from app.models import (
 from app.outputs import ai_lane
 from app.quotas import QuotaExceeded
 from app.web import images, present, progress, wording
-from app.web.blueprint import web
+from app.web.blueprint import error_page, web
 from app.web.views import can_write, document_for
 
 
@@ -138,6 +139,10 @@ def document_progress(shell_file_id: str) -> Any:
 def page_image(shell_file_id: str, page_number: int) -> Any:
     shell_file = document_for(shell_file_id)
     db = request_session()
+    try:
+        scan = passed_scan(db, shell_file)
+    except ContentWithheld as withheld:
+        return error_page(409, wording.withheld_text(withheld.code, withheld.reason))
     page = db.scalar(
         select(OcrPage).where(
             OcrPage.shell_file_id == shell_file.id, OcrPage.page_number == page_number
@@ -145,13 +150,11 @@ def page_image(shell_file_id: str, page_number: int) -> Any:
     )
     if page is None:
         raise NotFound("no such page")
-    settings = current_app.config["SETTINGS"]
+    data_dir = current_app.config["SETTINGS"].data_dir
     try:
-        path = images.page_image(
-            db, current_app.extensions["blobs"], settings.data_dir, shell_file, page
-        )
-    except images.PageUnavailable:
-        raise NotFound("the page cannot be drawn") from None
+        png = images.page_png(data_dir, shell_file, scan, page)
+    except images.PageNotDrawnYet:
+        return error_page(409, "This page's image is not ready yet. Try again in a moment.")
     audit_read(
         db,
         table_name="ocr_pages",
@@ -159,10 +162,7 @@ def page_image(shell_file_id: str, page_number: int) -> Any:
         patient_id=shell_file.patient_id,
         reason="web: view page image",
     )
-    # A page is a few hundred kilobytes: read whole, so no file handle outlives the request.
-    return Response(
-        path.read_bytes(), mimetype="image/png", headers={"Cache-Control": "private, no-store"}
-    )
+    return Response(png, mimetype="image/png", headers={"Cache-Control": "private, no-store"})
 
 
 @web.get("/documents/<shell_file_id>/fhir.json")

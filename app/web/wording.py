@@ -107,6 +107,16 @@ def reason_text(status: str, error_type: str | None, stage: str | None) -> str |
     return f"Processing stopped{where} because of an unexpected problem."
 
 
+def withheld_text(code: str, error_type: str | None) -> str:
+    """Why a document's pages are not shown (`app.documents.content.ContentWithheld`)."""
+    why = REASONS.get(error_type or "", REASONS["security_rejected"])
+    if code == "quarantined":
+        return f"This file was quarantined, so its pages are not shown. {why}"
+    if error_type is not None:
+        return f"This file did not pass the security scan, so its pages are not shown. {why}"
+    return "The pages are shown once the security scan has passed this file."
+
+
 MIME_LABELS = {
     "application/pdf": "PDF",
     "image/png": "PNG image",

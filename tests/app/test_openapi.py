@@ -312,7 +312,7 @@ def test_a_key_the_schema_does_not_declare_breaks_the_spec(
     ],
 )
 def test_audit_unavailable_answer_is_documented(
-    client: FlaskClient, spec, owner, samples: Samples, path: str
+    client: FlaskClient, db_session: Session, spec, owner, samples: Samples, path: str
 ) -> None:
     """Every audited read answers 503 audit_unavailable when its audit row cannot be
     written (here: a client address too long for audit_log.client_address)."""
@@ -320,6 +320,7 @@ def test_audit_unavailable_answer_is_documented(
     shell_file_id = upload(client, token, profile.id, samples.read("letter.pdf")).json[
         "shell_file_id"
     ]
+    process_in_place(client.application, db_session, uuid.UUID(shell_file_id))  # servable
     url = path.format(shell_file_id=shell_file_id, profile_id=profile.id)
 
     response = client.get(url, headers=bearer(token), environ_base={"REMOTE_ADDR": "9" * 80})

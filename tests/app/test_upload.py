@@ -39,6 +39,11 @@ def counts(session: Session) -> tuple[int, int, int, int]:
     )
 
 
+def stored_bytes(client: FlaskClient, session: Session, shell_file: ShellFile) -> bytes:
+    blobs = client.application.extensions["blobs"]
+    return b"".join(blobs.read(session, shell_file.storage_key))
+
+
 @pytest.mark.parametrize(
     ("name", "mime"),
     [
@@ -82,9 +87,11 @@ def test_upload_commits_row_bytes_jobs_and_audit_together(
     assert [(row.operation, row.account_id, row.patient_id) for row in audit] == [
         ("create", account.id, profile.id)
     ]
+    assert stored_bytes(client, db_session, shell_file) == data
+    assert shell_file.mime_type == mime
+    # Not served back before the security scan has passed (app.documents.content).
     content = client.get(f"/api/v1/shell-files/{shell_file.id}/content", headers=bearer(token))
-    assert content.status_code == 200 and content.data == data
-    assert content.mimetype == mime
+    assert content.status_code == 409 and content.json["error"]["code"] == "not_scanned"
 
 
 def test_an_uploads_jobs_are_the_rows_enqueue_pipeline_makes(
@@ -156,8 +163,7 @@ def test_large_upload_is_stored_in_chunks(
         select(func.count()).where(BlobChunk.storage_key == shell_file.storage_key)
     )
     assert chunks == 3
-    content = client.get(f"/api/v1/shell-files/{shell_file.id}/content", headers=bearer(token))
-    assert content.data == data
+    assert stored_bytes(client, db_session, shell_file) == data
 
 
 @pytest.mark.parametrize(

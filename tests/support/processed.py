@@ -44,6 +44,12 @@ def process_in_place(app: Flask, session: Session, shell_file_id: uuid.UUID) -> 
         )
         fast_lane.save_security_scan(session, shell_file.id, report, None)
         pages = list(ocr.iter_pages(path, report.mime_type, range(1, report.page_count + 1)))
+        settings = app.config["SETTINGS"]
+        for page in pages:  # the page images, as the worker's OCR draws them
+            source = (path, shell_file.storage_key, report.mime_type)
+            fast_lane.draw_page_image(
+                settings.data_dir, shell_file.id, source, page, settings.max_image_pixels
+            )
     for page in pages:
         fast_lane.save_ocr_page(session, shell_file.id, page)
     fast_lane.summarize_ocr(session, shell_file.id)

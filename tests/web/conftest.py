@@ -18,12 +18,13 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
 from app.access.passwords import hash_password
 from app.documents.upload import accept_upload
-from app.models import Account, ShellFile, UserProfile
+from app.models import Account, Job, ShellFile, UserProfile
 from app.outputs import ai_lane, fast_lane
 from app.pipeline import layout, ocr, security
 from app.pipeline.ai import make_provider
@@ -111,6 +112,12 @@ def process_in_place(app: Flask, session: Session, shell_file_id: uuid.UUID) -> 
         report = security.scan(path, security.ScanLimits(), claimed_name="document.pdf")
         fast_lane.save_security_scan(session, shell_file.id, report, None)
         pages = list(ocr.iter_pages(path, report.mime_type, range(1, report.page_count + 1)))
+        settings = app.config["SETTINGS"]
+        for page in pages:  # the page images, as the worker's OCR draws them
+            source = (path, shell_file.storage_key, report.mime_type)
+            fast_lane.draw_page_image(
+                settings.data_dir, shell_file.id, source, page, settings.max_image_pixels
+            )
     for page in pages:
         fast_lane.save_ocr_page(session, shell_file.id, page)
     layouts = [layout.map_page(page) for page in pages]
@@ -124,6 +131,14 @@ def process_in_place(app: Flask, session: Session, shell_file_id: uuid.UUID) -> 
     ai_lane.save_records(session, shell_file, records)
     narrative, usage = provider.narrate(records, entities)
     ai_lane.save_narrative(session, shell_file, narrative, usage)
+    # The worker completes each stage's job with its output; the scan's is what lets
+    # the document's bytes and page images be served (`app.documents.content`).
+    session.execute(
+        update(Job)
+        .where(Job.shell_file_id == shell_file.id, Job.run_number == shell_file.run_number)
+        .values(status="completed")
+        .execution_options(synchronize_session=False)
+    )
     shell_file.status = "completed"
     session.flush()
     return shell_file

@@ -181,20 +181,26 @@ def test_the_document_view_shows_pages_highlights_records_narrative_and_fhir(
     }
 
 
-def test_a_page_image_is_rendered_cached_and_audited(
+def test_a_page_image_is_the_workers_file_served_and_audited(
     app: Flask, owner: Person, processed: ShellFile, db_session: Session
 ) -> None:
+    """The web process serves the image the fast lane drew, and draws none itself (#14,
+    item 4): with that file gone it answers 409 and writes nothing."""
+    folder = app.config["SETTINGS"].data_dir / "page-images" / str(processed.id)
+    (drawn,) = folder.glob("1-*.png")
     first = owner.client.get(f"/documents/{processed.id}/pages/1.png")
     assert first.status_code == 200
-    assert first.mimetype == "image/png" and first.data.startswith(b"\x89PNG")
+    assert first.mimetype == "image/png" and first.data == drawn.read_bytes()
     assert "no-store" in first.headers["Cache-Control"]
-    cached = list((app.config["SETTINGS"].data_dir / "page-images" / str(processed.id)).glob("*"))
-    assert len(cached) == 1
-    again = owner.client.get(f"/documents/{processed.id}/pages/1.png")
-    assert again.data == first.data
     reads = [r for t, r in reads_of(db_session, owner.account.id) if r == "web: view page image"]
-    assert len(reads) == 2
+    assert len(reads) == 1
     assert owner.client.get(f"/documents/{processed.id}/pages/2.png").status_code == 404
+
+    drawn.unlink()
+    missing = owner.client.get(f"/documents/{processed.id}/pages/1.png")
+    assert missing.status_code == 409
+    assert "not ready yet" in missing.get_data(as_text=True)
+    assert list(folder.iterdir()) == []
 
 
 def test_the_fhir_download_is_a_bundle_attachment(
@@ -367,3 +373,13 @@ def test_a_value_that_needs_review_is_marked_in_words_on_the_document_view(
 
     marks = re.findall(r'<strong class="badge [^"]*review">([^<]*)</strong>', html)
     assert marks == ["Check this value against the page: outside what a body can have."]
+
+
+def test_a_page_image_waits_for_the_security_scan(
+    app: Flask, owner: Person, db_session: Session, samples
+) -> None:
+    """Not yet scanned: 409, whatever the page (#14, item 1)."""
+    doc = store_document(app, db_session, owner, samples.read("letter.pdf"))
+    response = owner.client.get(f"/documents/{doc.id}/pages/1.png")
+    assert response.status_code == 409
+    assert "once the security scan has passed" in response.get_data(as_text=True)

@@ -11,7 +11,7 @@ import pytest
 
 from app.pipeline.errors import SecurityRejected
 from app.pipeline.layout import map_page
-from app.pipeline.ocr import PageText, Tesseract, iter_pages
+from app.pipeline.ocr import PAGE_LINES, WRAP_COLUMNS, PageText, Tesseract, iter_pages
 from tests.support.documents import Corpus, page_lines
 from tests.support.text import cer
 
@@ -151,3 +151,21 @@ def test_a_pdf_pdfium_cannot_open_is_refused_with_its_reason(tmp_path, make, rea
         list(iter_pages(path, "application/pdf", [1]))
 
     assert refused.value.error_type == reason and refused.value.quarantine
+
+
+def test_plain_text_wraps_long_lines_and_paginates(tmp_path, engine) -> None:
+    """A 20,000-character line is wrapped (at a space, or cut when a word is longer than a
+    line) into pages of at most PAGE_LINES lines of WRAP_COLUMNS characters (#14, item 4)."""
+    path = tmp_path / "long.txt"
+    words = " ".join(f"word{n:04d}" for n in range(2_222))  # 19,997 characters
+    path.write_text(f"Heading\n{words}\n{'x' * 20_000}\n")
+    pages = list(iter_pages(path, "text/plain", [1], engine))
+    assert [page.number for page in pages] == list(range(1, len(pages) + 1))
+    assert len(pages) > 1
+    for page in pages:
+        assert page.width <= WRAP_COLUMNS and page.height <= PAGE_LINES
+        assert all(w.x1 <= WRAP_COLUMNS and w.y1 <= PAGE_LINES for w in page.words)
+    tokens = [w.text for page in pages for w in page.words]
+    assert tokens[:3] == ["Heading", "word0000", "word0001"]
+    assert " ".join(tokens[1:2_223]) == words  # no word of the wrapped line is cut
+    assert "".join(tokens[2_223:]) == "x" * 20_000
