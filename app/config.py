@@ -64,6 +64,13 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise ConfigError(f"{name} must be true or false, got {raw!r}")
 
 
+def _secret(env: Mapping[str, str], name: str, *, minimum_length: int) -> str:
+    raw = env.get(name) or ""
+    if raw and len(raw) < minimum_length:
+        raise ConfigError(f"{name} must be at least {minimum_length} characters long")
+    return raw
+
+
 def _data_dir(env: Mapping[str, str]) -> Path:
     return Path(env.get("DATA_DIR") or PROJECT_ROOT / "var").resolve()
 
@@ -125,6 +132,9 @@ class Settings:
     outbox_grace_s: float = 5.0
     # Audit rows are sealed into the hash chain once this old (their transactions are over).
     audit_settle_s: float = 60.0
+    # The audit chain's HMAC key, kept outside the database. Unset: required with
+    # PostgreSQL; under the embedded default a key file in DATA_DIR (`app.audit.chain_key`).
+    audit_hmac_key: str = field(default="", repr=False)
     # Published marks are written together at most this often (0: at once, as tests want).
     publish_mark_interval_s: float = 0.5
     # Security scan limits and the optional ClamAV daemon ("host:port" or a unix socket path).
@@ -184,6 +194,7 @@ class Settings:
             stale_after_s=_float(env, "STALE_AFTER", 30.0, minimum=1.0),
             outbox_grace_s=_float(env, "OUTBOX_GRACE", 5.0, minimum=0.0),
             audit_settle_s=_float(env, "AUDIT_SETTLE", 60.0, minimum=0.0),
+            audit_hmac_key=_secret(env, "AUDIT_HMAC_KEY", minimum_length=32),
             publish_mark_interval_s=_float(env, "PUBLISH_MARK_INTERVAL", 0.5, minimum=0.0),
             max_pdf_pages=_int(env, "MAX_PDF_PAGES", 500, minimum=1),
             max_image_pixels=_int(env, "MAX_IMAGE_PIXELS", 60_000_000, minimum=1),

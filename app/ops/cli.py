@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.access.tokens import issue_token
-from app.audit import log_audit_event, seal_pending, verify_chain
+from app.audit import log_audit_event
 from app.db import get_db
 from app.documents import lifecycle
 from app.models import (
@@ -31,6 +31,7 @@ from app.models import (
     ShellFile,
     UserProfile,
 )
+from app.ops.audit_cli import audit_group
 from app.ops.deploy import deploy_command
 from app.ops.legacy import legacy_group
 from app.ops.migrations import alembic_config
@@ -307,36 +308,6 @@ def prune_jobs(older_than_days: int) -> None:
     with get_db().session() as session:
         pruned = admin.prune_completed(session, older_than=timedelta(days=older_than_days))
     emit({"pruned": pruned})
-
-
-audit_group = AppGroup("audit", help="The audit log's hash chain.")
-
-
-@audit_group.command("seal")
-@click.option("--settle", type=float, default=None, help="Seconds; default AUDIT_SETTLE.")
-def audit_seal(settle: float | None) -> None:
-    """Seal settled audit rows into the hash chain now (beat does this every 30 s)."""
-    seconds = current_app.config["SETTINGS"].audit_settle_s if settle is None else settle
-    with get_db().session() as session:
-        sealed = seal_pending(session, settle=timedelta(seconds=seconds))
-    emit({"sealed": sealed})
-
-
-@audit_group.command("verify")
-def audit_verify() -> None:
-    """Check the chain; name the first row that was edited, deleted or slipped in."""
-    with get_db().session() as session:
-        report = verify_chain(session)
-    emit(
-        {
-            "ok": report.ok,
-            "checked": report.checked,
-            "first_broken": report.first_broken,
-            "reason": report.reason,
-        }
-    )
-    if not report.ok:
-        raise SystemExit(1)
 
 
 def register_commands(app: Flask) -> None:

@@ -14,6 +14,8 @@ import redis
 from app.ops.migrations import alembic_config
 
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
+#: The audit chain's key in the tests' processes (a fixed one: several processes share it).
+AUDIT_HMAC_KEY = "test-audit-chain-key-0123456789abcdef"
 
 
 def service_environment(database_url: str, broker_url: str, data_dir: Path) -> dict[str, str]:
@@ -34,6 +36,7 @@ def service_environment(database_url: str, broker_url: str, data_dir: Path) -> d
         "OCR_BATCH_PAGES": "4",
         "OMP_THREAD_LIMIT": "1",
         "PUBLISH_MARK_INTERVAL": "0",
+        "AUDIT_HMAC_KEY": AUDIT_HMAC_KEY,
     }
 
 

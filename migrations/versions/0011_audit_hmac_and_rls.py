@@ -1,0 +1,112 @@
+"""the audit chain keyed with HMAC, TRUNCATE refused, the application's own role
+
+Revision ID: 0011
+Revises: 0009
+Create Date: 2026-12-07 01:00:00.000000
+
+Issue #14, item 5.
+
+- `audit_chain.keyed`: seals are now HMAC-SHA256 with `AUDIT_HMAC_KEY`, a key the
+  database never holds. Existing seals stay as they are and keep verifying: the column
+  is added false for every seal written before this revision (plain SHA-256), and the
+  sealer writes true from now on. The first keyed seal chains onto the last unkeyed one
+  through its `prev_hash`, so it vouches for the whole unkeyed prefix (changing any old
+  row changes the hash it rests on), and the verifier refuses an unkeyed seal after a
+  keyed one. We do not re-seal the old rows with the key here: that would rewrite an
+  append-only table, and it would need the key in the release step.
+- TRUNCATE of `audit_log` and `audit_chain` is refused by a statement trigger (the
+  append-only function of 0001 raises), for the owner too. PostgreSQL only: SQLite has
+  no TRUNCATE and no roles.
+- The role `sfp_app` (app.models.APP_ROLE), created if absent: NOLOGIN (give it a
+  login and a password, or map it in pg_hba, to run the web and workers as it),
+  NOSUPERUSER, NOBYPASSRLS, NOCREATEROLE, NOCREATEDB, owning nothing. It gets SELECT and
+  INSERT on the audit tables only (no UPDATE, DELETE, TRUNCATE; not being the owner it
+  cannot ALTER them or drop their triggers), SELECT on `alembic_version`, DML on every
+  other table, and the same on tables later revisions create (default privileges of the
+  migrating role). Creating it needs CREATEROLE; a database administrator may create it
+  beforehand instead. Roles belong to the cluster, so the downgrade revokes what this
+  database granted and leaves the role.
+
+kind "expand": it adds a column, triggers, grants and a role; nothing is dropped or
+rewritten. reversible False: the downgrade drops `audit_chain.keyed`, which holds a value
+for every seal written after the upgrade; without it the older code would read every
+keyed seal as a broken SHA-256 one.
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+from app.models import APP_ROLE, AUDIT_TABLES
+
+revision: str = "0011"
+down_revision: str | None = "0009"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+kind = "expand"
+reversible = False
+
+_CREATE_ROLE = f"""
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{APP_ROLE}') THEN
+        CREATE ROLE {APP_ROLE} NOLOGIN NOSUPERUSER NOBYPASSRLS NOCREATEROLE NOCREATEDB;
+    END IF;
+EXCEPTION WHEN duplicate_object OR unique_violation THEN
+    NULL;  -- another database of this cluster created it at the same moment
+END $$;
+"""
+
+
+def _grant_app_role() -> None:
+    op.execute(_CREATE_ROLE)
+    op.execute(f"GRANT USAGE ON SCHEMA public TO {APP_ROLE}")
+    op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {APP_ROLE}")
+    op.execute(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {APP_ROLE}")
+    op.execute(f"REVOKE UPDATE, DELETE ON {', '.join(AUDIT_TABLES)} FROM {APP_ROLE}")
+    op.execute(f"REVOKE INSERT, UPDATE, DELETE ON alembic_version FROM {APP_ROLE}")
+    op.execute(
+        "ALTER DEFAULT PRIVILEGES IN SCHEMA public"
+        f" GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {APP_ROLE}"
+    )
+    op.execute(
+        f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO {APP_ROLE}"
+    )
+
+
+def _revoke_app_role() -> None:
+    revoke = f"REVOKE USAGE, SELECT ON SEQUENCES FROM {APP_ROLE}"  # noqa: S608 (a constant)
+    op.execute(f"ALTER DEFAULT PRIVILEGES IN SCHEMA public {revoke}")
+    op.execute(
+        "ALTER DEFAULT PRIVILEGES IN SCHEMA public"
+        f" REVOKE SELECT, INSERT, UPDATE, DELETE ON TABLES FROM {APP_ROLE}"
+    )
+    op.execute(f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM {APP_ROLE}")
+    op.execute(f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {APP_ROLE}")
+    op.execute(f"REVOKE USAGE ON SCHEMA public FROM {APP_ROLE}")
+
+
+def upgrade() -> None:
+    op.add_column(
+        "audit_chain",
+        sa.Column("keyed", sa.Boolean(), server_default=sa.text("false"), nullable=False),
+    )
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    for table in AUDIT_TABLES:
+        op.execute(
+            f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table}"
+            " FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()"
+        )
+    _grant_app_role()
+
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        _revoke_app_role()
+        for table in AUDIT_TABLES:
+            op.execute(f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}")
+    with op.batch_alter_table("audit_chain") as batch:
+        batch.drop_column("keyed")
