@@ -162,6 +162,13 @@ class Settings:
     session_lifetime_s: int = 12 * 3600
     signin_rate_limit: str = "5 per minute"
     testing: bool = False
+    # Who runs migrations (the tables' owner); default DATABASE_URL. Row-level security is
+    # forced on the owner too, so one URL for both is still protected (revision 0011).
+    migrations_database_url: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.migrations_database_url:
+            object.__setattr__(self, "migrations_database_url", self.database_url)
 
     @property
     def is_sqlite(self) -> bool:
@@ -182,9 +189,13 @@ class Settings:
         storage = env.get("BLOB_STORAGE_URL") or default_storage
         if storage != "db" and not storage.startswith("file://"):
             raise ConfigError("BLOB_STORAGE_URL must be 'db' or a file:// URL")
+        raw_migrations_db = env.get("MIGRATIONS_DATABASE_URL")
         return cls(
             data_dir=data_dir,
             database_url=database_url,
+            migrations_database_url=(
+                normalise_database_url(raw_migrations_db) if raw_migrations_db else database_url
+            ),
             blob_storage_url=storage,
             db_pool_size=_int(env, "DB_POOL_SIZE", 10, minimum=1),
             max_upload_bytes=_int(env, "MAX_UPLOAD_BYTES", 50 * MIB, minimum=1),
@@ -215,6 +226,9 @@ class Settings:
         unknown = set(overrides) - known
         if unknown:
             raise ConfigError(f"unknown settings: {', '.join(sorted(unknown))}")
+        overrides = dict(overrides)
+        if self.migrations_database_url == self.database_url:  # one URL for both: keep so
+            overrides.setdefault("migrations_database_url", overrides.get("database_url", ""))
         return replace(self, **overrides)
 
 

@@ -216,7 +216,9 @@ def _revoke(session: Any, profile_id: uuid.UUID, account_id: uuid.UUID) -> int:
 @click.argument("revision", default="head")
 def db_upgrade(revision: str) -> None:
     """Migrate the schema up to REVISION (default: head)."""
-    command.upgrade(alembic_config(current_app.config["SETTINGS"].database_url), revision)
+    command.upgrade(
+        alembic_config(current_app.config["SETTINGS"].migrations_database_url), revision
+    )
     emit({"upgraded_to": revision})
 
 
@@ -224,7 +226,9 @@ def db_upgrade(revision: str) -> None:
 @click.argument("revision")
 def db_downgrade(revision: str) -> None:
     """Migrate the schema down to REVISION (for example `-1` or `base`)."""
-    command.downgrade(alembic_config(current_app.config["SETTINGS"].database_url), revision)
+    command.downgrade(
+        alembic_config(current_app.config["SETTINGS"].migrations_database_url), revision
+    )
     emit({"downgraded_to": revision})
 
 

@@ -24,7 +24,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from app.audit import AuditUnavailable
-from app.db import request_session
+from app.db import act_as, request_session
 from app.models import Account
 
 web = Blueprint(
@@ -76,7 +76,8 @@ def _load_account() -> Any:
             account = None
         if account and account.is_active and session.get("pw") == password_marker(account):
             g.account = account
-            g.account_id = account.id  # what the API's access and audit helpers read
+            # What the API's access and audit helpers read, and row-level security.
+            act_as(request_session(), account.id)
         else:
             session.clear()
     if g.account is None and request.endpoint not in PUBLIC_ENDPOINTS:

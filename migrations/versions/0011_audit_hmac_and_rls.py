@@ -1,10 +1,11 @@
-"""the audit chain keyed with HMAC, TRUNCATE refused, the application's own role
+"""the audit chain keyed with HMAC, TRUNCATE refused, the application's own role, and
+row-level security on the tables of patient data
 
 Revision ID: 0011
 Revises: 0009
 Create Date: 2026-12-07 01:00:00.000000
 
-Issue #14, item 5.
+Issue #14, items 5 and 10.
 
 - `audit_chain.keyed`: seals are now HMAC-SHA256 with `AUDIT_HMAC_KEY`, a key the
   database never holds. Existing seals stay as they are and keep verifying: the column
@@ -27,8 +28,31 @@ Issue #14, item 5.
   beforehand instead. Roles belong to the cluster, so the downgrade revokes what this
   database granted and leaves the role.
 
-kind "expand": it adds a column, triggers, grants and a role; nothing is dropped or
-rewritten. reversible False: the downgrade drops `audit_chain.keyed`, which holds a value
+Item 10: row-level security (PostgreSQL only; SQLite has none, and the embedded default
+relies on the application's checks alone). The SQL function `sfp_reaches(profile uuid)`
+is the live-grant rule rendered from `app.access.grants.reaches` (read_only or above) by
+`app.access.identity`, for the caller `app.db` names per transaction (`app.account_id`),
+or true for a connection acting as the system (`app.system = on`). Policies:
+
+- rows of a profile (`patient_id`): `sfp_reaches(patient_id)`;
+- rows of a document (`shell_file_id`): the document is a shell file the caller sees
+  (shell_files' own policy applies inside);
+- `blob_chunks` (keyed by storage key): read only through a visible shell file's
+  `storage_key` or a visible scan's repaired copy; written by any named caller or the
+  system (the upload writes its bytes before the row that names them is visible).
+
+Each table's policy is FORCEd, so the tables' owner is held too: a deployment that runs
+the service with the owner's URL (`DATABASE_URL` = `MIGRATIONS_DATABASE_URL`, the default)
+is still protected; superusers and BYPASSRLS roles are not (run the service as `sfp_app`).
+Migrations act as the system (migrations/env.py). The function reads `user_profiles` and
+`profile_permissions`, which have no policy themselves (a policy on them would call the
+function again).
+
+The function's body is written into the database as this revision renders it; a later
+change of the rule needs a revision that replaces the function (a test compares them).
+
+kind "expand": it adds a column, triggers, grants, a role, a function and policies;
+nothing is dropped or rewritten. reversible False: the downgrade drops `audit_chain.keyed`, which holds a value
 for every seal written after the upgrade; without it the older code would read every
 keyed seal as a broken SHA-256 one.
 """
@@ -38,6 +62,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from app.access.identity import CALLER_SQL, SYSTEM_SQL, reach_function_body
 from app.models import APP_ROLE, AUDIT_TABLES
 
 revision: str = "0011"
@@ -88,6 +113,67 @@ def _revoke_app_role() -> None:
     op.execute(f"REVOKE USAGE ON SCHEMA public FROM {APP_ROLE}")
 
 
+#: Tables of patient data, by how a row names whose it is.
+PROFILE_TABLES = (
+    "shell_files",
+    "job_queue",
+    "clinical_entities",
+    "clinical_records",
+    "legacy_document_imports",
+)
+DOCUMENT_TABLES = (
+    "security_scans",
+    "ocr_pages",
+    "page_layouts",
+    "clinical_documents",
+    "narratives",
+    "ai_usage",
+    "processing_errors",
+)
+RLS_TABLES = (*PROFILE_TABLES, *DOCUMENT_TABLES, "blob_chunks")
+
+
+def _row_level_security() -> None:
+    op.execute(
+        "CREATE FUNCTION sfp_reaches(profile uuid) RETURNS boolean LANGUAGE sql STABLE"
+        f" AS $$ {reach_function_body()} $$"
+    )
+    for table in PROFILE_TABLES:
+        op.execute(f"CREATE POLICY {table}_reach ON {table} USING (sfp_reaches(patient_id))")
+    for table in DOCUMENT_TABLES:
+        op.execute(
+            f"CREATE POLICY {table}_reach ON {table} USING ({SYSTEM_SQL} OR EXISTS"  # noqa: S608 (constants)
+            f" (SELECT 1 FROM shell_files s WHERE s.id = {table}.shell_file_id))"
+        )
+    read = (
+        f"{SYSTEM_SQL} OR EXISTS (SELECT 1 FROM shell_files s"  # noqa: S608 (constants)
+        " WHERE s.storage_key = blob_chunks.storage_key) OR EXISTS (SELECT 1 FROM"
+        " security_scans c WHERE c.repaired_storage_key = blob_chunks.storage_key)"
+    )
+    write = f"{SYSTEM_SQL} OR {CALLER_SQL} IS NOT NULL"
+    op.execute(f"CREATE POLICY blob_chunks_read ON blob_chunks FOR SELECT USING ({read})")
+    op.execute(f"CREATE POLICY blob_chunks_insert ON blob_chunks FOR INSERT WITH CHECK ({write})")
+    op.execute(
+        f"CREATE POLICY blob_chunks_update ON blob_chunks FOR UPDATE USING ({write})"
+        f" WITH CHECK ({write})"
+    )
+    op.execute(f"CREATE POLICY blob_chunks_delete ON blob_chunks FOR DELETE USING ({write})")
+    for table in RLS_TABLES:
+        op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
+        op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
+
+
+def _no_row_level_security() -> None:
+    for table in RLS_TABLES:
+        op.execute(f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY")
+        op.execute(f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY")
+    for table in (*PROFILE_TABLES, *DOCUMENT_TABLES):
+        op.execute(f"DROP POLICY IF EXISTS {table}_reach ON {table}")
+    for name in ("read", "insert", "update", "delete"):
+        op.execute(f"DROP POLICY IF EXISTS blob_chunks_{name} ON blob_chunks")
+    op.execute("DROP FUNCTION IF EXISTS sfp_reaches(uuid)")
+
+
 def upgrade() -> None:
     op.add_column(
         "audit_chain",
@@ -101,10 +187,12 @@ def upgrade() -> None:
             " FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()"
         )
     _grant_app_role()
+    _row_level_security()
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
+        _no_row_level_security()
         _revoke_app_role()
         for table in AUDIT_TABLES:
             op.execute(f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}")

@@ -59,10 +59,13 @@ def verify(app: Flask, *args: str) -> tuple[int, dict]:
 
 
 def tamper(db_session: Session, statement: str, audit_id: int, table: str = "audit_log") -> None:
-    # Only the owner can lift the append-only guard; the test transaction rolls it back.
+    # Only the owner can lift the append-only guard (the app's role cannot): the test's
+    # connection steps out of the role for it; the test transaction rolls it all back.
+    db_session.execute(text("RESET ROLE"))
     db_session.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER {table}_append_only"))
     db_session.execute(text(statement), {"id": audit_id})
     db_session.execute(text(f"ALTER TABLE {table} ENABLE TRIGGER {table}_append_only"))
+    db_session.execute(text(f"SET ROLE {APP_ROLE}"))
     db_session.expire_all()
 
 
