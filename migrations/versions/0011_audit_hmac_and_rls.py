@@ -29,12 +29,13 @@ Issue #14, items 5 and 10.
   database granted and leaves the role.
 
 Item 10: row-level security (PostgreSQL only; SQLite has none, and the embedded default
-relies on the application's checks alone). The SQL function `sfp_reaches(profile uuid)`
-is the live-grant rule rendered from `app.access.grants.reaches` (read_only or above) by
-`app.access.identity`, for the caller `app.db` names per transaction (`app.account_id`),
-or true for a connection acting as the system (`app.system = on`). Policies:
+relies on the application's checks alone). A row is the system's (a connection with
+`app.system = on`) or the caller's, the account `app.db` names per transaction
+(`app.account_id`), by the live-grant rule rendered by `app.access.identity` from
+`app.access.grants` (read_only or above: the profiles it reaches, once per statement).
+Policies:
 
-- rows of a profile (`patient_id`): `sfp_reaches(patient_id)`;
+- rows of a profile (`patient_id`): the profile is one the caller reaches;
 - rows of a document (`shell_file_id`): the document is a shell file the caller sees
   (shell_files' own policy applies inside);
 - `blob_chunks` (keyed by storage key): read only through a visible shell file's
@@ -44,14 +45,14 @@ or true for a connection acting as the system (`app.system = on`). Policies:
 Each table's policy is FORCEd, so the tables' owner is held too: a deployment that runs
 the service with the owner's URL (`DATABASE_URL` = `MIGRATIONS_DATABASE_URL`, the default)
 is still protected; superusers and BYPASSRLS roles are not (run the service as `sfp_app`).
-Migrations act as the system (migrations/env.py). The function reads `user_profiles` and
-`profile_permissions`, which have no policy themselves (a policy on them would call the
-function again).
+Migrations act as the system (migrations/env.py). The rule reads `user_profiles` and
+`profile_permissions`, which have no policy themselves.
 
-The function's body is written into the database as this revision renders it; a later
-change of the rule needs a revision that replaces the function (a test compares them).
+The policies hold the rule as this revision renders it; a later change of the rule needs
+a revision that writes them again (tests/app/test_rls.py compares policy and rule on the
+access-matrix callers).
 
-kind "expand": it adds a column, triggers, grants, a role, a function and policies;
+kind "expand": it adds a column, triggers, grants, a role and policies;
 nothing is dropped or rewritten. reversible False: the downgrade drops `audit_chain.keyed`, which holds a value
 for every seal written after the upgrade; without it the older code would read every
 keyed seal as a broken SHA-256 one.
@@ -62,7 +63,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from app.access.identity import CALLER_SQL, SYSTEM_SQL, reach_function_body
+from app.access.identity import CALLER_SQL, SYSTEM_SQL, reachable_profiles_sql
 from app.models import APP_ROLE, AUDIT_TABLES
 
 revision: str = "0011"
@@ -134,21 +135,17 @@ RLS_TABLES = (*PROFILE_TABLES, *DOCUMENT_TABLES, "blob_chunks")
 
 
 def _row_level_security() -> None:
-    op.execute(
-        "CREATE FUNCTION sfp_reaches(profile uuid) RETURNS boolean LANGUAGE sql STABLE"
-        f" AS $$ {reach_function_body()} $$"
-    )
+    reachable = f"{SYSTEM_SQL} OR patient_id IN ({reachable_profiles_sql()})"
     for table in PROFILE_TABLES:
-        op.execute(f"CREATE POLICY {table}_reach ON {table} USING (sfp_reaches(patient_id))")
+        op.execute(f"CREATE POLICY {table}_reach ON {table} USING ({reachable})")
     for table in DOCUMENT_TABLES:
         op.execute(
-            f"CREATE POLICY {table}_reach ON {table} USING ({SYSTEM_SQL} OR EXISTS"  # noqa: S608 (constants)
-            f" (SELECT 1 FROM shell_files s WHERE s.id = {table}.shell_file_id))"
+            f"CREATE POLICY {table}_reach ON {table}"  # noqa: S608 (constants)
+            f" USING ({SYSTEM_SQL} OR shell_file_id IN (SELECT id FROM shell_files))"
         )
     read = (
-        f"{SYSTEM_SQL} OR EXISTS (SELECT 1 FROM shell_files s"  # noqa: S608 (constants)
-        " WHERE s.storage_key = blob_chunks.storage_key) OR EXISTS (SELECT 1 FROM"
-        " security_scans c WHERE c.repaired_storage_key = blob_chunks.storage_key)"
+        f"{SYSTEM_SQL} OR storage_key IN (SELECT storage_key FROM shell_files)"  # noqa: S608
+        " OR storage_key IN (SELECT repaired_storage_key FROM security_scans)"
     )
     write = f"{SYSTEM_SQL} OR {CALLER_SQL} IS NOT NULL"
     op.execute(f"CREATE POLICY blob_chunks_read ON blob_chunks FOR SELECT USING ({read})")
@@ -171,7 +168,6 @@ def _no_row_level_security() -> None:
         op.execute(f"DROP POLICY IF EXISTS {table}_reach ON {table}")
     for name in ("read", "insert", "update", "delete"):
         op.execute(f"DROP POLICY IF EXISTS blob_chunks_{name} ON blob_chunks")
-    op.execute("DROP FUNCTION IF EXISTS sfp_reaches(uuid)")
 
 
 def upgrade() -> None:
