@@ -241,16 +241,12 @@ def test_the_embedded_default_keeps_a_private_key_file(tmp_path: Path) -> None:
 # The application's role, as the migration creates it.
 
 
-def _as_app_role(database_url: str) -> psycopg.Connection:
-    dsn = database_url.replace("postgresql+psycopg://postgres@", "postgresql://postgres@")
-    with psycopg.connect(dsn, autocommit=True) as admin:
-        admin.execute(f"ALTER ROLE {APP_ROLE} LOGIN")  # NOLOGIN as migrated; tests log in
-    return psycopg.connect(dsn.replace("//postgres@", f"//{APP_ROLE}@"))
-
-
 @pytest.fixture
-def app_role(database_url: str) -> Iterator[psycopg.Connection]:
-    with _as_app_role(database_url) as connection:
+def app_role(app_database_url: str) -> Iterator[psycopg.Connection]:
+    """A connection as the service's role (NOLOGIN as migrated; the tests give it one)."""
+    dsn = app_database_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn) as connection:
+        assert connection.execute("SELECT current_user").fetchone() == (APP_ROLE,)
         yield connection
         connection.rollback()
 
