@@ -9,9 +9,12 @@ error, never unaudited data (fail closed).
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
+import os
+import secrets
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,6 +23,7 @@ from sqlalchemy import insert, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from app.config import ConfigError, Settings
 from app.models import AuditLog, AuditSeal, table_of
 
 OPERATIONS = ("create", "read", "update", "delete")
@@ -143,9 +147,14 @@ def audit_read(
     commit_audited(session)
 
 
-# The hash chain. Each audit row, once settled, is sealed: its SHA-256 over the previous
-# seal and the row's canonical form. Editing or deleting a sealed row, or a seal, breaks
-# the chain at that row, and `verify_chain` names the first such row.
+# The chain. Each audit row, once settled, is sealed: an HMAC-SHA256 over the previous
+# seal and the row's canonical form, keyed with AUDIT_HMAC_KEY, which lives outside the
+# database. Editing or deleting a sealed row or a seal breaks the chain at that row, and
+# without the key nobody can seal it again; `verify_chain` names the first such row.
+# Seals made before revision 0012 are plain SHA-256 (`keyed` false): the first keyed
+# seal covers them through its `prev_hash`, and no unkeyed seal may follow a keyed one.
+# Deleting the newest rows with their seals leaves a shorter chain that holds: a signed
+# head (`chain_head`), kept elsewhere, says how far the chain reached.
 
 GENESIS = "0" * 64
 _FIELDS = (
@@ -162,6 +171,33 @@ _FIELDS = (
     "request_id",
     "client_address",
 )
+_HEAD_FIELDS = ("seq", "audit_id", "mac", "at")
+
+
+def chain_key(settings: Settings) -> bytes:
+    """The chain's key: `AUDIT_HMAC_KEY`; under the embedded default (SQLite) without it,
+    a key generated once into `DATA_DIR/audit_hmac_key` (mode 0600 from its creation).
+    Raises ConfigError for PostgreSQL without the key: a key kept beside one machine's
+    data would differ between machines."""
+    if settings.audit_hmac_key:
+        return settings.audit_hmac_key.encode()
+    if not settings.is_sqlite:
+        raise ConfigError("AUDIT_HMAC_KEY must be set when DATABASE_URL is PostgreSQL")
+    path = settings.data_dir / "audit_hmac_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f"{path.name}.{uuid.uuid4().hex}")
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_hex(32))
+        try:
+            # A hard link never replaces: when processes start together, the first wins.
+            path.hardlink_to(partial)
+        except FileExistsError:
+            pass
+        finally:
+            partial.unlink(missing_ok=True)
+    return path.read_text().strip().encode()
 
 
 def _canonical(row: AuditLog) -> bytes:
@@ -175,11 +211,16 @@ def _canonical(row: AuditLog) -> bytes:
     return json.dumps(values, sort_keys=True, separators=(",", ":")).encode()
 
 
-def seal_hash(prev_hash: str, row: AuditLog) -> str:
-    return hashlib.sha256(prev_hash.encode() + b"\n" + _canonical(row)).hexdigest()
+def seal_hash(prev_hash: str, row: AuditLog, key: bytes | None) -> str:
+    """The seal of `row` after `prev_hash`: keyed (HMAC-SHA256), or with `key` None the
+    plain SHA-256 of the seals made before revision 0012."""
+    message = prev_hash.encode() + b"\n" + _canonical(row)
+    if key is None:
+        return hashlib.sha256(message).hexdigest()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
-def seal_pending(session: Session, *, settle: timedelta, limit: int = 5000) -> int:
+def seal_pending(session: Session, *, key: bytes, settle: timedelta, limit: int = 5000) -> int:
     """Seal audit rows older than `settle` (their transactions are long over), in id
     order, after the last sealed one. Returns how many were sealed. One sealer at a time:
     on PostgreSQL a transaction-level advisory lock keeps a second one out."""
@@ -199,10 +240,50 @@ def seal_pending(session: Session, *, settle: timedelta, limit: int = 5000) -> i
         .limit(limit)
     ).all()
     for row in rows:
-        row_hash = seal_hash(prev, row)
-        session.add(AuditSeal(audit_id=row.id, prev_hash=prev, row_hash=row_hash))
+        row_hash = seal_hash(prev, row, key)
+        session.add(AuditSeal(audit_id=row.id, prev_hash=prev, row_hash=row_hash, keyed=True))
         prev = row_hash
     return len(rows)
+
+
+class BadHead(ValueError):
+    """A head that is malformed or whose signature does not hold under this key."""
+
+
+@dataclass(frozen=True)
+class ChainHead:
+    """How far the chain reached: `seq` seals, the last sealing row `audit_id` with
+    `mac`, at `at` (ISO 8601); `signature` is an HMAC over them with the chain's key."""
+
+    seq: int
+    audit_id: int
+    mac: str
+    at: str
+    signature: str
+
+    @staticmethod
+    def sign(key: bytes, values: dict[str, Any]) -> str:
+        body = json.dumps({name: values[name] for name in _HEAD_FIELDS}, sort_keys=True)
+        return hmac.new(key, b"audit-head\n" + body.encode(), hashlib.sha256).hexdigest()
+
+    @classmethod
+    def read(cls, data: object, key: bytes) -> ChainHead:
+        """The head in `data` (a parsed JSON object), if its signature holds."""
+        if not isinstance(data, dict):
+            raise BadHead("the head is not a JSON object")
+        try:
+            head = cls(
+                seq=int(data["seq"]),
+                audit_id=int(data["audit_id"]),
+                mac=str(data["mac"]),
+                at=str(data["at"]),
+                signature=str(data["signature"]),
+            )
+        except (KeyError, TypeError, ValueError):
+            raise BadHead("the head lacks a field or has one of the wrong type") from None
+        if not hmac.compare_digest(cls.sign(key, asdict(head)), head.signature):
+            raise BadHead("the head's signature does not hold under this key")
+        return head
 
 
 @dataclass(frozen=True)
@@ -211,30 +292,66 @@ class ChainReport:
     checked: int
     first_broken: int | None = None
     reason: str | None = None
+    last: tuple[int, str] | None = None  # the last seal's (audit_id, mac)
 
 
-def verify_chain(session: Session) -> ChainReport:
-    """Walk the sealed part of the audit log; name the first row that does not hold."""
+def chain_head(session: Session, key: bytes) -> ChainHead | ChainReport:
+    """The signed head of the chain as it stands, or the report of a chain that does not
+    hold (a broken chain is never signed)."""
+    report = verify_chain(session, key)
+    if not report.ok:
+        return report
+    audit_id, mac = report.last or (0, GENESIS)
+    values: dict[str, Any] = {
+        "seq": report.checked,
+        "audit_id": audit_id,
+        "mac": mac,
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    return ChainHead(**values, signature=ChainHead.sign(key, values))
+
+
+def verify_chain(session: Session, key: bytes, head: ChainHead | None = None) -> ChainReport:
+    """Walk the sealed part of the audit log; name the first row that does not hold. With
+    a `head`, the chain must also still reach it, through the very seal it names."""
     seals = session.execute(
-        select(AuditSeal.audit_id, AuditSeal.prev_hash, AuditSeal.row_hash).order_by(
-            AuditSeal.audit_id
-        )
+        select(
+            AuditSeal.audit_id, AuditSeal.prev_hash, AuditSeal.row_hash, AuditSeal.keyed
+        ).order_by(AuditSeal.audit_id)
     ).all()
-    sealed_ids = [seal.audit_id for seal in seals]
+    checked = len(seals)
     rows = {
         row.id: row
         for row in session.scalars(
-            select(AuditLog).where(AuditLog.id <= (sealed_ids[-1] if sealed_ids else 0))
+            select(AuditLog).where(AuditLog.id <= (seals[-1].audit_id if seals else 0))
         )
     }
-    prev = GENESIS
-    for seal in seals:
+    prev, keyed = GENESIS, False
+    for seq, seal in enumerate(seals, start=1):
         row = rows.pop(seal.audit_id, None)
         if row is None:
-            return ChainReport(False, len(sealed_ids), seal.audit_id, "row deleted")
-        if seal.prev_hash != prev or seal_hash(prev, row) != seal.row_hash:
-            return ChainReport(False, len(sealed_ids), seal.audit_id, "row or seal altered")
-        prev = seal.row_hash
+            return ChainReport(False, checked, seal.audit_id, "row deleted")
+        expected = seal_hash(prev, row, key if seal.keyed else None)
+        if (
+            (keyed and not seal.keyed)
+            or seal.prev_hash != prev
+            or not hmac.compare_digest(expected, seal.row_hash)
+        ):
+            return ChainReport(False, checked, seal.audit_id, "row or seal altered")
+        if (
+            head is not None
+            and seq == head.seq
+            and (seal.audit_id, seal.row_hash)
+            != (
+                head.audit_id,
+                head.mac,
+            )
+        ):
+            return ChainReport(False, checked, seal.audit_id, "the chain departs from the head")
+        prev, keyed = seal.row_hash, seal.keyed
     if rows:  # rows among the sealed ones that were never sealed: inserted out of order
-        return ChainReport(False, len(sealed_ids), min(rows), "row not in the chain")
-    return ChainReport(True, len(sealed_ids))
+        return ChainReport(False, checked, min(rows), "row not in the chain")
+    if head is not None and checked < head.seq:
+        return ChainReport(False, checked, head.audit_id, "the chain ends before the head")
+    last = (seals[-1].audit_id, seals[-1].row_hash) if seals else None
+    return ChainReport(True, checked, last=last)

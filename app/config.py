@@ -18,7 +18,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from limits import parse_many
+from app.config_values import (
+    ConfigError,
+    boolean,
+    integer,
+    ipv4_address,
+    number,
+    port,
+    rate,
+    secret,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MIB = 1024 * 1024
@@ -30,62 +39,6 @@ DEFAULT_STAGE_MAX_RETRIES = 6
 #: METRICS_TOKEN's value that serves /metrics without a token (an explicit choice).
 METRICS_OPEN = "disabled"
 MIN_METRICS_TOKEN = 16
-
-
-class ConfigError(ValueError):
-    """A configuration variable is missing or malformed."""
-
-
-def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
-    if value < minimum:
-        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
-    return value
-
-
-def _float(env: Mapping[str, str], name: str, default: float, *, minimum: float = 0.0) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
-    if value < minimum:
-        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
-    return value
-
-
-def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = (env.get(name) or "").strip().lower()
-    if raw == "":
-        return default
-    if raw in ("1", "true", "yes", "on"):
-        return True
-    if raw in ("0", "false", "no", "off"):
-        return False
-    raise ConfigError(f"{name} must be true or false, got {raw!r}")
-
-
-def _rate(
-    env: Mapping[str, str], name: str, default: str, *, may_be_unlimited: bool = False
-) -> str:
-    """A rate limit such as "10 per 15 minutes" (the `limits` library's notation; several
-    joined by ";"), or, where `may_be_unlimited`, "unlimited"."""
-    raw = (env.get(name) or "").strip() or default
-    if may_be_unlimited and raw == "unlimited":
-        return raw
-    try:
-        parse_many(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must read like '5 per minute', got {raw!r}") from None
-    return raw
 
 
 def _metrics_token(env: Mapping[str, str]) -> str:
@@ -149,11 +102,11 @@ def _ai_settings(env: Mapping[str, str]) -> dict[str, Any]:
         "ai_base_url": _ai_base_url(env),
         "ai_api_key": env.get("AI_API_KEY", ""),
         "ai_model": env.get("AI_MODEL", ""),
-        "ai_timeout_s": _float(env, "AI_TIMEOUT", 120.0, minimum=1.0),
-        "ai_prompt_price_per_1k": _float(env, "AI_PROMPT_PRICE_PER_1K", 0.0),
-        "ai_completion_price_per_1k": _float(env, "AI_COMPLETION_PRICE_PER_1K", 0.0),
-        "ai_requests_per_minute": _int(env, "AI_REQUESTS_PER_MINUTE", 0),
-        "ai_tokens_per_minute": _int(env, "AI_TOKENS_PER_MINUTE", 0),
+        "ai_timeout_s": number(env, "AI_TIMEOUT", 120.0, minimum=1.0),
+        "ai_prompt_price_per_1k": number(env, "AI_PROMPT_PRICE_PER_1K", 0.0),
+        "ai_completion_price_per_1k": number(env, "AI_COMPLETION_PRICE_PER_1K", 0.0),
+        "ai_requests_per_minute": integer(env, "AI_REQUESTS_PER_MINUTE", 0),
+        "ai_tokens_per_minute": integer(env, "AI_TOKENS_PER_MINUTE", 0),
     }
     if provider == "openai" and not (settings["ai_base_url"] and settings["ai_model"]):
         raise ConfigError("AI_PROVIDER=openai needs AI_BASE_URL and AI_MODEL")
@@ -186,6 +139,9 @@ class Settings:
     audit_settle_s: float = 60.0
     # Files no document names any more (left by a crash) are swept once this old.
     orphan_grace_s: float = 3600.0
+    # The audit chain's HMAC key, kept outside the database. Unset: required with
+    # PostgreSQL; under the embedded default a key file in DATA_DIR (`app.audit.chain_key`).
+    audit_hmac_key: str = field(default="", repr=False)
     # Published marks are written together at most this often (0: at once, as tests want).
     publish_mark_interval_s: float = 0.5
     # Security scan limits and the optional ClamAV daemon ("host:port" or a unix socket path).
@@ -232,6 +188,13 @@ class Settings:
     max_run_tokens: int = 2_000_000
     max_run_cost_usd: float = 0.0
     testing: bool = False
+    # Who runs migrations (the tables' owner); default DATABASE_URL. Row-level security is
+    # forced on the owner too, so one URL for both is still protected (revision 0012).
+    migrations_database_url: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.migrations_database_url:
+            object.__setattr__(self, "migrations_database_url", self.database_url)
 
     @property
     def is_sqlite(self) -> bool:
@@ -252,44 +215,47 @@ class Settings:
         storage = env.get("BLOB_STORAGE_URL") or default_storage
         if storage != "db" and not storage.startswith("file://"):
             raise ConfigError("BLOB_STORAGE_URL must be 'db' or a file:// URL")
+        raw_migrations_db = env.get("MIGRATIONS_DATABASE_URL")
         return cls(
             data_dir=data_dir,
             database_url=database_url,
+            migrations_database_url=(
+                normalise_database_url(raw_migrations_db) if raw_migrations_db else database_url
+            ),
             blob_storage_url=storage,
-            db_pool_size=_int(env, "DB_POOL_SIZE", 10, minimum=1),
-            max_upload_bytes=_int(env, "MAX_UPLOAD_BYTES", 50 * MIB, minimum=1),
-            blob_chunk_bytes=_int(env, "BLOB_CHUNK_BYTES", MIB, minimum=4096),
+            db_pool_size=integer(env, "DB_POOL_SIZE", 10, minimum=1),
+            max_upload_bytes=integer(env, "MAX_UPLOAD_BYTES", 50 * MIB, minimum=1),
+            blob_chunk_bytes=integer(env, "BLOB_CHUNK_BYTES", MIB, minimum=4096),
             secret_key=env.get("SECRET_KEY", ""),
-            heartbeat_interval_s=_float(env, "HEARTBEAT_INTERVAL", 5.0, minimum=0.1),
-            stale_after_s=_float(env, "STALE_AFTER", 30.0, minimum=1.0),
-            outbox_grace_s=_float(env, "OUTBOX_GRACE", 5.0, minimum=0.0),
-            audit_settle_s=_float(env, "AUDIT_SETTLE", 60.0, minimum=0.0),
-            orphan_grace_s=_float(env, "ORPHAN_GRACE", 3600.0, minimum=0.0),
-            publish_mark_interval_s=_float(env, "PUBLISH_MARK_INTERVAL", 0.5, minimum=0.0),
-            max_pdf_pages=_int(env, "MAX_PDF_PAGES", 500, minimum=1),
-            max_image_pixels=_int(env, "MAX_IMAGE_PIXELS", 60_000_000, minimum=1),
-            max_pdf_stream_bytes=_int(env, "MAX_PDF_STREAM_BYTES", 256 * MIB, minimum=MIB),
+            heartbeat_interval_s=number(env, "HEARTBEAT_INTERVAL", 5.0, minimum=0.1),
+            stale_after_s=number(env, "STALE_AFTER", 30.0, minimum=1.0),
+            outbox_grace_s=number(env, "OUTBOX_GRACE", 5.0, minimum=0.0),
+            audit_settle_s=number(env, "AUDIT_SETTLE", 60.0, minimum=0.0),
+            orphan_grace_s=number(env, "ORPHAN_GRACE", 3600.0, minimum=0.0),
+            audit_hmac_key=secret(env, "AUDIT_HMAC_KEY", minimum_length=32),
+            publish_mark_interval_s=number(env, "PUBLISH_MARK_INTERVAL", 0.5, minimum=0.0),
+            max_pdf_pages=integer(env, "MAX_PDF_PAGES", 500, minimum=1),
+            max_image_pixels=integer(env, "MAX_IMAGE_PIXELS", 60_000_000, minimum=1),
+            max_pdf_stream_bytes=integer(env, "MAX_PDF_STREAM_BYTES", 256 * MIB, minimum=MIB),
             clamd_address=env.get("CLAMD_ADDRESS") or None,
-            ocr_batch_pages=_int(env, "OCR_BATCH_PAGES", 4, minimum=1),
+            ocr_batch_pages=integer(env, "OCR_BATCH_PAGES", 4, minimum=1),
             metrics_token=_metrics_token(env),
-            trusted_proxies=_int(env, "TRUSTED_PROXIES", 0),
+            trusted_proxies=integer(env, "TRUSTED_PROXIES", 0),
             # The embedded default serves plain http on this machine; anything else is
             # expected behind TLS.
-            session_cookie_secure=_bool(env, "SESSION_COOKIE_SECURE", bool(raw_db)),
-            session_lifetime_s=_int(env, "SESSION_LIFETIME", 12 * 3600, minimum=60),
-            signin_rate_limit=_rate(env, "SIGNIN_RATE_LIMIT", "5 per minute"),
-            signin_account_limit=_rate(env, "SIGNIN_ACCOUNT_LIMIT", "10 per 15 minutes"),
-            signin_global_limit=_rate(env, "SIGNIN_GLOBAL_LIMIT", "100 per minute"),
-            upload_rate_limit=_rate(
-                env, "UPLOAD_RATE_LIMIT", "600 per hour", may_be_unlimited=True
-            ),
-            reprocess_rate_limit=_rate(
+            session_cookie_secure=boolean(env, "SESSION_COOKIE_SECURE", bool(raw_db)),
+            session_lifetime_s=integer(env, "SESSION_LIFETIME", 12 * 3600, minimum=60),
+            signin_rate_limit=rate(env, "SIGNIN_RATE_LIMIT", "5 per minute"),
+            signin_account_limit=rate(env, "SIGNIN_ACCOUNT_LIMIT", "10 per 15 minutes"),
+            signin_global_limit=rate(env, "SIGNIN_GLOBAL_LIMIT", "100 per minute"),
+            upload_rate_limit=rate(env, "UPLOAD_RATE_LIMIT", "600 per hour", may_be_unlimited=True),
+            reprocess_rate_limit=rate(
                 env, "REPROCESS_RATE_LIMIT", "60 per hour", may_be_unlimited=True
             ),
-            max_document_characters=_int(env, "MAX_DOCUMENT_CHARACTERS", 2_000_000, minimum=1),
-            max_document_pixels=_int(env, "MAX_DOCUMENT_PIXELS", 5_000_000_000, minimum=1),
-            max_run_tokens=_int(env, "MAX_RUN_TOKENS", 2_000_000, minimum=1),
-            max_run_cost_usd=_float(env, "MAX_RUN_COST_USD", 0.0),
+            max_document_characters=integer(env, "MAX_DOCUMENT_CHARACTERS", 2_000_000, minimum=1),
+            max_document_pixels=integer(env, "MAX_DOCUMENT_PIXELS", 5_000_000_000, minimum=1),
+            max_run_tokens=integer(env, "MAX_RUN_TOKENS", 2_000_000, minimum=1),
+            max_run_cost_usd=number(env, "MAX_RUN_COST_USD", 0.0),
             **_ai_settings(env),
         )
 
@@ -299,22 +265,10 @@ class Settings:
         unknown = set(overrides) - known
         if unknown:
             raise ConfigError(f"unknown settings: {', '.join(sorted(unknown))}")
+        overrides = dict(overrides)
+        if self.migrations_database_url == self.database_url:  # one URL for both: keep so
+            overrides.setdefault("migrations_database_url", overrides.get("database_url", ""))
         return replace(self, **overrides)
-
-
-def _port(env: Mapping[str, str], name: str, default: int) -> int:
-    port = _int(env, name, default, minimum=1)
-    if port > 65535:
-        raise ConfigError(f"{name} must be a TCP port (1-65535), got {port}")
-    return port
-
-
-def _ipv4_address(env: Mapping[str, str], name: str, default: str) -> str:
-    raw = env.get(name) or default
-    try:
-        return str(ipaddress.IPv4Address(raw))
-    except ValueError:
-        raise ConfigError(f"{name} must be an IPv4 address, got {raw!r}") from None
 
 
 @dataclass(frozen=True)
@@ -335,9 +289,9 @@ class LauncherSettings:
         if flower_auth and ":" not in flower_auth:
             raise ConfigError("FLOWER_BASIC_AUTH must be user:password")
         return cls(
-            bind_address=_ipv4_address(env, "BIND_ADDRESS", "127.0.0.1"),
-            web_port=_port(env, "PORT", 8000),
-            flower_port=_port(env, "FLOWER_PORT", 5555),
+            bind_address=ipv4_address(env, "BIND_ADDRESS", "127.0.0.1"),
+            web_port=port(env, "PORT", 8000),
+            flower_port=port(env, "FLOWER_PORT", 5555),
             flower_basic_auth=flower_auth,
         )
 
@@ -351,7 +305,7 @@ def stage_max_retries(environ: Mapping[str, str] | None = None) -> int:
     """The retry budget of a stage: Celery's `max_retries` for its task (`celeryconfig`)
     and the `max_retries` of its job row (`app.runs.enqueue`), one setting for both."""
     env = os.environ if environ is None else environ
-    return _int(env, "STAGE_MAX_RETRIES", DEFAULT_STAGE_MAX_RETRIES)
+    return integer(env, "STAGE_MAX_RETRIES", DEFAULT_STAGE_MAX_RETRIES)
 
 
 @dataclass(frozen=True)
@@ -385,10 +339,10 @@ class CelerySettings:
             data_dir=data_dir,
             broker_url=configured or f"redis+socket://{embedded_broker_socket(data_dir)}",
             embedded_broker=not configured,
-            stage_retry_backoff_s=_int(env, "STAGE_RETRY_BACKOFF", 2),
+            stage_retry_backoff_s=integer(env, "STAGE_RETRY_BACKOFF", 2),
             stage_max_retries=stage_max_retries(env),
-            outbox_relay_interval_s=_float(env, "OUTBOX_RELAY_INTERVAL", 2.0),
-            reclaim_interval_s=_float(env, "RECLAIM_INTERVAL", 10.0),
-            audit_seal_interval_s=_float(env, "AUDIT_SEAL_INTERVAL", 30.0),
-            orphan_sweep_interval_s=_float(env, "ORPHAN_SWEEP_INTERVAL", 3600.0, minimum=1.0),
+            outbox_relay_interval_s=number(env, "OUTBOX_RELAY_INTERVAL", 2.0),
+            reclaim_interval_s=number(env, "RECLAIM_INTERVAL", 10.0),
+            audit_seal_interval_s=number(env, "AUDIT_SEAL_INTERVAL", 30.0),
+            orphan_sweep_interval_s=number(env, "ORPHAN_SWEEP_INTERVAL", 3600.0, minimum=1.0),
         )

@@ -4,6 +4,14 @@ One `Database` per process, made by the app factory. Requests get a session
 scoped to the request (`request_session()`); tasks and commands open their own
 with `db.session()`. SQLite (the embedded default) runs in WAL mode with foreign
 keys on, so several processes can share it.
+
+Who the database sees (PostgreSQL's row-level security, revision 0012; the policies'
+rule is `app.access.identity`'s), set here and nowhere else: every connection opens as
+the system (`app.system = on`, a libpq option: no round trip), which workers, beat,
+commands and a web process's bookkeeping are; each transaction of a request's session
+drops that flag and names the request's account (`app.account_id`), transaction-local,
+so nothing outlives the transaction on a pooled connection. A request that has named
+no account yet sees no patient rows.
 """
 
 from __future__ import annotations
@@ -14,10 +22,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from flask import current_app, g
+from flask import current_app, g, has_request_context
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DisconnectionError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
 
@@ -74,6 +82,39 @@ class _PingAfterIdle:
             raise DisconnectionError("a pooled connection was found dead")
 
 
+#: The settings row-level security reads: the system flag, and the request's account.
+SYSTEM_SETTING = "app.system"
+ACCOUNT_SETTING = "app.account_id"
+_SYSTEM_OPTIONS = f"-c {SYSTEM_SETTING}=on"
+_ACT_AS = (
+    f"SELECT set_config('{SYSTEM_SETTING}', 'off', true), set_config('{ACCOUNT_SETTING}', %s, true)"
+)
+
+
+def _request_account() -> str:
+    account = g.get("account_id") if has_request_context() else None
+    return str(account) if account else ""
+
+
+def _act_for_request(session: Session, _tx: SessionTransaction, connection: Connection) -> None:
+    """A request session's transaction acts as the request's account (see above)."""
+    if session.info.get("request") and connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(_ACT_AS, (_request_account(),))
+
+
+event.listen(Session, "after_begin", _act_for_request)
+
+
+def act_as(session: Session, account_id: Any) -> None:
+    """Name the request's account: `g.account_id`, and in the database at once when the
+    request's transaction has begun (its later transactions take it from `g`)."""
+    g.account_id = account_id
+    if session.info.get("request") and session.in_transaction():
+        connection = session.connection()
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql(_ACT_AS, (str(account_id),))
+
+
 class Database:
     def __init__(
         self,
@@ -89,6 +130,7 @@ class Database:
         else:
             engine_options.setdefault("pool_size", pool_size)
             engine_options.setdefault("max_overflow", 10)
+            engine_options.setdefault("connect_args", {"options": _SYSTEM_OPTIONS})
         # Statement parameters carry document text and names: keep them out of exception
         # messages and logs.
         engine_options.setdefault("hide_parameters", True)
@@ -124,7 +166,7 @@ def get_db() -> Database:
 def request_session() -> Session:
     """The session of the current request, opened on first use, closed at teardown."""
     if "db_session" not in g:
-        g.db_session = get_db().sessionmaker()
+        g.db_session = get_db().sessionmaker(info={"request": True})
     session: Session = g.db_session
     return session
 

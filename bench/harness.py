@@ -65,6 +65,7 @@ APP_VARIABLES = (
     "STAGE_RETRY_BACKOFF", "STAGE_MAX_RETRIES", "OUTBOX_RELAY_INTERVAL", "RECLAIM_INTERVAL",
     "WEB_CONCURRENCY", "WEB_THREADS", "GUNICORN_CMD_ARGS", "FLASK_APP", "OCR_BATCH_PAGES",
     "UPLOAD_RATE_LIMIT", "REPROCESS_RATE_LIMIT",
+    "MIGRATIONS_DATABASE_URL", "AUDIT_HMAC_KEY",
 )  # fmt: skip
 
 
@@ -122,6 +123,9 @@ class BenchEnv:
     db_name: str
     redis_db: int
     workdir: Path
+    # The service's processes connect as the application's role, as in production (row-level
+    # security applies to it); the benchmark's own set-up as the owner (`database_url`).
+    app_database_url: str = ""
 
     @property
     def database_url(self) -> str:
@@ -133,9 +137,13 @@ class BenchEnv:
 
     def env(self, **extra: str) -> dict[str, str]:
         """The environment of every process of this benchmark (and of its own app objects)."""
+        from tests.support import services
+
         env = {k: v for k, v in os.environ.items() if k not in APP_VARIABLES}
         env.update(
-            DATABASE_URL=self.database_url,
+            DATABASE_URL=self.app_database_url or self.database_url,
+            MIGRATIONS_DATABASE_URL=self.database_url,
+            AUDIT_HMAC_KEY=services.AUDIT_HMAC_KEY,
             CELERY_BROKER_URL=self.broker_url,
             DATA_DIR=str(self.workdir / "data"),
             BLOB_STORAGE_URL="db",  # what a PostgreSQL deployment uses by default
@@ -196,6 +204,7 @@ def bench_env(name: str, *, keep: bool = False) -> Iterator[BenchEnv]:
     (env.workdir / "data").mkdir()
     log(f"database {db_name}: created and migrated; redis db {redis_db}; scratch {env.workdir}")
     services.migrate(url)
+    env.app_database_url = services.app_role_url(url)
     env.redis().flushdb()
     try:
         yield env

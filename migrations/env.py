@@ -12,7 +12,7 @@ config = context.config
 if config.config_file_name is not None and not config.attributes.get("database_url"):
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
-url = config.attributes.get("database_url") or Settings.from_env().database_url
+url = config.attributes.get("database_url") or Settings.from_env().migrations_database_url
 target_metadata = Base.metadata
 
 
@@ -28,7 +28,10 @@ def run_migrations_offline() -> None:
 
 
 def run_migrations_online() -> None:
-    engine = create_engine(url, poolclass=pool.NullPool)
+    # The tables' owner is subject to their row-level security too (FORCE, revision
+    # 0012): migrations act as the system, like `app.db`'s connections.
+    connect_args = {} if url.startswith("sqlite") else {"options": "-c app.system=on"}
+    engine = create_engine(url, poolclass=pool.NullPool, connect_args=connect_args)
     with engine.connect() as connection:
         context.configure(
             connection=connection,

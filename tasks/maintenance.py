@@ -11,7 +11,7 @@ from celery import shared_task
 from celery.signals import worker_ready
 from flask import current_app
 
-from app.audit import seal_pending
+from app.audit import chain_key, seal_pending
 from app.celery_app import flask_app_of
 from app.db import get_db
 from app.sweeper import sweep_machine, sweep_stores
@@ -40,7 +40,9 @@ def seal_audit_log() -> int:
     """Add settled audit rows to the hash chain. Returns how many were sealed."""
     settings = current_app.config["SETTINGS"]
     with get_db().session() as session:
-        return seal_pending(session, settle=timedelta(seconds=settings.audit_settle_s))
+        return seal_pending(
+            session, key=chain_key(settings), settle=timedelta(seconds=settings.audit_settle_s)
+        )
 
 
 @shared_task(name="maintenance.reclaim_stale_jobs", acks_late=False, ignore_result=True)

@@ -14,13 +14,17 @@ import pytest
 import redis
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
+from app.models import APP_ROLE
 from tests.support.clamd import FakeClamd
 from tests.support.documents import Corpus
 from tests.support.samples import Samples, generate
 from tests.support.services import (
+    ACT_AS_SYSTEM,
     RedisServer,
+    app_role_url,
     drop_database,
     fresh_database,
     migrate,
@@ -50,14 +54,29 @@ def database_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def service_env(
-    tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer, database_url: str
-) -> Iterator[dict[str, str]]:
-    """The environment of this test session's processes (this one and the worker).
+def app_database_url(database_url: str) -> str:
+    """The session's database as the application's role: not the tables' owner, no
+    superuser, so the audit tables' grants and row-level security hold as in production."""
+    return app_role_url(database_url)
 
-    Retries are shortened to a 1 s base and 3 retries; heartbeats to 0.5 s.
+
+@pytest.fixture(scope="session")
+def service_env(
+    tmp_path_factory: pytest.TempPathFactory,
+    redis_server: RedisServer,
+    database_url: str,
+    app_database_url: str,
+) -> Iterator[dict[str, str]]:
+    """The environment of this test session's processes (this one and the worker): they
+    connect as the application's role. Retries are shortened to a 1 s base and 3 retries;
+    heartbeats to 0.5 s.
     """
-    env = service_environment(database_url, redis_server.url, tmp_path_factory.mktemp("data"))
+    env = service_environment(
+        database_url,
+        redis_server.url,
+        tmp_path_factory.mktemp("data"),
+        app_database_url=app_database_url,
+    )
     saved = {key: os.environ.get(key) for key in env}
     os.environ.update(env)
     yield env
@@ -75,16 +94,40 @@ def app(service_env: dict[str, str]) -> Flask:
     return create_app({"testing": True})
 
 
+@pytest.fixture(scope="session")
+def owner_engine(database_url: str) -> Iterator[Engine]:
+    """The tables' owner (a superuser here), for the `db_session` connections, which act as
+    the application's role but may step out of it (`as_owner`) to tamper as a test must."""
+    engine = create_engine(
+        database_url, connect_args={"options": "-c app.system=on"}, hide_parameters=True
+    )
+    yield engine
+    engine.dispose()
+
+
 @pytest.fixture
-def db_session(app: Flask) -> Iterator[Session]:
-    """Bind the app to one connection inside a transaction that is rolled back afterwards."""
+def db_session(app: Flask, owner_engine: Engine) -> Iterator[Session]:
+    """Bind the app to one connection inside a transaction that is rolled back afterwards.
+
+    The connection acts as the application's role (`SET ROLE`), so grants and row-level
+    security apply as they do to the service; the test's own session acts as the system.
+    A request's transaction names its account only until it ends (`app.db`): where it
+    ends in a savepoint of this connection, the system is named again, as a real
+    connection's transaction would have reverted it."""
     db = app.extensions["db"]
-    connection = db.engine.connect()
+    connection = owner_engine.connect()
     outer = connection.begin()
+    connection.exec_driver_sql(f"SET ROLE {APP_ROLE}")  # until the rollback below
     original = db.sessionmaker
     db.sessionmaker = sessionmaker(
         bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
     )
+
+    @event.listens_for(db.sessionmaker, "after_transaction_end")
+    def _system_again(ended: Session, transaction: SessionTransaction) -> None:
+        if ended.info.get("request") and transaction.parent is None and outer.is_active:
+            connection.exec_driver_sql(ACT_AS_SYSTEM)
+
     session = db.sessionmaker()
     try:
         yield session

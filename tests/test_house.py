@@ -29,6 +29,7 @@ MAX_FUNCTION_LINES = 60
 #: Each room's floor. A module belongs to the longest room name it starts with.
 FLOORS = {
     "app.filetypes": 0,
+    "app.config_values": -1,  # the typed parsers below app.config, which reads the env
     "app.config": 0,
     "app.pipeline": 1,
     "celeryconfig": 1,

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import Unauthorized
 
 from app.access.accounts import token_refusal
+from app.db import act_as
 from app.models import Account, ApiToken, table_of
 
 TOKEN_PREFIX = "sfp_"  # noqa: S105 - a public marker, not a secret
@@ -105,7 +106,8 @@ def authenticate(session: Session, *, deferred: bool = False) -> uuid.UUID:
     if deferred and (known := _recent_tokens.get(token_hash)) is not None:
         account_id, verified_at = known
         if time.monotonic() - verified_at < RECENT_TOKEN_S:
-            g.account_id, g.token_to_verify = account_id, token_hash
+            act_as(session, account_id)
+            g.token_to_verify = token_hash
             return account_id
     found = _account_of(session, token_hash)
     if found is None:
@@ -114,7 +116,7 @@ def authenticate(session: Session, *, deferred: bool = False) -> uuid.UUID:
     if len(_recent_tokens) >= _RECENT_TOKENS_MAX:
         _recent_tokens.clear()
     _recent_tokens[token_hash] = (found, time.monotonic())
-    g.account_id = found
+    act_as(session, found)  # g.account_id, and the database's row-level security
     return found
 
 

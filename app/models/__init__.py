@@ -16,8 +16,8 @@ from app.models.accounts import (
     ProfilePermission,
     UserProfile,
 )
-from app.models.audit import AuditLog, AuditSeal
-from app.models.base import NAMING, Base, JSONType, table_of, utcnow_sql
+from app.models.audit import AUDIT_TABLES, AuditLog, AuditSeal
+from app.models.base import APP_ROLE, NAMING, Base, JSONType, table_of, utcnow_sql
 from app.models.documents import (
     IN_FLIGHT_STATUSES,
     SHELL_FILE_STATUSES,
@@ -38,6 +38,8 @@ from app.models.outputs import (
 )
 
 __all__ = [
+    "APP_ROLE",
+    "AUDIT_TABLES",
     "IN_FLIGHT_STATUSES",
     "JOB_CATEGORIES",
     "JOB_LANES",

@@ -5,10 +5,13 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Index, Integer, String
+from sqlalchemy import BigInteger, Boolean, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, utcnow_sql
+
+#: The tables the application may only read and append to.
+AUDIT_TABLES = ("audit_log", "audit_chain")
 
 
 class AuditLog(Base):
@@ -35,9 +38,11 @@ class AuditLog(Base):
 
 
 class AuditSeal(Base):
-    """The audit log's hash chain: each sealed audit row's SHA-256, chained to the one
-    before it. Kept beside `audit_log` (which stays untouched and append-only); rows are
-    sealed by beat a minute after they are written, in id order."""
+    """The audit log's chain: each sealed audit row's HMAC-SHA256 (keyed with
+    `AUDIT_HMAC_KEY`, which the database never holds), chained to the one before it.
+    Seals written before revision 0012 are plain SHA-256 (`keyed` false); the first keyed
+    seal covers them. Kept beside `audit_log` (which stays untouched and append-only);
+    rows are sealed by beat a minute after they are written, in id order."""
 
     __tablename__ = "audit_chain"
 
@@ -47,3 +52,4 @@ class AuditSeal(Base):
     prev_hash: Mapped[str] = mapped_column(String(64))
     row_hash: Mapped[str] = mapped_column(String(64))
     sealed_at: Mapped[datetime] = mapped_column(server_default=utcnow_sql())
+    keyed: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("false"))

@@ -17,6 +17,11 @@ from sqlalchemy.orm import DeclarativeBase
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 
+#: The PostgreSQL role the web and worker processes run as (revision 0012 creates it): it
+#: owns nothing, may only read and append the audit tables, and is subject to row-level
+#: security. Migrations run as the tables' owner.
+APP_ROLE = "sfp_app"
+
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",

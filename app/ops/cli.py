@@ -17,7 +17,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlalchemy import select, update
 
-from app.audit import log_audit_event, seal_pending, verify_chain
+from app.audit import log_audit_event
 from app.db import get_db
 from app.documents import lifecycle
 from app.models import (
@@ -30,6 +30,7 @@ from app.models import (
     UserProfile,
 )
 from app.ops.accounts import accounts, tokens
+from app.ops.audit_cli import audit_group
 from app.ops.deploy import deploy_command
 from app.ops.legacy import legacy_group
 from app.ops.migrations import alembic_config
@@ -157,7 +158,9 @@ def _revoke(session: Any, profile_id: uuid.UUID, account_id: uuid.UUID) -> int:
 @click.argument("revision", default="head")
 def db_upgrade(revision: str) -> None:
     """Migrate the schema up to REVISION (default: head)."""
-    command.upgrade(alembic_config(current_app.config["SETTINGS"].database_url), revision)
+    command.upgrade(
+        alembic_config(current_app.config["SETTINGS"].migrations_database_url), revision
+    )
     emit({"upgraded_to": revision})
 
 
@@ -165,7 +168,9 @@ def db_upgrade(revision: str) -> None:
 @click.argument("revision")
 def db_downgrade(revision: str) -> None:
     """Migrate the schema down to REVISION (for example `-1` or `base`)."""
-    command.downgrade(alembic_config(current_app.config["SETTINGS"].database_url), revision)
+    command.downgrade(
+        alembic_config(current_app.config["SETTINGS"].migrations_database_url), revision
+    )
     emit({"downgraded_to": revision})
 
 
@@ -249,36 +254,6 @@ def prune_jobs(older_than_days: int) -> None:
     with get_db().session() as session:
         pruned = admin.prune_completed(session, older_than=timedelta(days=older_than_days))
     emit({"pruned": pruned})
-
-
-audit_group = AppGroup("audit", help="The audit log's hash chain.")
-
-
-@audit_group.command("seal")
-@click.option("--settle", type=float, default=None, help="Seconds; default AUDIT_SETTLE.")
-def audit_seal(settle: float | None) -> None:
-    """Seal settled audit rows into the hash chain now (beat does this every 30 s)."""
-    seconds = current_app.config["SETTINGS"].audit_settle_s if settle is None else settle
-    with get_db().session() as session:
-        sealed = seal_pending(session, settle=timedelta(seconds=seconds))
-    emit({"sealed": sealed})
-
-
-@audit_group.command("verify")
-def audit_verify() -> None:
-    """Check the chain; name the first row that was edited, deleted or slipped in."""
-    with get_db().session() as session:
-        report = verify_chain(session)
-    emit(
-        {
-            "ok": report.ok,
-            "checked": report.checked,
-            "first_broken": report.first_broken,
-            "reason": report.reason,
-        }
-    )
-    if not report.ok:
-        raise SystemExit(1)
 
 
 def register_commands(app: Flask) -> None:

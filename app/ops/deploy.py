@@ -359,7 +359,7 @@ def deploy_command(base_url: str, timeout: float, migrations: Path | None) -> No
     settings = current_app.config["SETTINGS"]
     report = deploy(
         current_app.extensions["db"],
-        settings.database_url,
+        settings.migrations_database_url,
         base_url,
         migrations=migrations,
         timeout=timeout,

@@ -25,7 +25,7 @@ from werkzeug.exceptions import HTTPException
 
 from app.access.accounts import SESSION_ACCOUNT_KEY, session_is_current, session_values
 from app.audit import AuditUnavailable
-from app.db import request_session
+from app.db import act_as, request_session
 from app.models import Account
 
 web = Blueprint(
@@ -72,7 +72,8 @@ def _load_account() -> Any:
             account = None
         if account is not None and session_is_current(account, session):
             g.account = account
-            g.account_id = account.id  # what the API's access and audit helpers read
+            # What the API's access and audit helpers read, and row-level security.
+            act_as(request_session(), account.id)
         else:
             session.clear()
     if g.account is None and request.endpoint not in PUBLIC_ENDPOINTS:

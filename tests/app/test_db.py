@@ -33,8 +33,9 @@ def _backend_pid(db: Database) -> int:
 
 
 @pytest.fixture
-def small_pool(database_url: str) -> Any:
-    db = Database(database_url, pool_size=1, ping_after_idle_s=0.2)
+def small_pool(app_database_url: str) -> Any:
+    # The service's role: the tests' connections act as it, and may end its backends.
+    db = Database(app_database_url, pool_size=1, ping_after_idle_s=0.2)
     yield db
     db.engine.dispose()
 

@@ -81,7 +81,7 @@ def test_a_token_spoiled_after_use_cannot_upload(
 
 
 def test_a_token_seen_lately_costs_the_upload_no_separate_look_up(
-    app, client: FlaskClient, owner, samples: Samples
+    app, client: FlaskClient, db_session: Session, owner, samples: Samples
 ) -> None:
     _, token, profile = owner
     statements: list[str] = []
@@ -90,7 +90,7 @@ def test_a_token_seen_lately_costs_the_upload_no_separate_look_up(
         if "api_tokens" in statement:
             statements.append(statement)
 
-    engine = app.extensions["db"].engine
+    engine = db_session.connection().engine  # the requests' connection (`db_session`)
     event.listen(engine, "before_cursor_execute", record)
     try:
         first = upload(client, token, profile.id, samples.read("letter.pdf"))

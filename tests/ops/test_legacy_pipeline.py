@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from click.testing import Result
 from flask import Flask
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
 from app.models import LegacyDocumentImport, ShellFile
 from tests.ops.legacy_table import add_document, create_legacy_table
@@ -23,12 +23,14 @@ pytestmark = pytest.mark.pipeline
 
 
 @pytest.fixture
-def legacy_table_name(app: Flask) -> Iterator[str]:
+def legacy_table_name(owner_engine: Engine) -> Iterator[str]:
     """A legacy table of this test's own; dropped after, so the session schema stays the
-    models' (tests/test_migrations.py compares them)."""
+    models' (tests/test_migrations.py compares them). The old system's table is created by
+    the owner, as it would be; the service's role may read it (revision 0012's default
+    privileges) but not create tables."""
     name = f"legacy_{uuid.uuid4().hex[:10]}"
     yield name
-    with app.extensions["db"].engine.begin() as connection:
+    with owner_engine.begin() as connection:
         connection.execute(text(f'DROP TABLE IF EXISTS "{name}"'))
 
 
@@ -43,7 +45,7 @@ def invoke(app: Flask, *args: str) -> tuple[Result, dict[str, Any]]:
 
 @pytest.mark.usefixtures("worker")
 def test_imported_documents_are_relayed_and_processed(
-    app: Flask, legacy_table_name: str, samples: Samples
+    app: Flask, legacy_table_name: str, samples: Samples, owner_engine: Engine
 ) -> None:
     # Given an account without profiles and three legacy documents of it.
     db = app.extensions["db"]
@@ -55,7 +57,7 @@ def test_imported_documents_are_relayed_and_processed(
         base + 2: ("labs.pdf", samples.read("other.pdf")),
         base + 3: ("meds.txt", samples.read("note.txt")),
     }
-    with db.engine.begin() as connection:
+    with owner_engine.begin() as connection:
         create_legacy_table(connection, f'"{legacy_table_name}"')
         for legacy_id, (name, content) in documents.items():
             add_document(
@@ -99,10 +101,11 @@ def test_imported_documents_are_relayed_and_processed(
     assert payload["import"]["scanned"] == 0 and payload["import"]["imported"] == 0
 
 
-def test_a_gap_is_a_nonzero_exit_with_its_report(app: Flask, legacy_table_name: str) -> None:
-    db = app.extensions["db"]
+def test_a_gap_is_a_nonzero_exit_with_its_report(
+    app: Flask, legacy_table_name: str, owner_engine: Engine
+) -> None:
     legacy_id = uuid.uuid4().int % 10**12
-    with db.engine.begin() as connection:
+    with owner_engine.begin() as connection:
         create_legacy_table(connection, f'"{legacy_table_name}"')
         add_document(connection, f'"{legacy_table_name}"', legacy_id, uuid.uuid4(), b"orphan\n")
 

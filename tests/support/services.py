@@ -14,13 +14,24 @@ import redis
 from app.ops.migrations import alembic_config
 
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
+#: What a test connection runs to act as the system again (see `app.db`).
+ACT_AS_SYSTEM = (
+    "SELECT set_config('app.system', 'on', true), set_config('app.account_id', '', true)"
+)
+#: The audit chain's key in the tests' processes (a fixed one: several processes share it).
+AUDIT_HMAC_KEY = "test-audit-chain-key-0123456789abcdef"
 
 
-def service_environment(database_url: str, broker_url: str, data_dir: Path) -> dict[str, str]:
+def service_environment(
+    database_url: str, broker_url: str, data_dir: Path, *, app_database_url: str | None = None
+) -> dict[str, str]:
     """The environment of a test's service processes: its database, broker and folder, with
-    retries shortened to a 1 s base and 3 retries, heartbeats to 0.5 s, and a quick relay."""
+    retries shortened to a 1 s base and 3 retries, heartbeats to 0.5 s, and a quick relay.
+    With `app_database_url` the processes connect as the application's role (row-level
+    security applies) and migrate as `database_url`'s owner."""
     return {
-        "DATABASE_URL": database_url,
+        "DATABASE_URL": app_database_url or database_url,
+        "MIGRATIONS_DATABASE_URL": database_url,
         "CELERY_BROKER_URL": broker_url,
         "DATA_DIR": str(data_dir),
         "BLOB_STORAGE_URL": "db",
@@ -37,6 +48,7 @@ def service_environment(database_url: str, broker_url: str, data_dir: Path) -> d
         # Small enough that the hostile corpus's stream bombs stay small; a 300 dpi A4
         # colour scan (26 MB) still passes.
         "MAX_PDF_STREAM_BYTES": str(48 * 1024 * 1024),
+        "AUDIT_HMAC_KEY": AUDIT_HMAC_KEY,
     }
 
 
@@ -126,6 +138,16 @@ def fresh_database(name: str) -> str:
 def drop_database(name: str) -> None:
     with _admin() as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def app_role_url(database_url: str) -> str:
+    """`database_url` as the application's role (`APP_ROLE`), given a login for the tests
+    (the migration creates it NOLOGIN; trust auth needs no password)."""
+    from app.models import APP_ROLE
+
+    with _admin() as admin:
+        admin.execute(f"ALTER ROLE {APP_ROLE} LOGIN")
+    return database_url.replace("//postgres@", f"//{APP_ROLE}@", 1)
 
 
 def migrate(database_url: str, revision: str = "head", *, down: bool = False) -> None:
