@@ -6,7 +6,7 @@ imports every view module, so `api` arrives with all its routes.
 
 from __future__ import annotations
 
-from app.api import clinical, controls, openapi, pages, profiles, shell_files
+from app.api import clinical, controls, openapi, pages, profiles, record, shell_files
 from app.api.blueprint import api
 
-__all__ = ["api", "clinical", "controls", "openapi", "pages", "profiles", "shell_files"]
+__all__ = ["api", "clinical", "controls", "openapi", "pages", "profiles", "record", "shell_files"]
