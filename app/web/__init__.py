@@ -27,10 +27,10 @@ from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
 
 from app.config import Settings
-from app.web import documents, uploads, views
+from app.web import documents, record, uploads, views
 from app.web.blueprint import web
 
-__all__ = ["documents", "init_web", "uploads", "views", "web"]
+__all__ = ["documents", "init_web", "record", "uploads", "views", "web"]
 
 
 def init_web(app: Flask, api: Blueprint) -> None:
