@@ -47,6 +47,7 @@ DATABASES = {
     "e2e_latency": ("sfp_bench_e2e", 13),
     "scaling": ("sfp_bench_scaling", 14),
     "chaos": ("sfp_bench_chaos", 14),
+    "health_record": ("sfp_bench_record", 15),
 }
 
 # The informational floors (never asserted), printed as met yes/NO.
