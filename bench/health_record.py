@@ -143,10 +143,126 @@ def make_document(
     return shell_file
 
 
+def document_rows(
+    profile_id: uuid.UUID, number: int, rng: random.Random, tests: list[tuple[str, list[Any]]]
+) -> dict[str, list[dict[str, Any]]]:
+    """The rows of one completed document, its records, entities and mentions: what Pass 2
+    and the record stage would have saved (written in bulk, to build the profile fast)."""
+    from app.outputs import ai_lane
+    from app.pipeline.ai import types as ai
+    from app.pipeline.record.mentions import DocumentInfo, document_mentions, mention_to_json
+
+    shell_file_id = uuid.uuid4()
+    uploaded = datetime(2020, 1, 1, tzinfo=UTC) + timedelta(days=number * 2)
+    labs, vitals, medications, conditions, allergies = make_records(rng, tests)
+    date = None if number % 10 == 9 else (uploaded - timedelta(days=3)).date().isoformat()
+    records = ai.ClinicalRecords(
+        document_date=date,
+        lab_results=tuple(labs),
+        vitals=vitals,
+        medications=medications,
+        conditions=conditions,
+        allergies=allergies,
+    )
+    entities = [
+        ai.Entity(
+            f"e{i}",
+            "lab_result",
+            "x",
+            i,
+            i + 1,
+            1 + i % 2,
+            (0.1, 0.02 * i, 0.5, 0.02 * i + 0.015),
+            0.95,
+        )
+        for i in range(1, 21)
+    ]
+    mentions = document_mentions(
+        DocumentInfo(str(shell_file_id), uploaded.isoformat(), date), records, entities
+    )
+    owner = {"shell_file_id": shell_file_id, "patient_id": profile_id}
+    return {
+        "shell_files": [
+            {
+                "id": shell_file_id,
+                "patient_id": profile_id,
+                "uploaded_by": None,
+                "original_filename": f"r{number}.pdf",
+                "mime_type": "application/pdf",
+                "file_size_bytes": 1,
+                "sha256": uuid.uuid4().hex + uuid.uuid4().hex,
+                "storage_key": "db:none",
+                "processing_priority": 5,
+                "status": "completed",
+                "created_at": uploaded,
+            }
+        ],
+        "clinical_documents": [
+            {
+                "shell_file_id": shell_file_id,
+                "document_kind": "lab_report",
+                "document_date": date,
+                "service_dates": {"dates": []},
+            }
+        ],
+        "clinical_records": [
+            owner
+            | {
+                "id": uuid.uuid4(),
+                "record_key": r.id,
+                "record_type": _type_of(r),
+                "display": ai_lane._display(r),
+                "code_system": ai_lane._code(r)[0],
+                "code": ai_lane._code(r)[1],
+                "data": ai.to_json(r),
+                "entity_keys": {"entities": list(r.entity_ids)},
+            }
+            for r in records.all_records()
+        ],
+        "clinical_entities": [
+            owner
+            | {
+                "id": uuid.uuid4(),
+                "entity_key": e.id,
+                "entity_type": e.type,
+                "text": e.text,
+                "start_offset": e.start,
+                "end_offset": e.end,
+                "page": e.page,
+                "box": {"box": list(e.box or ())},
+                "confidence": e.confidence,
+                "negated": False,
+                "historical": False,
+                "family": False,
+                "hypothetical": False,
+            }
+            for e in entities
+        ],
+        "record_mentions": [
+            owner
+            | {
+                "id": uuid.uuid4(),
+                "section": m.section,
+                "merge_key": m.key,
+                "data": mention_to_json(m),
+            }
+            for m in mentions
+        ],
+    }
+
+
+def _type_of(record: Any) -> str:
+    from app.outputs.ai_lane import RECORD_TYPES
+
+    return next(name for name, cls in RECORD_TYPES.items() if isinstance(record, cls))
+
+
 def build_profile(app: Any, documents: int) -> tuple[str, uuid.UUID, list[uuid.UUID]]:
-    from app.models import RecordMention, ShellFile
-    from app.outputs import ai_lane, record
-    from app.pipeline.record.mentions import document_mentions, mention_to_json
+    """A profile of `documents` generated documents, merged once into its record."""
+    from sqlalchemy import insert
+
+    from app.models import Base
+    from app.outputs import record
     from tests.support.factories import make_account, make_profile
 
     rng, tests = random.Random(13), _lab_tests()
@@ -154,33 +270,17 @@ def build_profile(app: Any, documents: int) -> tuple[str, uuid.UUID, list[uuid.U
     with db.session() as session:
         account, token = make_account(session)
         profile = make_profile(session, account)
-        ids = []
+        rows: dict[str, list[dict[str, Any]]] = {}
         for number in range(documents):
-            shell_file = make_document(session, profile.id, number, rng, tests)
-            session.flush()
-            ids.append(shell_file.id)
-        session.flush()
-        # The bulk of the profile is merged once, not document by document.
-        keys: set[tuple[str, str]] = set()
-        for shell_file in session.query(ShellFile).filter(ShellFile.patient_id == profile.id):
-            for mention in document_mentions(
-                record.document_info(session, shell_file),
-                ai_lane.load_records(session, shell_file.id),
-                ai_lane.load_entities(session, shell_file.id),
-            ):
-                session.add(
-                    RecordMention(
-                        patient_id=profile.id,
-                        shell_file_id=shell_file.id,
-                        section=mention.section,
-                        merge_key=mention.key,
-                        data=mention_to_json(mention),
-                    )
-                )
-                keys.add((mention.section, mention.key))
-        session.flush()
+            for table, found in document_rows(profile.id, number, rng, tests).items():
+                rows.setdefault(table, []).extend(found)
+        connection = session.connection()
+        for table, found in rows.items():
+            for start in range(0, len(found), 2000):
+                connection.execute(insert(Base.metadata.tables[table]), found[start : start + 2000])
+        keys = {(row["section"], row["merge_key"]) for row in rows["record_mentions"]}
         record.rebuild(session, profile.id, keys)
-    return token, profile.id, ids
+    return token, profile.id, [row["id"] for row in rows["shell_files"]]
 
 
 def timed(call: Callable[[], Any], rounds: int) -> list[float]:
@@ -267,6 +367,9 @@ def measure(env: Any, documents: int, rounds: int) -> dict[str, Any]:  # noqa: P
 
     rng, tests = random.Random(99), _lab_tests()
     merges, saves = [], []
+    with db.session() as session:  # a worker has merged before: pint's registry is loaded
+        warm = make_document(session, profile_id, documents + rounds, rng, tests)
+        record.refresh_document(session, warm)
     for number in range(documents, documents + rounds):
         with db.session() as session:
             shell_file = make_document(session, profile_id, number, rng, tests)

@@ -16,7 +16,7 @@ import uuid
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, tuple_
 from sqlalchemy.orm import Session
 
 from app.models import (
@@ -28,7 +28,6 @@ from app.models import (
     table_of,
 )
 from app.outputs import ai_lane
-from app.pipeline.ai import to_json
 from app.pipeline.record.mentions import (
     SECTIONS,
     DocumentInfo,
@@ -38,7 +37,7 @@ from app.pipeline.record.mentions import (
     mention_to_json,
     series_key,
 )
-from app.pipeline.record.merge import Entry, merge_entry
+from app.pipeline.record.merge import Entry, merge_entry, plain
 from app.pipeline.record.series import ObservationEntry
 
 Keys = set[tuple[str, str]]
@@ -53,11 +52,10 @@ def _lock_profile(session: Session, patient_id: uuid.UUID) -> None:
 def _take_out(session: Session, shell_file_id: uuid.UUID) -> Keys:
     """Delete the document's mentions; return the entries they were part of."""
     rows = session.execute(
-        select(RecordMention.section, RecordMention.merge_key).where(
-            RecordMention.shell_file_id == shell_file_id
-        )
+        delete(RecordMention)
+        .where(RecordMention.shell_file_id == shell_file_id)
+        .returning(RecordMention.section, RecordMention.merge_key)
     ).all()
-    session.execute(delete(RecordMention).where(RecordMention.shell_file_id == shell_file_id))
     return {(row.section, row.merge_key) for row in rows}
 
 
@@ -106,17 +104,24 @@ def remove_document(session: Session, shell_file: ShellFile) -> None:
     rebuild(session, shell_file.patient_id, _take_out(session, shell_file.id))
 
 
+BATCH = 500
+
+
+def _batches(keys: Keys) -> list[list[tuple[str, str]]]:
+    ordered = sorted(keys)
+    return [ordered[start : start + BATCH] for start in range(0, len(ordered), BATCH)]
+
+
 def _mentions_of(session: Session, patient_id: uuid.UUID, keys: Keys) -> list[Mention]:
-    names = sorted({key for _, key in keys})
     found: list[Mention] = []
-    for start in range(0, len(names), 500):
+    for batch in _batches(keys):
         rows = session.scalars(
             select(RecordMention.data).where(
                 RecordMention.patient_id == patient_id,
-                RecordMention.merge_key.in_(names[start : start + 500]),
+                tuple_(RecordMention.section, RecordMention.merge_key).in_(batch),
             )
         )
-        found += [m for m in map(mention_from_json, rows) if (m.section, m.key) in keys]
+        found += map(mention_from_json, rows)
     return found
 
 
@@ -127,16 +132,13 @@ def rebuild(session: Session, patient_id: uuid.UUID, keys: Keys) -> None:
     groups: dict[tuple[str, str], list[Mention]] = defaultdict(list)
     for mention in _mentions_of(session, patient_id, keys):
         groups[(mention.section, mention.key)].append(mention)
-    for section in SECTIONS:
-        mine = [key for s, key in keys if s == section]
-        for start in range(0, len(mine), 500):
-            session.execute(
-                delete(RecordEntry).where(
-                    RecordEntry.patient_id == patient_id,
-                    RecordEntry.section == section,
-                    RecordEntry.merge_key.in_(mine[start : start + 500]),
-                )
+    for batch in _batches(keys):
+        session.execute(
+            delete(RecordEntry).where(
+                RecordEntry.patient_id == patient_id,
+                tuple_(RecordEntry.section, RecordEntry.merge_key).in_(batch),
             )
+        )
     rows = []
     for (section, key), group in sorted(groups.items()):
         entry = merge_entry(section, key, group)
@@ -147,7 +149,7 @@ def rebuild(session: Session, patient_id: uuid.UUID, keys: Keys) -> None:
 
 
 def _entry_row(patient_id: uuid.UUID, section: str, entry: Entry) -> dict[str, Any]:
-    data: dict[str, Any] = to_json(entry)
+    data: dict[str, Any] = plain(entry)
     detail = None
     if isinstance(entry, ObservationEntry):
         detail = data

@@ -113,6 +113,16 @@ class MergedRecord:
     observations: tuple[ObservationEntry, ...] = ()
 
 
+def plain(value: Any) -> Any:
+    """An entry as plain dicts and lists (what `ai.to_json` gives, faster: an entry of a
+    test with years of results holds thousands of points)."""
+    if isinstance(value, tuple | list):
+        return [plain(item) for item in value]
+    if hasattr(value, "__dataclass_fields__"):
+        return {name: plain(item) for name, item in value.__dict__.items()}
+    return value
+
+
 def ordered(mentions: Iterable[Mention]) -> list[Mention]:
     return sorted(mentions, key=lambda m: m.source.order())
 

@@ -120,9 +120,9 @@ def _split_by_unit(key: str, points: list[Point]) -> list[tuple[str | None, list
     while left:
         valued = [p for p in left if p.value is not None]
         unit = (valued or left)[-1].unit
-        group = [p for p in left if converts(p.unit, unit, key)]
-        groups.append((unit, group or [p for p in left if p.unit == unit]))
-        left = [p for p in left if p not in groups[-1][1]]
+        joins = [p.unit == unit or converts(p.unit, unit, key) for p in left]
+        groups.append((unit, [p for p, join in zip(left, joins, strict=True) if join]))
+        left = [p for p, join in zip(left, joins, strict=True) if not join]
     return groups
 
 

@@ -91,9 +91,26 @@ def _hba1c(value: float, source: str | None, target: str | None) -> float | None
 
 def convert(value: float, source: str | None, target: str | None, key: str) -> float | None:
     """`value` in `source` expressed in `target` for the test `key`, or None if the two
-    units do not convert (different dimensions, a unit pint cannot read)."""
+    units do not convert (different dimensions, a unit pint cannot read).
+
+    Every conversion here is affine (a scale, a temperature's offset, the HbA1c equation),
+    so each pair of units is worked out through pint once and kept as `a x value + b`.
+    """
     if source == target:
         return value
+    line = _affine(source, target, key)
+    return None if line is None else line[0] * value + line[1]
+
+
+@functools.cache
+def _affine(source: str | None, target: str | None, key: str) -> tuple[float, float] | None:
+    at_zero, at_one = _convert(0.0, source, target, key), _convert(1.0, source, target, key)
+    if at_zero is None or at_one is None:
+        return None
+    return at_one - at_zero, at_zero
+
+
+def _convert(value: float, source: str | None, target: str | None, key: str) -> float | None:
     if key in HBA1C_KEYS:
         return _hba1c(value, source, target)
     from_unit, to_unit = parse(source), parse(target)

@@ -370,3 +370,14 @@ def test_a_mention_survives_its_trip_through_json() -> None:
     )
     assert [mention_from_json(mention_to_json(m)) for m in mentions] == mentions
     assert mentions[0].source.places[0].page == 1
+
+
+def test_an_entry_as_plain_data_is_what_to_json_gives() -> None:
+    from app.pipeline.record.merge import plain
+
+    mentions = [
+        *document(1, "2024-01-01", metformin("m1", 500), hba1c("l1", 48, "mmol/mol")),
+        *document(2, None, hba1c("l1", 6.8, "%"), ai.Allergy("a1", (), "latex", "hives")),
+    ]
+    record = merge_record(mentions)
+    assert plain(record) == ai.to_json(record)
