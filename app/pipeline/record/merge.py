@@ -116,11 +116,20 @@ class MergedRecord:
 def plain(value: Any) -> Any:
     """An entry as plain dicts and lists (what `ai.to_json` gives, faster: an entry of a
     test with years of results holds thousands of points)."""
-    if isinstance(value, tuple | list):
-        return [plain(item) for item in value]
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if kind is tuple or kind is list:
+        return [item if type(item) in _SCALARS else plain(item) for item in value]
     if hasattr(value, "__dataclass_fields__"):
-        return {name: plain(item) for name, item in value.__dict__.items()}
+        return {
+            name: item if type(item) in _SCALARS else plain(item)
+            for name, item in value.__dict__.items()
+        }
     return value
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 def ordered(mentions: Iterable[Mention]) -> list[Mention]:
