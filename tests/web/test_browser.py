@@ -247,7 +247,7 @@ def test_three_dated_lab_reports_make_an_hba1c_trend_whose_points_lead_to_their_
             "data-status", "completed", timeout=LANES_TIMEOUT_MS
         )
 
-    page.get_by_role("link", name="Health record").click()
+    page.get_by_role("link", name="Health record", exact=True).click()
     page.wait_for_url(f"{served}/profiles/{profile_id}/record")
     expect(page.get_by_role("heading", name="Recent results")).to_be_visible()
     page.get_by_role("link", name="3 results").click()
