@@ -48,6 +48,7 @@ DATABASES = {
     "scaling": ("sfp_bench_scaling", 14),
     "chaos": ("sfp_bench_chaos", 14),
     "search": ("sfp_bench_search", 15),
+    "health_record": ("sfp_bench_record", 15),
 }
 
 # The informational floors (never asserted), printed as met yes/NO.

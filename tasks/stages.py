@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from celery import shared_task
 
 from app.pipeline import STAGES, StageSpec
-from tasks import ai, fast
+from tasks import ai, fast, record
 from tasks.base import StageTask, Work, run_stage
 
 
@@ -39,6 +39,7 @@ PIPELINE: tuple[Stage, ...] = (
     Stage(_spec("pass1"), ai.entities_work, 570, 600),
     Stage(_spec("pass2"), ai.records_work, 570, 600),
     Stage(_spec("pass3"), ai.narrative_work, 570, 600),
+    Stage(_spec("record"), record.record_work, 110, 120),
 )
 
 

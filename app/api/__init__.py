@@ -6,7 +6,7 @@ imports every view module, so `api` arrives with all its routes.
 
 from __future__ import annotations
 
-from app.api import clinical, controls, openapi, pages, profiles, search, shell_files
+from app.api import clinical, controls, openapi, pages, profiles, record, search, shell_files
 from app.api.blueprint import api
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "openapi",
     "pages",
     "profiles",
+    "record",
     "search",
     "shell_files",
 ]

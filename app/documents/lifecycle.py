@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from app import quotas
 from app.audit import audit_document
 from app.models import Job, SecurityScan, ShellFile
-from app.outputs import fast_lane
+from app.outputs import fast_lane, record
 from app.pipeline import STAGE_NAMES
 from app.runs import enqueue, states
 from app.runs.enqueue import CannotCancel, CannotReprocess, QueuedJob
@@ -83,6 +83,8 @@ def start_reprocess(
         raise
     if STAGE_NAMES.index(from_stage or STAGE_NAMES[0]) <= STAGE_NAMES.index("ocr"):
         fast_lane.forget_ocr_pages(session, shell_file.id)  # every page is read again
+    # Out of the profile's record until the new run's record stage puts it back.
+    record.remove_document(session, shell_file)
     audit_document(
         session,
         shell_file,
@@ -125,9 +127,11 @@ def cancel(session: Session, shell_file: ShellFile, *, reason: str) -> int:
 
 
 def archive(session: Session, shell_file: ShellFile, *, reason: str) -> None:
-    """Archive the document (its bytes and outputs stay) and audit it."""
+    """Archive the document (its bytes and outputs stay, out of the profile's record) and
+    audit it."""
     _lock(session, shell_file)
     states.advance_status(shell_file, "archived")
+    record.remove_document(session, shell_file)
     audit_document(session, shell_file, operation="update", reason=reason)
     session.commit()
 
@@ -137,6 +141,8 @@ def hard_delete(session: Session, shell_file: ShellFile, *, reason: str) -> None
     it, audited in the same transaction; once that commits, the local copies and page
     images derived from them here too. The audit row outlives the document."""
     blobs = current_app.extensions["blobs"]
+    _lock(session, shell_file)
+    record.remove_document(session, shell_file)  # its entries rebuilt without it
     repaired = session.scalar(
         select(SecurityScan.repaired_storage_key).where(SecurityScan.shell_file_id == shell_file.id)
     )

@@ -34,6 +34,8 @@ from app.models.outputs import (
     Narrative,
     OcrPage,
     PageLayoutRow,
+    RecordEntry,
+    RecordMention,
     SecurityScan,
 )
 
@@ -66,6 +68,8 @@ __all__ = [
     "PageLayoutRow",
     "ProcessingError",
     "ProfilePermission",
+    "RecordEntry",
+    "RecordMention",
     "SecurityScan",
     "ShellFile",
     "UserProfile",

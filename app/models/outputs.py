@@ -218,3 +218,42 @@ class AiUsage(Base):
     completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
     cost_usd: Mapped[float] = mapped_column(default=0.0)
     created_at: Mapped[datetime] = mapped_column(server_default=utcnow_sql())
+
+
+class RecordMention(Base):
+    """One document's record as it enters the profile's record (`app.pipeline.record`):
+    the entry it merges into (`section`, `merge_key`) and the mention itself in `data`."""
+
+    __tablename__ = "record_mentions"
+    __table_args__ = (
+        Index("idx_record_mentions_entry", "patient_id", "section", "merge_key"),
+        Index("idx_record_mentions_shell_file", "shell_file_id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    patient_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("user_profiles.id", ondelete="CASCADE")
+    )
+    shell_file_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("shell_files.id", ondelete="CASCADE")
+    )
+    section: Mapped[str] = mapped_column(String(16))
+    merge_key: Mapped[str] = mapped_column(String(300))
+    data: Mapped[dict[str, Any]] = mapped_column()
+
+
+class RecordEntry(Base):
+    """One entry of a profile's merged record, as the API shows it (`summary`) and, for an
+    observation, with its whole series (`detail`); rebuilt from its mentions."""
+
+    __tablename__ = "record_entries"
+
+    patient_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("user_profiles.id", ondelete="CASCADE"), primary_key=True
+    )
+    section: Mapped[str] = mapped_column(String(16), primary_key=True)
+    merge_key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    display: Mapped[str] = mapped_column(String(255))
+    summary: Mapped[dict[str, Any]] = mapped_column()
+    detail: Mapped[dict[str, Any] | None] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column(server_default=utcnow_sql())

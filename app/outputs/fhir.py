@@ -28,6 +28,7 @@ SNOMED = "http://snomed.info/sct"
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 CVX = "http://hl7.org/fhir/sid/cvx"
 LOINC = "http://loinc.org"
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 SOURCE_EXTENSION = "https://shellfile-pipeline.invalid/fhir/StructureDefinition/source-location"
 # LOINC codes of the vital signs profile.
 VITAL_CODES = {
@@ -61,10 +62,10 @@ def _ref(shell_file_id: uuid.UUID, key: str) -> dict[str, str]:
 
 
 def _coding(system: str | None, code: str | None, text: str) -> dict[str, Any]:
-    return _codings(((system, code),), text)
+    return codeable(((system, code),), text)
 
 
-def _codings(pairs: Iterable[tuple[str | None, str | None]], text: str) -> dict[str, Any]:
+def codeable(pairs: Iterable[tuple[str | None, str | None]], text: str) -> dict[str, Any]:
     """A CodeableConcept: `text`, and a coding for each (system, code) pair that has both."""
     concept: dict[str, Any] = {"text": text}
     codings = [{"system": system, "code": code} for system, code in pairs if system and code]
@@ -73,7 +74,7 @@ def _codings(pairs: Iterable[tuple[str | None, str | None]], text: str) -> dict[
     return concept
 
 
-def _quantity(value: float | None, unit: str | None) -> dict[str, Any] | None:
+def quantity(value: float | None, unit: str | None) -> dict[str, Any] | None:
     if value is None:
         return None
     quantity: dict[str, Any] = {"value": value}
@@ -133,15 +134,15 @@ class BundleBuilder:
             "laboratory",
             _coding(LOINC if record.loinc else None, record.loinc, record.test),
         )
-        quantity = _quantity(record.value, record.unit)
-        if quantity:
-            resource["valueQuantity"] = quantity
+        measured = quantity(record.value, record.unit)
+        if measured:
+            resource["valueQuantity"] = measured
         else:
             resource["valueString"] = record.value_text
         if record.reference_low is not None or record.reference_high is not None:
             resource["referenceRange"] = [
                 {
-                    key: _quantity(value, record.unit)
+                    key: quantity(value, record.unit)
                     for key, value in (
                         ("low", record.reference_low),
                         ("high", record.reference_high),
@@ -169,7 +170,7 @@ class BundleBuilder:
             resource["component"] = [
                 {
                     "code": _coding(LOINC, loinc, name),
-                    "valueQuantity": _quantity(value, record.unit),
+                    "valueQuantity": quantity(value, record.unit),
                 }
                 for loinc, name, value in (
                     ("8480-6", "Systolic", record.systolic),
@@ -178,7 +179,7 @@ class BundleBuilder:
                 if value is not None
             ]
         elif record.value is not None:
-            resource["valueQuantity"] = _quantity(record.value, record.unit)
+            resource["valueQuantity"] = quantity(record.value, record.unit)
         return resource
 
     def medication(self, record: ai.Medication) -> dict[str, Any]:
@@ -195,7 +196,7 @@ class BundleBuilder:
         if record.frequency:
             dosage["timing"] = {"code": {"text": record.frequency}}
         if record.dose is not None:
-            dosage["doseAndRate"] = [{"doseQuantity": _quantity(record.dose, record.dose_unit)}]
+            dosage["doseAndRate"] = [{"doseQuantity": quantity(record.dose, record.dose_unit)}]
         return {
             "resourceType": "MedicationStatement",
             "status": MEDICATION_STATUS.get(record.status, "unknown"),
@@ -210,7 +211,7 @@ class BundleBuilder:
             return None  # a relative's condition is FamilyMemberHistory, not the patient's
         resource: dict[str, Any] = {
             "resourceType": "Condition",
-            "code": _codings(((SNOMED, record.code), (ICD10CM, record.icd10cm)), record.name),
+            "code": codeable(((SNOMED, record.code), (ICD10CM, record.icd10cm)), record.name),
             "subject": self.subject,
             "verificationStatus": {
                 "coding": [

@@ -24,5 +24,6 @@ STAGES: tuple[StageSpec, ...] = (
     StageSpec("pass1", "ai", "ai.detect_entities"),
     StageSpec("pass2", "ai", "ai.enrich_records"),
     StageSpec("pass3", "ai", "ai.write_narrative"),
+    StageSpec("record", "ai", "ai.merge_record"),  # into the profile's record
 )
 STAGE_NAMES: tuple[str, ...] = tuple(stage.name for stage in STAGES)

@@ -31,10 +31,10 @@ from flask_wtf.csrf import CSRFProtect
 from app.config import Settings
 from app.quotas import limits_storage_uri
 from app.ratelimit import SignInLimits
-from app.web import documents, search, uploads, views
+from app.web import documents, record, search, uploads, views
 from app.web.blueprint import web
 
-__all__ = ["documents", "init_web", "search", "uploads", "views", "web"]
+__all__ = ["documents", "init_web", "record", "search", "uploads", "views", "web"]
 
 
 def init_web(app: Flask, api: Blueprint) -> None:

@@ -13,6 +13,7 @@ STAGE_LABELS = {
     "pass1": "Finding entities",
     "pass2": "Clinical records",
     "pass3": "Summary",
+    "record": "Health record",
 }
 
 STATUS_LABELS = {

@@ -97,6 +97,16 @@ OPERATIONS = (
     Operation("records", "list_clinical_records", "GET", SF + "/clinical-records", 200, RO, "read"),
     Operation("narrative", "get_narrative", "GET", SF + "/narrative", 200, RO, "read"),
     Operation("fhir", "get_fhir_bundle", "GET", SF + "/fhir", 200, RO, "read"),
+    Operation("record", "get_record", "GET", "/profiles/{pid}/record", 200, RO, "read"),
+    Operation(
+        "record_medications", "get_record_medications", "GET",
+        "/profiles/{pid}/record/medications", 200, RO, "read",
+    ),
+    Operation(
+        "record_series", "get_record_observation", "GET",
+        "/profiles/{pid}/record/observations?code=718-7", 200, RO, "read",
+    ),
+    Operation("record_fhir", "get_record_fhir", "GET", "/profiles/{pid}/fhir", 200, RO, "read"),
     Operation(
         "reprocess", "reprocess_shell_file", "POST", SF + "/reprocess", 202, RW, "update",
         json={"from_stage": "pass1"},

@@ -18,7 +18,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from app.models import Job, ShellFile
-from app.outputs import ai_lane, fast_lane
+from app.outputs import ai_lane, fast_lane, record
 from app.pipeline import layout, ocr, security
 from app.pipeline.ai.provider import make_provider
 from app.runs import states
@@ -79,5 +79,6 @@ def process_in_place(app: Flask, session: Session, shell_file_id: uuid.UUID) -> 
     states.advance_status(shell_file, "processing")
     states.advance_status(shell_file, "completed")
     shell_file.processing_started_at = shell_file.processing_completed_at = finished
+    record.refresh_document(session, shell_file)
     session.flush()
     return shell_file

@@ -51,6 +51,7 @@ def test_reprocess_from_a_stage_reruns_only_that_stage_and_after(app, world) -> 
         ("pass1", "completed", 1),
         ("pass2", "completed", 1),
         ("pass3", "completed", 1),
+        ("record", "completed", 1),
     ]
     with app.extensions["db"].session() as session:
         entities = session.scalar(

@@ -40,6 +40,7 @@ def test_an_upload_runs_through_both_lanes_to_completion(app, committed_owner, s
         ("pass1", "ai", "completed", 1),
         ("pass2", "ai", "completed", 1),
         ("pass3", "ai", "completed", 1),
+        ("record", "ai", "completed", 1),
     ]
     assert errors_of(app, shell_file.id) == []
     assert "metformin" in shell_file.ai_synthesized_summary.lower()

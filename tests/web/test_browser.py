@@ -30,7 +30,7 @@ from werkzeug.serving import make_server
 from app.access.passwords import hash_password
 from app.config import PROJECT_ROOT
 from app.models import Account, UserProfile
-from tests.support.samples import Samples
+from tests.support.samples import Samples, text_pdf
 
 pytestmark = [pytest.mark.pipeline, pytest.mark.slow]
 
@@ -161,7 +161,7 @@ def test_sign_in_upload_watch_read_sign_out_and_no_access_for_another_account(
     shoot(page, "documents-progress.png")
     for row in (rows.nth(0), rows.nth(1)):
         expect(row).to_have_attribute("data-status", "completed", timeout=LANES_TIMEOUT_MS)
-    assert page.locator("#documents .stage.st-completed").count() == 12  # 6 stages, 2 lanes each
+    assert page.locator("#documents .stage.st-completed").count() == 14  # 7 stages, 2 files
     expect(page.locator("#documents .badge").first).to_have_text("Completed")
 
     # Open the PDF: page 1 as an image, with entities highlighted over it.
@@ -221,3 +221,45 @@ def test_sign_in_upload_watch_read_sign_out_and_no_access_for_another_account(
         response = other.goto(url)
         assert response is not None and response.status == 404, url
     stranger.close()
+
+
+def test_three_dated_lab_reports_make_an_hba1c_trend_whose_points_lead_to_their_pages(
+    app: Flask, served: str, browser: Browser, tmp_path: Path
+) -> None:
+    email, profile_id = make_account(app, "Jo Trend")
+    reports = []
+    for year, value in (("2022", "48 mmol/mol (20-41)"), ("2023", "53 mmol/mol (20-41)"),
+                        ("2024", "6.8 % (4.0-5.9)")):  # fmt: skip
+        path = tmp_path / f"lab-{year}.pdf"
+        path.write_bytes(text_pdf(["Laboratory report", f"Date of report: 01/03/{year}",
+                                   f"Results: HbA1c {value}"]))  # fmt: skip
+        reports.append(str(path))
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    sign_in(page, served, email)
+    page.goto(f"{served}/profiles/{profile_id}")
+    page.set_input_files("#file-input", reports)
+    rows = page.locator("#documents .doc")
+    expect(rows).to_have_count(3)
+    for index in range(3):
+        expect(rows.nth(index)).to_have_attribute(
+            "data-status", "completed", timeout=LANES_TIMEOUT_MS
+        )
+
+    page.get_by_role("link", name="Health record", exact=True).click()
+    page.wait_for_url(f"{served}/profiles/{profile_id}/record")
+    expect(page.get_by_role("heading", name="Recent results")).to_be_visible()
+    page.get_by_role("link", name="3 results").click()
+    chart = page.locator("svg.chart").first
+    expect(chart.locator("circle.point")).to_have_count(3)
+    expect(page.locator("table td.value")).to_have_count(3)
+    shoot(page, "results.png")
+
+    # A point is a link (reachable by the keyboard) to the page it was read on.
+    point = chart.locator("a.point-link").first
+    point.focus()
+    point.press("Enter")
+    page.wait_for_url(re.compile(r"/documents/[0-9a-f-]+#page-1$"))
+    wait_until(page, IMAGE_LOADED)
+    context.close()

@@ -236,6 +236,7 @@ def test_progress_answers_stages_for_the_profile_documents_only(
         "pass1",
         "pass2",
         "pass3",
+        "record",
     ]
     assert stages[0]["status"] == "queued" and stages[0]["lane"] == "fast"
     assert stages[3]["lane"] == "ai"
