@@ -20,7 +20,16 @@ from tests.support.services import free_port
 
 pytestmark = pytest.mark.slow
 
-CONFIGURED = ("DATABASE_URL", "CELERY_BROKER_URL", "BLOB_STORAGE_URL", "FLOWER_BASIC_AUTH", "PORT")
+# What a test session's environment configures, which the embedded default must not see.
+CONFIGURED = (
+    "DATABASE_URL",
+    "MIGRATIONS_DATABASE_URL",
+    "AUDIT_HMAC_KEY",
+    "CELERY_BROKER_URL",
+    "BLOB_STORAGE_URL",
+    "FLOWER_BASIC_AUTH",
+    "PORT",
+)
 
 
 def wait_until(check, timeout: float, what: str, log: Path):

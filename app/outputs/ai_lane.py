@@ -32,15 +32,7 @@ from app.pipeline.layout import Block, DocumentText, Line, PageLayout, document_
 #: The AI lane's passes, in order, as their usage rows name them.
 AI_STAGES = ("pass1", "pass2", "pass3")
 
-RECORD_TYPES: dict[str, type] = {
-    "medication": ai.Medication,
-    "lab_result": ai.LabResult,
-    "vital": ai.Vital,
-    "condition": ai.Condition,
-    "allergy": ai.Allergy,
-    "immunization": ai.Immunization,
-    "procedure": ai.Procedure,
-}
+RECORD_TYPES = ai.RECORD_CLASSES
 _TYPE_OF_CLASS = {cls: name for name, cls in RECORD_TYPES.items()}
 _GROUP_OF_TYPE = {
     "medication": "medications",

@@ -78,7 +78,7 @@ def test_upload_commits_row_bytes_jobs_and_audit_together(
         )
     )
     assert [job.job_type for job in run] == list(STAGE_NAMES)
-    assert [job.job_lane for job in run] == ["fast"] * 3 + ["ai"] * 3
+    assert [job.job_lane for job in run] == ["fast"] * 3 + ["ai"] * 4
     assert run[0].status == "queued" and str(run[0].id) == body["job_id"]
     assert all(job.priority == 3 for job in run)
     audit = db_session.scalars(

@@ -99,6 +99,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     redis_server.start()
     env = {
         "DATABASE_URL": database_url,
+        "MIGRATIONS_DATABASE_URL": database_url,  # not the session's, which its env may hold
         "CELERY_BROKER_URL": redis_server.url,
         "DATA_DIR": str(workdir / "data"),
         "BLOB_STORAGE_URL": "db",

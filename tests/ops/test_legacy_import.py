@@ -32,6 +32,7 @@ from app.ops.legacy import (
     legacy_table,
     verify_import,
 )
+from app.pipeline import STAGE_NAMES
 from app.runs import enqueue, outbox
 from app.storage import Blobs
 from tests.ops.legacy_table import add_document, create_legacy_table
@@ -335,12 +336,12 @@ def test_each_new_document_has_one_unpublished_background_run(legacy_db, importe
         " 'files', count(DISTINCT shell_file_id)) FROM job_queue",
     )
     assert row == {
-        "jobs": 6 * (ROWS + 2),
-        "unpublished": 6 * (ROWS + 2),
+        "jobs": len(STAGE_NAMES) * (ROWS + 2),
+        "unpublished": len(STAGE_NAMES) * (ROWS + 2),
         "priorities": [LEGACY_PRIORITY],
         "categories": ["background"],
         "heads_queued": ROWS + 2,
-        "rest_waiting": 5 * (ROWS + 2),
+        "rest_waiting": (len(STAGE_NAMES) - 1) * (ROWS + 2),
         "files": ROWS + 2,
     }
     # Runs were enqueued in legacy id order, so the relay takes the oldest documents first.

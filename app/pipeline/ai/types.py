@@ -177,6 +177,17 @@ class Procedure:
 
 Record = Medication | LabResult | Vital | Condition | Allergy | Immunization | Procedure
 
+#: Each kind of record by the name its rows carry (`clinical_records.record_type`).
+RECORD_CLASSES: dict[str, type] = {
+    "medication": Medication,
+    "lab_result": LabResult,
+    "vital": Vital,
+    "condition": Condition,
+    "allergy": Allergy,
+    "immunization": Immunization,
+    "procedure": Procedure,
+}
+
 
 @dataclass(frozen=True)
 class ClinicalRecords:

@@ -206,15 +206,7 @@ def document_mentions(
     return mentions
 
 
-_RECORD_CLASSES: dict[str, type] = {
-    "medication": ai.Medication,
-    "lab_result": ai.LabResult,
-    "vital": ai.Vital,
-    "condition": ai.Condition,
-    "allergy": ai.Allergy,
-    "immunization": ai.Immunization,
-    "procedure": ai.Procedure,
-}
+_RECORD_CLASSES = ai.RECORD_CLASSES
 _RECORD_TYPES = {cls: name for name, cls in _RECORD_CLASSES.items()}
 
 
