@@ -13,6 +13,7 @@ prefix per kind ("m" medications, "l" lab results, "v" vitals, "c" conditions,
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from dataclasses import dataclass, field
@@ -331,11 +332,17 @@ def _load_tuple(hint: Any, data: Any, where: str) -> tuple[Any, ...]:
     return tuple(_load(a, item, f"{where}[{i}]") for i, (a, item) in pairs)
 
 
+@functools.cache
+def _shape(cls: type) -> tuple[dict[str, Any], dict[str, dataclasses.Field[Any]]]:
+    """A dataclass's field types and fields (`get_type_hints` evaluates every annotation
+    again on each call: a document's records would pay for it record by record)."""
+    return typing.get_type_hints(cls), {f.name: f for f in dataclasses.fields(cls)}
+
+
 def _load_dataclass(cls: type, data: Any, where: str) -> Any:
     if not isinstance(data, dict):
         raise ValueError(f"{where}: expected an object")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints, fields = _shape(cls)
     unknown = set(data) - set(fields)
     if unknown:
         raise ValueError(f"{where}: unknown fields {sorted(unknown)}")
