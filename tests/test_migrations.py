@@ -96,3 +96,50 @@ def test_a_rollback_plan_undoes_reversible_revisions_only() -> None:
     assert rollback_plan(scripts, "0009", "0007") == RollbackPlan(None, "0009", False)
     assert rollback_plan(scripts, "0009", "0008") == RollbackPlan(None, "0009", True)
     assert rollback_plan(scripts, "0009", "0009") == RollbackPlan("0009", None, True)
+
+
+def test_a_downgrade_past_0014_writes_each_series_back_where_0013_reads_it(
+    scratch_database: str,
+) -> None:
+    """Revision 0014 stops writing a test's series into `record_entries.detail` (they are
+    merged from their mentions on read). Its downgrade is reversible only if the release
+    before it, which reads `detail`, finds every series there again."""
+    from sqlalchemy.orm import Session
+
+    from app.outputs import ai_lane, record
+    from app.pipeline.ai import types as ai
+    from tests.support.factories import make_account, make_profile, make_shell_file
+
+    migrate(scratch_database)
+    engine = create_engine(scratch_database, connect_args={"options": "-c app.system=on"})
+    try:
+        with Session(engine) as session, session.begin():
+            account, _ = make_account(session)
+            profile = make_profile(session, account)
+            for number, (value, unit, loinc) in enumerate(
+                [(48.0, "mmol/mol", "59261-8"), (7.1, "%", "4548-4")]
+            ):
+                shell_file = make_shell_file(session, profile.id, None, status="completed")
+                result = ai.LabResult(
+                    "l1", ("e1",), "HbA1c", value, f"{value:g}", unit, loinc=loinc
+                )
+                entity = ai.Entity("e1", "lab_result", "x", 0, 1, 1, (0.1, 0.1, 0.2, 0.12), 0.9)
+                ai_lane.save_entities(session, shell_file, [entity])
+                ai_lane.save_records(
+                    session,
+                    shell_file,
+                    ai.ClinicalRecords(document_date=f"202{number}-01-01", lab_results=(result,)),
+                )
+                record.refresh_document(session, shell_file)
+            expected = record.observation(session, profile.id, "59261-8")
+        assert expected is not None and len(expected["series"][0]["points"]) == 2
+
+        migrate(scratch_database, "0013", down=True)
+        with engine.connect() as connection:
+            detail = connection.execute(
+                text("SELECT detail FROM record_entries WHERE merge_key = '59261-8'")
+            ).scalar_one()
+            columns = {c["name"] for c in inspect(connection).get_columns("record_entries")}
+        assert detail == expected and "state" not in columns
+    finally:
+        engine.dispose()

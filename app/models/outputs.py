@@ -243,8 +243,10 @@ class RecordMention(Base):
 
 
 class RecordEntry(Base):
-    """One entry of a profile's merged record, as the API shows it (`summary`) and, for an
-    observation, with its whole series (`detail`); rebuilt from its mentions."""
+    """One entry of a profile's merged record, as the API lists it (`summary`), with what
+    it keeps to take a new document's mentions without reading its old ones (`state`,
+    `app.pipeline.record.fold`). `detail` is no longer written (revision 0014): a test's
+    series are merged from its mentions when read."""
 
     __tablename__ = "record_entries"
 
@@ -256,4 +258,5 @@ class RecordEntry(Base):
     display: Mapped[str] = mapped_column(String(255))
     summary: Mapped[dict[str, Any]] = mapped_column()
     detail: Mapped[dict[str, Any] | None] = mapped_column()
+    state: Mapped[dict[str, Any] | None] = mapped_column()
     updated_at: Mapped[datetime] = mapped_column(server_default=utcnow_sql())

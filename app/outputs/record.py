@@ -1,13 +1,15 @@
 """The profile's record, kept in two tables and read from them.
 
 `record_mentions` holds each document's contribution (`app.pipeline.record.mentions`);
-`record_entries` holds the merged entries (`app.pipeline.record.merge`), each rebuilt from
-all the profile's mentions of its key. A document changes only the entries it touches:
-`refresh_document` replaces its mentions (the record stage, at the end of every run) and
-`remove_document` takes them out (archive, hard delete, a new run). Both are idempotent,
-join the caller's transaction and commit nothing; both first lock the profile's row
-(FOR NO KEY UPDATE on PostgreSQL: uploads into the profile are not held up), so two
-documents of one profile never rebuild an entry from each other's half-written mentions.
+`record_entries` holds the merged entries, each with what it keeps to take more mentions
+(`app.pipeline.record.fold`). A new document is folded into the entries it touches from
+its own mentions alone, whatever the size of the profile; when a document leaves (archive,
+hard delete, a new run) the entries it was part of are rebuilt from all their mentions,
+as is an entry written before it kept a state. A test's series are merged from its
+mentions when read. `refresh_document` and `remove_document` are idempotent, join the
+caller's transaction and commit nothing; both first lock the profile's row (FOR NO KEY
+UPDATE on PostgreSQL: uploads into the profile are not held up), so two documents of one
+profile never fold into an entry at once.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from app.models import (
     table_of,
 )
 from app.outputs import ai_lane
+from app.pipeline.record.fold import EntryState, build, fold, state_from_json, state_to_json
 from app.pipeline.record.mentions import (
     SECTIONS,
     DocumentInfo,
@@ -37,8 +40,7 @@ from app.pipeline.record.mentions import (
     mention_to_json,
     series_key,
 )
-from app.pipeline.record.merge import Entry, merge_entry, plain
-from app.pipeline.record.series import ObservationEntry
+from app.pipeline.record.merge import merge_entry, plain
 
 Keys = set[tuple[str, str]]
 
@@ -69,10 +71,11 @@ def document_info(session: Session, shell_file: ShellFile) -> DocumentInfo:
 
 
 def refresh_document(session: Session, shell_file: ShellFile) -> int:
-    """Replace the document's contribution with what its records say now, and rebuild
-    every entry it touched (before or now). Returns how many mentions it has."""
+    """Replace the document's contribution with what its records say now: the entries it
+    was part of are rebuilt, those it is new to take its mentions. Returns how many
+    mentions it has."""
     _lock_profile(session, shell_file.patient_id)
-    touched = _take_out(session, shell_file.id)
+    left = _take_out(session, shell_file.id)
     mentions = document_mentions(
         document_info(session, shell_file),
         ai_lane.load_records(session, shell_file.id),
@@ -93,8 +96,12 @@ def refresh_document(session: Session, shell_file: ShellFile) -> int:
                 for m in mentions
             ],
         )
-    touched |= {(m.section, m.key) for m in mentions}
-    rebuild(session, shell_file.patient_id, touched)
+    rebuild(session, shell_file.patient_id, left)
+    added: dict[tuple[str, str], list[Mention]] = defaultdict(list)
+    for mention in mentions:
+        if (mention.section, mention.key) not in left:
+            added[(mention.section, mention.key)].append(mention)
+    _fold_in(session, shell_file.patient_id, added)
     return len(mentions)
 
 
@@ -132,6 +139,47 @@ def rebuild(session: Session, patient_id: uuid.UUID, keys: Keys) -> None:
     groups: dict[tuple[str, str], list[Mention]] = defaultdict(list)
     for mention in _mentions_of(session, patient_id, keys):
         groups[(mention.section, mention.key)].append(mention)
+    kept = {}
+    for (section, key), group in sorted(groups.items()):
+        built = build(section, key, group)
+        if built is not None:
+            kept[(section, key)] = built
+    _write(session, patient_id, keys, kept)
+
+
+Kept = tuple[dict[str, Any], EntryState]
+
+
+def _fold_in(
+    session: Session, patient_id: uuid.UUID, added: dict[tuple[str, str], list[Mention]]
+) -> None:
+    """Fold new mentions into their entries; an entry without a state (or none yet) is
+    rebuilt from all its mentions, which for a new entry are the new ones."""
+    before: dict[tuple[str, str], Kept] = {}
+    for batch in _batches(set(added)):
+        rows = session.execute(
+            select(
+                RecordEntry.section, RecordEntry.merge_key, RecordEntry.summary, RecordEntry.state
+            ).where(
+                RecordEntry.patient_id == patient_id,
+                tuple_(RecordEntry.section, RecordEntry.merge_key).in_(batch),
+            )
+        )
+        for section, key, summary, state in rows:
+            if state is not None:
+                before[(section, key)] = (summary, state_from_json(state))
+    rebuild(session, patient_id, set(added) - set(before))
+    kept = {
+        (section, key): fold(section, key, before[(section, key)], added[(section, key)])
+        for section, key in sorted(before)
+    }
+    _write(session, patient_id, set(kept), kept)
+
+
+def _write(
+    session: Session, patient_id: uuid.UUID, keys: Keys, kept: dict[tuple[str, str], Kept]
+) -> None:
+    """Replace the entries `keys` with those `kept` (a key not kept has no entry now)."""
     for batch in _batches(keys):
         session.execute(
             delete(RecordEntry).where(
@@ -139,39 +187,26 @@ def rebuild(session: Session, patient_id: uuid.UUID, keys: Keys) -> None:
                 tuple_(RecordEntry.section, RecordEntry.merge_key).in_(batch),
             )
         )
-    rows = []
-    for (section, key), group in sorted(groups.items()):
-        entry = merge_entry(section, key, group)
-        if entry is not None:
-            rows.append(_entry_row(patient_id, section, entry))
+    rows = [
+        _entry_row(patient_id, section, key, summary, state)
+        for (section, key), (summary, state) in sorted(kept.items())
+    ]
     if rows:
         session.connection().execute(insert(table_of(RecordEntry)), rows)
 
 
-def _entry_row(patient_id: uuid.UUID, section: str, entry: Entry) -> dict[str, Any]:
-    data: dict[str, Any] = plain(entry)
-    detail = None
-    if isinstance(entry, ObservationEntry):
-        detail = data
-        data = {key: value for key, value in data.items() if key != "series"}
-        data["series"] = [
-            {
-                "unit": series.unit,
-                "count": len(series.points),
-                "review_count": len(series.review),
-                "reference_low": series.reference_low,
-                "reference_high": series.reference_high,
-            }
-            for series in entry.series
-        ]
-    display = getattr(entry, "name", None) or getattr(entry, "substance", "")
+def _entry_row(
+    patient_id: uuid.UUID, section: str, key: str, summary: dict[str, Any], state: EntryState
+) -> dict[str, Any]:
+    display = summary.get("name") or summary.get("substance") or ""
     return {
         "patient_id": patient_id,
         "section": section,
-        "merge_key": entry.key,
+        "merge_key": key,
         "display": str(display)[:255],
-        "summary": data,
-        "detail": detail,
+        "summary": summary,
+        "detail": None,
+        "state": state_to_json(state),
     }
 
 
@@ -201,26 +236,31 @@ def section_entries(session: Session, patient_id: uuid.UUID, section: str) -> li
     )
 
 
+def _observations(
+    session: Session, patient_id: uuid.UUID, key: str | None = None
+) -> list[dict[str, Any]]:
+    """Tests in full, their series merged from their mentions (one test, or every one)."""
+    query = select(RecordMention.data).where(
+        RecordMention.patient_id == patient_id, RecordMention.section == "observations"
+    )
+    if key is not None:
+        query = query.where(RecordMention.merge_key == key)
+    groups: dict[str, list[Mention]] = defaultdict(list)
+    for mention in map(mention_from_json, session.scalars(query)):
+        groups[mention.key].append(mention)
+    entries = [merge_entry("observations", found, group) for found, group in groups.items()]
+    shown = [plain(entry) for entry in entries if entry is not None]
+    return sorted(shown, key=lambda entry: (entry["name"], entry["key"]))
+
+
 def observation(session: Session, patient_id: uuid.UUID, code: str) -> dict[str, Any] | None:
     """One test's entry with its whole series, by any of its codes (or its key)."""
-    detail: dict[str, Any] | None = session.scalar(
-        select(RecordEntry.detail).where(
-            RecordEntry.patient_id == patient_id,
-            RecordEntry.section == "observations",
-            RecordEntry.merge_key == series_key(code),
-        )
-    )
-    return detail
+    found = _observations(session, patient_id, series_key(code))
+    return found[0] if found else None
 
 
 def full_record(session: Session, patient_id: uuid.UUID) -> dict[str, list[dict[str, Any]]]:
-    """Every entry in full (observations with their series), for the FHIR Bundle."""
-    record: dict[str, list[dict[str, Any]]] = {section: [] for section in SECTIONS}
-    rows = session.execute(
-        select(RecordEntry.section, RecordEntry.summary, RecordEntry.detail)
-        .where(RecordEntry.patient_id == patient_id)
-        .order_by(*_ORDER)
-    )
-    for section, summary, detail in rows:
-        record[section].append(detail if detail is not None else summary)
+    """Every entry in full (tests with their series), for the FHIR Bundle and the results."""
+    record = profile_record(session, patient_id)
+    record["observations"] = _observations(session, patient_id)
     return record

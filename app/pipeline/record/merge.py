@@ -174,11 +174,11 @@ def _conflict(mentions: list[Mention]) -> tuple[DoseSeen, ...]:
     if not dated:
         return ()
     newest = dated[-1].source.date
-    doses = [_dose(m) for m in dated if m.source.date == newest and _documents_dose(m)]
+    doses = [_dose(m) for m in dated if m.source.date == newest and documents_dose(m)]
     return tuple(doses) if len({_dose_of(d) for d in doses}) > 1 else ()
 
 
-def _documents_dose(mention: Mention) -> bool:
+def documents_dose(mention: Mention) -> bool:
     record: Any = mention.record
     return record.strength is not None or record.dose is not None
 
@@ -190,7 +190,7 @@ def merge_medication(key: str, mentions: list[Mention]) -> MedicationEntry:
     named = next((m.record for m in reversed(mentions) if getattr(m.record, "rxnorm", None)), last)
     # The dose as last documented: the newest mention that states one (a list of
     # problems may name the drug alone).
-    dosed = [m.record for m in mentions if _documents_dose(m)]
+    dosed = [m.record for m in mentions if documents_dose(m)]
     chosen: Any = None if conflict else (dosed[-1] if dosed else last)
     return MedicationEntry(
         key=key,

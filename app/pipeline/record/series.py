@@ -59,7 +59,8 @@ class ObservationEntry:
     seen: Seen
 
 
-def _point(key: str, mention: Mention) -> Point:
+def point(key: str, mention: Mention) -> Point:
+    """The result a mention gives the test `key`, in its own unit."""
     record: Any = mention.record
     if isinstance(record, ai.LabResult):
         value, text = record.value, record.value_text
@@ -85,11 +86,16 @@ def _point(key: str, mention: Mention) -> Point:
 
 
 def _in_unit(point: Point, unit: str | None, key: str) -> Point:
+    """The point in `unit`: as printed when already in it, else converted and rounded to
+    six significant figures (a rounding to places would turn 0.00021 IU/L into 0.0002)."""
+    if point.unit == unit:
+        return point
+
     def to(value: float | None) -> float | None:
         if value is None:
             return None
         converted = convert(value, point.unit, unit, key)
-        return None if converted is None else round(converted, 4)
+        return None if converted is None else float(f"{converted:.6g}")
 
     return replace(
         point,
@@ -113,17 +119,31 @@ def _series(unit: str | None, points: list[Point], review: list[Point], key: str
     )
 
 
+def joins(unit: str | None, series_unit: str | None, key: str) -> bool:
+    """Whether results in `unit` join a series shown in `series_unit`."""
+    return unit == series_unit or converts(unit, series_unit, key)
+
+
 def _split_by_unit(key: str, points: list[Point]) -> list[tuple[str | None, list[Point]]]:
-    """Points grouped into series: the newest point's unit first, then each unit left."""
+    """Points grouped into series: the newest point's unit first, then each unit left.
+    A point joins the first series whose unit it `joins`."""
     groups: list[tuple[str | None, list[Point]]] = []
     left = list(points)
     while left:
         valued = [p for p in left if p.value is not None]
         unit = (valued or left)[-1].unit
-        joins = [p.unit == unit or converts(p.unit, unit, key) for p in left]
-        groups.append((unit, [p for p, join in zip(left, joins, strict=True) if join]))
-        left = [p for p, join in zip(left, joins, strict=True) if not join]
+        joined = [joins(p.unit, unit, key) for p in left]
+        groups.append((unit, [p for p, join in zip(left, joined, strict=True) if join]))
+        left = [p for p, join in zip(left, joined, strict=True) if not join]
     return groups
+
+
+def reviewed_in(unit: str | None, units: list[str | None], index: int, key: str) -> bool:
+    """Whether a result to review, in `unit`, is listed with the series `index` of those
+    shown in `units`: with each it converts to, and with the main one if with none."""
+    if converts(unit, units[index], key):
+        return True
+    return index == 0 and not any(converts(unit, other, key) for other in units)
 
 
 def _name(key: str, mentions: list[Mention]) -> str:
@@ -135,16 +155,20 @@ def _name(key: str, mentions: list[Mention]) -> str:
 
 def merge_observations(key: str, mentions: list[Mention]) -> ObservationEntry:
     """The test `key` from its mentions, oldest first."""
-    points = [_point(key, m) for m in mentions]
+    points = [point(key, m) for m in mentions]
     trend = [p for p in points if not p.needs_review]
     review = [p for p in points if p.needs_review]
     groups = _split_by_unit(key, trend)
-    series: list[Series] = []
-    for unit, group in groups or [(review[-1].unit if review else None, [])]:
-        mine = [p for p in review if converts(p.unit, unit, key)]
-        if not series:  # the main series also lists what fits no other
-            mine += [p for p in review if not any(converts(p.unit, u, key) for u, _ in groups)]
-        series.append(_series(unit, group, sorted(mine, key=lambda p: p.source.order()), key))
+    units = [unit for unit, _ in groups] or [review[-1].unit if review else None]
+    series = [
+        _series(
+            unit,
+            groups[index][1] if groups else [],
+            [p for p in review if reviewed_in(p.unit, units, index, key)],
+            key,
+        )
+        for index, unit in enumerate(units)
+    ]
     main = series[0]
     is_lab = isinstance(mentions[-1].record, ai.LabResult)
     return ObservationEntry(
