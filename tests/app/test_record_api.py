@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 import pytest
+from fhir.resources.R4B.bundle import Bundle
 from fhirclient.models.bundle import Bundle as ClientBundle
 from flask import Flask
 from flask.testing import FlaskClient
@@ -190,7 +191,8 @@ def test_a_reprocess_takes_the_document_out_until_its_new_run_puts_it_back(
 def test_the_fhir_bundle_is_r4_for_fhir_resources_and_for_fhirclient(
     client: FlaskClient, owner, three_reports
 ) -> None:
-    bundle = get(client, owner, "/fhir")  # validated with fhir.resources as it is built
+    bundle = get(client, owner, "/fhir")
+    assert Bundle.model_validate(bundle).model_dump(mode="json", exclude_none=True) == bundle
 
     parsed = ClientBundle(bundle, strict=True)  # SMART on FHIR's R4 models: a second reader
     kinds = [entry.resource.resource_type for entry in parsed.entry]
