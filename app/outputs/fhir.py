@@ -22,6 +22,7 @@ from typing import Any
 from fhir.resources.R4B.bundle import Bundle
 
 from app.pipeline.ai import types as ai
+from app.pipeline.ai.lexicon import default_lexicon
 
 UCUM = "http://unitsofmeasure.org"
 SNOMED = "http://snomed.info/sct"
@@ -30,17 +31,25 @@ CVX = "http://hl7.org/fhir/sid/cvx"
 LOINC = "http://loinc.org"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 SOURCE_EXTENSION = "https://shellfile-pipeline.invalid/fhir/StructureDefinition/source-location"
-# LOINC codes of the vital signs profile.
-VITAL_CODES = {
-    "blood_pressure": ("85354-9", "Blood pressure panel"),
-    "heart_rate": ("8867-4", "Heart rate"),
-    "temperature": ("8310-5", "Body temperature"),
-    "respiratory_rate": ("9279-1", "Respiratory rate"),
-    "oxygen_saturation": ("2708-6", "Oxygen saturation in Arterial blood"),
-    "weight": ("29463-7", "Body weight"),
-    "height": ("8302-2", "Body height"),
-    "bmi": ("39156-5", "Body mass index (BMI)"),
+# The names of the vital signs profile's observations; their LOINC codes are the
+# lexicon's (app/pipeline/ai/data/vitals.csv), as the profile's record keys them.
+VITAL_NAMES = {
+    "blood_pressure": "Blood pressure panel",
+    "heart_rate": "Heart rate",
+    "temperature": "Body temperature",
+    "respiratory_rate": "Respiratory rate",
+    "oxygen_saturation": "Oxygen saturation in Arterial blood",
+    "weight": "Body weight",
+    "height": "Body height",
+    "bmi": "Body mass index (BMI)",
 }
+
+
+def vital_code(vital_type: str) -> str | None:
+    concept = default_lexicon().get("vital", vital_type)
+    return concept.code if concept else None
+
+
 MEDICATION_STATUS = {
     "active": "active",
     "new": "active",
@@ -164,7 +173,7 @@ class BundleBuilder:
         return resource
 
     def vital(self, record: ai.Vital) -> dict[str, Any]:
-        code, display = VITAL_CODES.get(record.type, (None, record.type))
+        code, display = vital_code(record.type), VITAL_NAMES.get(record.type, record.type)
         resource = self._observation(record, "vital-signs", _coding(LOINC, code, display))
         if record.type == "blood_pressure":
             resource["component"] = [

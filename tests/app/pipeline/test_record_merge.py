@@ -153,21 +153,45 @@ def test_an_earlier_conflict_is_settled_by_a_later_document() -> None:
     assert entry.conflict == () and entry.strength == 850
 
 
-def test_one_drug_by_code_else_by_normalised_name() -> None:
-    named = ai.Medication("m2", (), "Atorvastatin ", 20, "mg")
+def test_one_drug_by_code_else_by_the_lexicon_else_by_normalised_name() -> None:
     mentions = [
-        *document(1, "2024-01-01", metformin("m1", 500), named),
+        *document(
+            1,
+            "2024-01-01",
+            metformin("m1", 500),
+            ai.Medication("m2", (), "Atorvastatin ", 20, "mg"),
+            ai.Medication("m3", (), "Zentravix", 5, "mg"),  # a name nobody knows
+        ),
         *document(
             2,
             "2024-02-01",
             ai.Medication("m1", (), "metformin hydrochloride", 500, "mg", rxnorm="6809"),
+            ai.Medication("m2", (), "Glucophage XR", 1000, "mg"),  # a brand, uncoded
         ),
-        *document(3, "2024-03-01", ai.Medication("m1", (), "atorvastatin", 40, "mg")),
+        *document(
+            3,
+            "2024-03-01",
+            ai.Medication("m1", (), "atorvastatin", 40, "mg"),
+            ai.Medication("m2", (), "zentravix", 10, "mg"),
+        ),
     ]
     entries = {e.key: e for e in merge_record(mentions).medications}
-    assert set(entries) == {"rxnorm:6809", "name:atorvastatin"}
-    assert entries["name:atorvastatin"].strength == 40
-    assert len(entries["rxnorm:6809"].sources) == 2
+    assert set(entries) == {"rxnorm:6809", "rxnorm:83367", "name:zentravix"}
+    assert entries["rxnorm:83367"].strength == 40
+    assert entries["name:zentravix"].strength == 10
+    assert len(entries["rxnorm:6809"].sources) == 3
+
+
+def test_a_condition_or_an_allergen_by_the_lexicon_when_uncoded() -> None:
+    mentions = [
+        *document(1, "2023-01-01", ai.Condition("c1", (), "T2DM", "active")),
+        *document(2, "2024-01-01", ai.Condition("c1", (), "type 2 diabetes", "active")),
+        *document(3, "2024-02-01", ai.Allergy("a1", (), "PCN", "rash")),
+        *document(4, "2024-03-01", ai.Allergy("a1", (), "Penicillin", "hives")),
+    ]
+    record = merge_record(mentions)
+    assert [(c.key, len(c.sources)) for c in record.conditions] == [("snomed:44054006", 2)]
+    assert [(a.key, a.reactions) for a in record.allergies] == [("penicillin", ("rash", "hives"))]
 
 
 @pytest.mark.parametrize("flag", ["negated", "family", "hypothetical"])
@@ -381,3 +405,14 @@ def test_an_entry_as_plain_data_is_what_to_json_gives() -> None:
     ]
     record = merge_record(mentions)
     assert plain(record) == ai.to_json(record)
+
+
+def test_a_vital_has_one_loinc_code_in_the_record_and_in_fhir() -> None:
+    """Oxygen saturation was 59408-5 (pulse oximetry) in the lexicon and 2708-6 in FHIR:
+    the record's series and the Observation now take the lexicon's, the code the FHIR
+    vital signs profile requires."""
+    from app.outputs.fhir import VITAL_NAMES, vital_code
+
+    mentions = document(1, "2024-01-01", ai.Vital("v1", (), "oxygen_saturation", 97.0, "%"))
+    assert [m.key for m in mentions] == ["2708-6"] == [vital_code("oxygen_saturation")]
+    assert all(vital_code(kind) for kind in VITAL_NAMES)
