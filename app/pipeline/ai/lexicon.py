@@ -141,6 +141,13 @@ class Lexicon:
     def get(self, kind: str, name: str) -> Concept | None:
         return self.concepts.get((kind, name.lower()))
 
+    def named(self, kind: str, name: str) -> Concept | None:
+        """The concept of `kind` one of whose synonyms is the whole of `name` ("Glucophage
+        XR" is metformin; "sitagliptin and metformin" is neither)."""
+        key = normalise_term(name)
+        found = [*self._folded.terms.get(key.lower(), []), *self._exact.terms.get(key, [])]
+        return next((concept for concept, _ in found if concept.kind == kind), None)
+
 
 def read_rows(path: Path, delimiter: str = ",") -> list[dict[str, str]]:
     """The rows of a data file; lines starting with # are comments."""

@@ -7,9 +7,11 @@ diabetes", "return if rash") are not the person's and make no mention.
 
 Keys, one rule per section:
 
-- medications: `rxnorm:<code>`, else `name:<ingredient name, normalised>`;
-- conditions: `snomed:<code>`, else `icd10cm:<code>`, else the normalised name;
-- allergies: the normalised substance;
+- medications: `rxnorm:<code>`, the record's or, for a name the lexicon knows (a brand,
+  a salt, another spelling), its ingredient's; else `name:<name, normalised>`;
+- conditions: `snomed:<code>`, the record's or the lexicon's for its name; else
+  `icd10cm:<code>`, else the normalised name;
+- allergies: the substance, normalised, by the lexicon's name for it if it knows it;
 - immunizations and procedures: the vaccine's CVX code (else its name) or the procedure's
   name, and the date it was given or done (`?` when the document does not say);
 - observations: the test's LOINC code (a test the lexicon lists with a code per unit,
@@ -144,9 +146,31 @@ def _event_key(name: str, date: str | None) -> str:
     return f"{name}|{date or '?'}"
 
 
+@functools.cache
+def _code_of(kind: str, name: str) -> str | None:
+    concept = default_lexicon().named(kind, name)
+    return concept.code if concept and concept.code else None
+
+
+@functools.cache
+def _allergen(substance: str) -> str:
+    concept = default_lexicon().named("allergen", substance) or default_lexicon().named(
+        "medication", substance
+    )
+    return normalise(concept.name if concept else substance)
+
+
+def _medication_key(record: ai.Medication) -> str:
+    code = record.rxnorm or _code_of("medication", record.name.strip(" .,;:"))
+    return f"rxnorm:{code}" if code else f"name:{normalise(record.name)}"
+
+
 def _condition_key(record: ai.Condition) -> str:
-    if record.code:
-        return f"snomed:{record.code}"
+    code = record.code or (
+        None if record.icd10cm else _code_of("condition", record.name.strip(" .,;:"))
+    )
+    if code:
+        return f"snomed:{code}"
     if record.icd10cm:
         return f"icd10cm:{record.icd10cm}"
     return f"name:{normalise(record.name)}"
@@ -155,12 +179,11 @@ def _condition_key(record: ai.Condition) -> str:
 def keys_of(record: ai.Record) -> tuple[str, tuple[str, ...]]:
     """The section a record merges into and its key(s) there."""
     if isinstance(record, ai.Medication):
-        key = f"rxnorm:{record.rxnorm}" if record.rxnorm else f"name:{normalise(record.name)}"
-        return "medications", (key,)
+        return "medications", (_medication_key(record),)
     if isinstance(record, ai.Condition):
         return "conditions", (_condition_key(record),)
     if isinstance(record, ai.Allergy):
-        return "allergies", (normalise(record.substance),)
+        return "allergies", (_allergen(record.substance),)
     if isinstance(record, ai.Immunization):
         vaccine = f"cvx:{record.cvx}" if record.cvx else normalise(record.vaccine)
         return "immunizations", (_event_key(vaccine, record.date),)
