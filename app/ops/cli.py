@@ -34,6 +34,7 @@ from app.ops.audit_cli import audit_group
 from app.ops.deploy import deploy_command
 from app.ops.legacy import legacy_group
 from app.ops.migrations import alembic_config
+from app.ops.record_cli import record_group
 from app.ops.storage_cli import storage_group
 from app.runs import admin
 
@@ -261,3 +262,4 @@ def register_commands(app: Flask) -> None:
         app.cli.add_command(group)
     app.cli.add_command(deploy_command)
     app.cli.add_command(storage_group)
+    app.cli.add_command(record_group)

@@ -70,12 +70,8 @@ def document_info(session: Session, shell_file: ShellFile) -> DocumentInfo:
     return DocumentInfo(str(shell_file.id), shell_file.created_at.isoformat(), document_date)
 
 
-def refresh_document(session: Session, shell_file: ShellFile) -> int:
-    """Replace the document's contribution with what its records say now: the entries it
-    was part of are rebuilt, those it is new to take its mentions. Returns how many
-    mentions it has."""
-    _lock_profile(session, shell_file.patient_id)
-    left = _take_out(session, shell_file.id)
+def _save_mentions(session: Session, shell_file: ShellFile) -> list[Mention]:
+    """Derive the document's mentions from its records and save them."""
     mentions = document_mentions(
         document_info(session, shell_file),
         ai_lane.load_records(session, shell_file.id),
@@ -96,6 +92,16 @@ def refresh_document(session: Session, shell_file: ShellFile) -> int:
                 for m in mentions
             ],
         )
+    return mentions
+
+
+def refresh_document(session: Session, shell_file: ShellFile) -> int:
+    """Replace the document's contribution with what its records say now: the entries it
+    was part of are rebuilt, those it is new to take its mentions. Returns how many
+    mentions it has."""
+    _lock_profile(session, shell_file.patient_id)
+    left = _take_out(session, shell_file.id)
+    mentions = _save_mentions(session, shell_file)
     rebuild(session, shell_file.patient_id, left)
     added: dict[tuple[str, str], list[Mention]] = defaultdict(list)
     for mention in mentions:
@@ -109,6 +115,28 @@ def remove_document(session: Session, shell_file: ShellFile) -> None:
     """Take the document's contribution out of its profile's record."""
     _lock_profile(session, shell_file.patient_id)
     rebuild(session, shell_file.patient_id, _take_out(session, shell_file.id))
+
+
+def rebuild_profile(session: Session, patient_id: uuid.UUID) -> dict[str, int]:
+    """The profile's record made again from its completed documents' records: every
+    mention derived anew, every entry merged from them (after the rules that key or merge
+    mentions change: `flask record rebuild`). Returns what it counted."""
+    _lock_profile(session, patient_id)
+    session.execute(delete(RecordEntry).where(RecordEntry.patient_id == patient_id))
+    session.execute(delete(RecordMention).where(RecordMention.patient_id == patient_id))
+    documents = session.scalars(
+        select(ShellFile)
+        .where(ShellFile.patient_id == patient_id, ShellFile.status == "completed")
+        .order_by(ShellFile.created_at, ShellFile.id)
+    ).all()
+    keys: Keys = set()
+    mentions = 0
+    for shell_file in documents:
+        added = _save_mentions(session, shell_file)
+        keys |= {(m.section, m.key) for m in added}
+        mentions += len(added)
+    rebuild(session, patient_id, keys)
+    return {"documents": len(documents), "mentions": mentions, "entries": len(keys)}
 
 
 BATCH = 500

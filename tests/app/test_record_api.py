@@ -222,3 +222,40 @@ def test_the_fhir_bundle_is_r4_for_fhir_resources_and_for_fhirclient(
     )
     place = provenance.entity[0].what.extension[0]
     assert (place.extension[0].url, place.extension[0].valueInteger) == ("page", 1)
+
+
+def test_a_rebuild_makes_the_record_again_from_the_documents_records(
+    app: Flask, client: FlaskClient, db_session: Session, owner, three_reports
+) -> None:
+    """`flask record rebuild` after a release that keys mentions differently: a record
+    whose mentions carry keys of older rules is made again, as the record stage makes it."""
+    from sqlalchemy import update
+
+    from app.models import RecordEntry
+
+    before = get(client, owner, "/record")
+    db_session.execute(
+        update(RecordMention)
+        .where(RecordMention.section == "medications")
+        .values(merge_key="name:metformin")  # as an older release keyed it
+    )
+    db_session.execute(update(RecordEntry).values(state=None))
+    db_session.commit()
+
+    result = app.test_cli_runner().invoke(
+        args=["record", "rebuild", "--profile", str(owner["profile"].id)]
+    )
+    assert result.exit_code == 0, result.output
+    assert '"documents": 3' in result.output
+    after = get(client, owner, "/record")
+    assert after == before
+    keys = set(
+        db_session.scalars(
+            select(RecordMention.merge_key).where(RecordMention.section == "medications")
+        )
+    )
+    assert keys == {"rxnorm:6809"}
+    missing = app.test_cli_runner().invoke(
+        args=["record", "rebuild", "--profile", str(uuid.uuid4())]
+    )
+    assert missing.exit_code != 0 and "no such profile" in missing.output
