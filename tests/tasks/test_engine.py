@@ -111,14 +111,14 @@ def test_rejected_file_is_quarantined(app, broker_client) -> None:
     assert (error.error_type, error.is_final) == ("security_rejected", True)
 
 
-def test_a_stage_delivered_twice_runs_once(app, broker_client) -> None:
+def test_a_stage_delivered_twice_runs_once(app, broker_client, worker) -> None:
     run = start_scripted_run(app, broker_client, [("fast", "ok"), ("ai", "ok")])
     wait_for_status(app, run.shell_file_id)
 
-    # Deliver the whole chain again, as a broker redelivery or a relay would.
+    # Deliver the whole chain again, as a broker redelivery or a relay would, and wait
+    # until the worker has taken each second delivery (and skipped it).
     app.extensions["dispatcher"].publish(jobs_of(app, run.shell_file_id))
-    import time
-
-    time.sleep(2)
+    for job_id in run.job_ids:
+        worker.wait_for_line(f"job {job_id}: stage already completed")
     assert [broker_client.llen(f"ran:{job_id}") for job_id in run.job_ids] == [1, 1]
     assert [job.attempts for job in jobs_of(app, run.shell_file_id)] == [1, 1]
