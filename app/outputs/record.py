@@ -264,7 +264,7 @@ def section_entries(session: Session, patient_id: uuid.UUID, section: str) -> li
     )
 
 
-def _observations(
+def observations(
     session: Session, patient_id: uuid.UUID, key: str | None = None
 ) -> list[dict[str, Any]]:
     """Tests in full, their series merged from their mentions (one test, or every one)."""
@@ -283,12 +283,12 @@ def _observations(
 
 def observation(session: Session, patient_id: uuid.UUID, code: str) -> dict[str, Any] | None:
     """One test's entry with its whole series, by any of its codes (or its key)."""
-    found = _observations(session, patient_id, series_key(code))
+    found = observations(session, patient_id, series_key(code))
     return found[0] if found else None
 
 
 def full_record(session: Session, patient_id: uuid.UUID) -> dict[str, list[dict[str, Any]]]:
     """Every entry in full (tests with their series), for the FHIR Bundle and the results."""
     record = profile_record(session, patient_id)
-    record["observations"] = _observations(session, patient_id)
+    record["observations"] = observations(session, patient_id)
     return record

@@ -59,10 +59,9 @@ def results(profile_id: str) -> Any:
     """Every test's trend: a chart per series, with its values in a table beside it."""
     profile = profile_for(profile_id)
     wanted = (request.args.get("code") or "").strip()[:64]
-    observations = record.full_record(request_session(), profile.id)["observations"]
+    key = series_key(wanted) if wanted else None
+    observations = record.observations(request_session(), profile.id, key)
     _audit(profile.id, "web: view results")
-    if wanted:
-        observations = [o for o in observations if o["key"] == series_key(wanted)]
     charts = [
         (observation, [(series, trend_chart(series)) for series in observation["series"]])
         for observation in observations
