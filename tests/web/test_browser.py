@@ -232,7 +232,9 @@ def test_three_dated_lab_reports_make_an_hba1c_trend_whose_points_lead_to_their_
                         ("2024", "6.8 % (4.0-5.9)")):  # fmt: skip
         path = tmp_path / f"lab-{year}.pdf"
         path.write_bytes(text_pdf(["Laboratory report", f"Date of report: 01/03/{year}",
-                                   f"Results: HbA1c {value}"]))  # fmt: skip
+                                   f"Results: HbA1c {value}", "Diagnosis: type 2 diabetes",
+                                   "Medications: Metformin 500 mg twice daily",
+                                   "Allergies: penicillin - rash"]))  # fmt: skip
         reports.append(str(path))
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
@@ -250,6 +252,7 @@ def test_three_dated_lab_reports_make_an_hba1c_trend_whose_points_lead_to_their_
     page.get_by_role("link", name="Health record", exact=True).click()
     page.wait_for_url(f"{served}/profiles/{profile_id}/record")
     expect(page.get_by_role("heading", name="Recent results")).to_be_visible()
+    shoot(page, "health-record.png", full_page=True)
     page.get_by_role("link", name="3 results").click()
     chart = page.locator("svg.chart").first
     expect(chart.locator("circle.point")).to_have_count(3)

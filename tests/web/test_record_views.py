@@ -70,13 +70,13 @@ def test_the_results_view_draws_the_hba1c_trend_with_points_linking_to_their_pag
     assert len(points) == 3 and len(set(points)) == 3
     assert 'class="band"' in svg  # the reference range
     assert "<script" not in html.split("</head>")[1]
-    # The table beside it: the same three values, as shown and as printed.
+    # The dates under the first and last points stay inside the canvas.
+    anchors = re.findall(r'<text class="axis" x="[\d.]+" y="[\d.]+" text-anchor="(\w+)">2', svg)
+    assert anchors == ["middle", "end"]
+    # The table beside it: the same three values, as shown and as printed. Converted
+    # values are rounded as the series' own unit was printed (one decimal for %).
     table = html[html.index("<table") : html.index("</table>")]
-    assert re.findall(r'<td class="value">([\d.]+)', table) == [
-        "6.542",
-        "6.9995",
-        "6.8",
-    ]
+    assert re.findall(r'<td class="value">([\d.]+)', table) == ["6.5", "7.0", "6.8"]
     assert "48 mmol/mol" in table
     assert reasons(db_session, owner) == ["web: view results"]
 
@@ -95,3 +95,23 @@ def test_an_empty_profile_has_an_empty_record_page(make_person) -> None:
         response = person.client.get(f"/profiles/{person.profile.id}/{path}")
         assert response.status_code == 200
         assert "No results in" in response.get_data(as_text=True)
+
+
+def test_converted_values_are_shown_as_values_in_the_series_unit_are_printed() -> None:
+    from app.web.charts import trend_chart
+
+    def point(value: float, printed: str, unit: str) -> dict[str, object]:
+        source = {"shell_file_id": "x", "places": []}
+        return {"value": value, "value_text": printed, "original_unit": unit, "date": "2024-01-01",
+                "undated": False, "source": source}  # fmt: skip
+
+    series = {
+        "unit": "mmol/mol",
+        "reference_low": None,
+        "reference_high": None,
+        "points": [point(50.819672, "6.8", "%"), point(53.0, "53", "mmol/mol")],
+    }
+    chart = trend_chart(series)
+    assert chart is not None
+    assert [chart.shown(p) for p in series["points"]] == ["51", "53"]
+    assert chart.points[0].label == "2024-01-01: 51 mmol/mol"
