@@ -23,6 +23,7 @@ def lab_report(date: str, hba1c: str) -> bytes:
         f"Results: HbA1c {hba1c}",
         "Medications: Metformin 500 mg twice daily",
         "Allergies: penicillin - rash",
+        "Past surgical history: appendectomy 2010",
     ])  # fmt: skip
 
 
@@ -55,6 +56,8 @@ def test_the_health_record_page_lists_medications_allergies_and_recent_results(
     assert "Current medications" in html and "Metformin" in html.replace("metformin", "Metformin")
     assert "penicillin" in html.lower() and "rash" in html
     assert "HbA1c" in html and "6.8 %" in html and "3 results" in html
+    procedures = html[html.index('id="procedures-heading"') :]
+    assert "appendicectomy</strong> 2010" in procedures[: procedures.index("</section>")]
     assert reasons(db_session, owner) == ["web: view health record"]
 
 
