@@ -60,6 +60,9 @@ class UserProfile(Base):
     date_of_birth: Mapped[date | None] = mapped_column(Date)
     archived: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     created_at: Mapped[datetime] = mapped_column(server_default=utcnow_sql())
+    # The rules its health record was made under (`app.pipeline.record.fold.RULES`); None
+    # until it is first made. Older rules: the record is made again before it is changed.
+    record_rules: Mapped[int | None] = mapped_column()
 
 
 class ProfilePermission(Base):

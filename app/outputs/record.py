@@ -18,7 +18,7 @@ import uuid
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import delete, insert, select, tuple_
+from sqlalchemy import delete, insert, select, true, tuple_, update
 from sqlalchemy.orm import Session
 
 from app.models import (
@@ -30,7 +30,14 @@ from app.models import (
     table_of,
 )
 from app.outputs import ai_lane
-from app.pipeline.record.fold import EntryState, build, fold, state_from_json, state_to_json
+from app.pipeline.record.fold import (
+    RULES,
+    EntryState,
+    build,
+    fold,
+    state_from_json,
+    state_to_json,
+)
 from app.pipeline.record.mentions import (
     SECTIONS,
     DocumentInfo,
@@ -45,10 +52,14 @@ from app.pipeline.record.merge import merge_entry, plain
 Keys = set[tuple[str, str]]
 
 
-def _lock_profile(session: Session, patient_id: uuid.UUID) -> None:
-    session.execute(
-        select(UserProfile.id).where(UserProfile.id == patient_id).with_for_update(key_share=True)
+def _lock_profile(session: Session, patient_id: uuid.UUID) -> bool:
+    """Lock the profile's row; return whether its record is stale (see `stale`)."""
+    rules = session.scalar(
+        select(UserProfile.record_rules)
+        .where(UserProfile.id == patient_id)
+        .with_for_update(key_share=True)
     )
+    return rules is None or rules < RULES
 
 
 def _take_out(session: Session, shell_file_id: uuid.UUID) -> Keys:
@@ -95,11 +106,20 @@ def _save_mentions(session: Session, shell_file: ShellFile) -> list[Mention]:
     return mentions
 
 
+def stale(session: Session, patient_id: uuid.UUID) -> bool:
+    """Whether the profile's record was made under older rules than these (`fold.RULES`),
+    or never made (documents completed before there was a record)."""
+    rules = session.scalar(select(UserProfile.record_rules).where(UserProfile.id == patient_id))
+    return rules is None or rules < RULES
+
+
 def refresh_document(session: Session, shell_file: ShellFile) -> int:
     """Replace the document's contribution with what its records say now: the entries it
-    was part of are rebuilt, those it is new to take its mentions. Returns how many
-    mentions it has."""
-    _lock_profile(session, shell_file.patient_id)
+    was part of are rebuilt, those it is new to take its mentions. A record made under
+    older rules is first made again from its other documents. Returns how many mentions
+    the document has."""
+    if _lock_profile(session, shell_file.patient_id):
+        rebuild_profile(session, shell_file.patient_id, without=shell_file.id)
     left = _take_out(session, shell_file.id)
     mentions = _save_mentions(session, shell_file)
     rebuild(session, shell_file.patient_id, left)
@@ -113,20 +133,28 @@ def refresh_document(session: Session, shell_file: ShellFile) -> int:
 
 def remove_document(session: Session, shell_file: ShellFile) -> None:
     """Take the document's contribution out of its profile's record."""
-    _lock_profile(session, shell_file.patient_id)
-    rebuild(session, shell_file.patient_id, _take_out(session, shell_file.id))
+    if _lock_profile(session, shell_file.patient_id):
+        rebuild_profile(session, shell_file.patient_id, without=shell_file.id)
+    else:
+        rebuild(session, shell_file.patient_id, _take_out(session, shell_file.id))
 
 
-def rebuild_profile(session: Session, patient_id: uuid.UUID) -> dict[str, int]:
-    """The profile's record made again from its completed documents' records: every
-    mention derived anew, every entry merged from them (after the rules that key or merge
-    mentions change: `flask record rebuild`). Returns what it counted."""
+def rebuild_profile(
+    session: Session, patient_id: uuid.UUID, *, without: uuid.UUID | None = None
+) -> dict[str, int]:
+    """The profile's record made again from its completed documents' records (all but
+    `without`): every mention derived anew, every entry merged from them, under the rules
+    of this release. Returns what it counted."""
     _lock_profile(session, patient_id)
     session.execute(delete(RecordEntry).where(RecordEntry.patient_id == patient_id))
     session.execute(delete(RecordMention).where(RecordMention.patient_id == patient_id))
     documents = session.scalars(
         select(ShellFile)
-        .where(ShellFile.patient_id == patient_id, ShellFile.status == "completed")
+        .where(
+            ShellFile.patient_id == patient_id,
+            ShellFile.status == "completed",
+            ShellFile.id != without if without is not None else true(),
+        )
         .order_by(ShellFile.created_at, ShellFile.id)
     ).all()
     keys: Keys = set()
@@ -136,6 +164,9 @@ def rebuild_profile(session: Session, patient_id: uuid.UUID) -> dict[str, int]:
         keys |= {(m.section, m.key) for m in added}
         mentions += len(added)
     rebuild(session, patient_id, keys)
+    session.execute(
+        update(UserProfile).where(UserProfile.id == patient_id).values(record_rules=RULES)
+    )
     return {"documents": len(documents), "mentions": mentions, "entries": len(keys)}
 
 
@@ -194,8 +225,10 @@ def _fold_in(
             )
         )
         for section, key, summary, state in rows:
-            if state is not None:
+            try:
                 before[(section, key)] = (summary, state_from_json(state))
+            except (ValueError, KeyError, TypeError):
+                continue  # none, or another version's: rebuilt below
     rebuild(session, patient_id, set(added) - set(before))
     kept = {
         (section, key): fold(section, key, before[(section, key)], added[(section, key)])

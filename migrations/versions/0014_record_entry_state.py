@@ -1,4 +1,5 @@
-"""each entry of the record keeps what it needs to take a new document: its state
+"""each entry of the record keeps what it needs to take a new document: its state; each
+profile, the rules its record was made under
 
 Revision ID: 0014
 Revises: 0013
@@ -11,9 +12,15 @@ no longer written: a series is merged from its mentions when read. The upgrade e
 `detail`; an entry without a state is rebuilt from its mentions the next time a document
 touches it.
 
-An expand step, and reversible: `state` is derived from `record_mentions`, which neither
-step touches. The downgrade writes every test's `detail` again from its mentions, as the
-release before this one reads it, then drops `state`.
+`user_profiles.record_rules`: the version of the rules that key and merge mentions its
+record was made under (`app.pipeline.record.fold.RULES`). NULL for every profile here, so
+each record is made again from its documents' records before it next changes, or by
+`flask record rebuild --stale` (the Procfile's release step): this release keys some
+mentions differently, and documents completed before revision 0013 have no mentions.
+
+An expand step, and reversible: `state` and `record_rules` are derived, from
+`record_mentions` and the code. The downgrade writes every test's `detail` again from its
+mentions, as the release before this one reads it, then drops both columns.
 """
 
 from collections.abc import Sequence
@@ -36,6 +43,7 @@ JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgres
 
 def upgrade() -> None:
     op.add_column("record_entries", sa.Column("state", JSON, nullable=True))
+    op.add_column("user_profiles", sa.Column("record_rules", sa.Integer(), nullable=True))
     op.execute("UPDATE record_entries SET detail = NULL")
 
 
@@ -88,3 +96,4 @@ def downgrade() -> None:
             details,
         )
     op.drop_column("record_entries", "state")
+    op.drop_column("user_profiles", "record_rules")

@@ -167,7 +167,9 @@ def test_archiving_or_deleting_a_document_takes_it_out_of_the_record(
     (metformin,) = record["medications"]
     assert [s["shell_file_id"] for s in metformin["sources"]] == [str(three_reports[1])]
     assert metformin["strength"] == 500
-    mentions = db_session.scalars(select(RecordMention.shell_file_id)).all()
+    mentions = db_session.scalars(
+        select(RecordMention.shell_file_id).where(RecordMention.patient_id == owner["profile"].id)
+    ).all()
     assert set(mentions) == {three_reports[1]}
 
 
@@ -184,7 +186,9 @@ def test_a_reprocess_takes_the_document_out_until_its_new_run_puts_it_back(
     process_in_place(app, db_session, three_reports[2])
     (hba1c,) = get(client, owner, "/record")["observations"]
     assert (hba1c["unit"], hba1c["count"]) == ("%", 3)
-    mentions = db_session.scalars(select(RecordMention.shell_file_id)).all()
+    mentions = db_session.scalars(
+        select(RecordMention.shell_file_id).where(RecordMention.patient_id == owner["profile"].id)
+    ).all()
     assert set(mentions) == set(three_reports)
 
 
@@ -224,38 +228,85 @@ def test_the_fhir_bundle_is_r4_for_fhir_resources_and_for_fhirclient(
     assert (place.extension[0].url, place.extension[0].valueInteger) == ("page", 1)
 
 
-def test_a_rebuild_makes_the_record_again_from_the_documents_records(
+def make_stale(db_session: Session, owner: dict[str, Any]) -> None:
+    """The record as an older release left it: its medicine keyed by name, not code."""
+    from sqlalchemy import update
+
+    from app.models import UserProfile
+
+    db_session.execute(
+        update(RecordMention)
+        .where(
+            RecordMention.patient_id == owner["profile"].id,
+            RecordMention.section == "medications",
+        )
+        .values(merge_key="name:metformin")
+    )
+    db_session.execute(
+        update(UserProfile).where(UserProfile.id == owner["profile"].id).values(record_rules=1)
+    )
+    db_session.commit()
+
+
+def medication_keys(db_session: Session, owner: dict[str, Any]) -> set[str]:
+    query = select(RecordMention.merge_key).where(
+        RecordMention.patient_id == owner["profile"].id, RecordMention.section == "medications"
+    )
+    return set(db_session.scalars(query))
+
+
+def test_a_rebuild_makes_a_stale_record_again_from_the_documents_records(
     app: Flask, client: FlaskClient, db_session: Session, owner, three_reports
 ) -> None:
-    """`flask record rebuild` after a release that keys mentions differently: a record
-    whose mentions carry keys of older rules is made again, as the record stage makes it."""
+    """`flask record rebuild --stale` (the Procfile's release step) after a release that
+    keys mentions differently: only records made under older rules are made again."""
+    before = get(client, owner, "/record")
+    runner = app.test_cli_runner()
+    only = ["record", "rebuild", "--stale", "--profile", str(owner["profile"].id)]
+    assert '"profiles": 0' in runner.invoke(args=only).output
+    make_stale(db_session, owner)
+
+    result = runner.invoke(args=only)
+    assert result.exit_code == 0, result.output
+    assert '"profiles": 1, "documents": 3' in result.output
+    assert medication_keys(db_session, owner) == {"rxnorm:6809"}
+    assert get(client, owner, "/record") == before
+    assert '"profiles": 0' in runner.invoke(args=only).output
+    everyone = runner.invoke(args=["record", "rebuild", "--stale"])
+    assert everyone.exit_code == 0, everyone.output
+    missing = runner.invoke(args=["record", "rebuild", "--profile", str(uuid.uuid4())])
+    assert missing.exit_code != 0 and "no such profile" in missing.output
+
+
+def test_a_new_document_makes_a_stale_record_again_before_it_joins(
+    app: Flask, client: FlaskClient, db_session: Session, owner, three_reports
+) -> None:
+    make_stale(db_session, owner)
+    add_document(app, client, db_session, owner, lab_report("01/03/2025", "6.1 %"))
+
+    assert medication_keys(db_session, owner) == {"rxnorm:6809"}
+    (metformin,) = get(client, owner, "/record")["medications"]
+    assert len(metformin["sources"]) == 4
+    hba1c = get(client, owner, f"/record/observations?code={HBA1C_NGSP}")["observation"]
+    assert hba1c["count"] == 4
+
+
+def test_an_entry_whose_state_cannot_be_read_is_rebuilt_when_a_document_joins(
+    app: Flask, client: FlaskClient, db_session: Session, owner, three_reports
+) -> None:
     from sqlalchemy import update
 
     from app.models import RecordEntry
 
-    before = get(client, owner, "/record")
     db_session.execute(
-        update(RecordMention)
-        .where(RecordMention.section == "medications")
-        .values(merge_key="name:metformin")  # as an older release keyed it
+        update(RecordEntry)
+        .where(RecordEntry.patient_id == owner["profile"].id)
+        .values(state={"written by": "another version"})
     )
-    db_session.execute(update(RecordEntry).values(state=None))
     db_session.commit()
+    add_document(app, client, db_session, owner, lab_report("01/03/2025", "6.1 %"))
 
-    result = app.test_cli_runner().invoke(
-        args=["record", "rebuild", "--profile", str(owner["profile"].id)]
-    )
-    assert result.exit_code == 0, result.output
-    assert '"documents": 3' in result.output
-    after = get(client, owner, "/record")
-    assert after == before
-    keys = set(
-        db_session.scalars(
-            select(RecordMention.merge_key).where(RecordMention.section == "medications")
-        )
-    )
-    assert keys == {"rxnorm:6809"}
-    missing = app.test_cli_runner().invoke(
-        args=["record", "rebuild", "--profile", str(uuid.uuid4())]
-    )
-    assert missing.exit_code != 0 and "no such profile" in missing.output
+    (metformin,) = get(client, owner, "/record")["medications"]
+    assert len(metformin["sources"]) == 4
+    hba1c = get(client, owner, f"/record/observations?code={HBA1C_NGSP}")["observation"]
+    assert hba1c["count"] == 4

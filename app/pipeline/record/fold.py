@@ -38,6 +38,14 @@ from app.pipeline.record.series import ObservationEntry, joins, point, reviewed_
 #: A unit of a test's results: how many join the trend, how many wait for review.
 Tally = tuple[str | None, int, int]
 
+#: The version of the rules that key and merge mentions (`mentions.py`, `merge.py`,
+#: `series.py`, this module). Raise it with any change that would key or merge existing
+#: mentions differently: a profile's record made under an older one (its
+#: `user_profiles.record_rules`) is made again from its documents' records
+#: (`app.outputs.record`). 1: revision 0013's. 2: the lexicon keys uncoded names, oxygen
+#: saturation is 2708-6, entries keep a state.
+RULES = 2
+
 
 @dataclass(frozen=True)
 class EntryState:

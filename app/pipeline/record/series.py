@@ -68,19 +68,20 @@ def point(key: str, mention: Mention) -> Point:
     else:
         value = {SYSTOLIC: record.systolic, DIASTOLIC: record.diastolic}.get(key, record.value)
         text, low, high, flag = (f"{value:g}" if value is not None else ""), None, None, None
+    unit = (record.unit or "").strip() or None  # "% " is %: spaces are no part of a unit
     return Point(
         date=mention.source.date,
         undated=mention.source.undated,
         value=value,
         value_text=text,
-        unit=record.unit,
+        unit=unit,
         reference_low=low,
         reference_high=high,
         flag=flag,
         needs_review=record.needs_review,
         review_reason=record.review_reason,
         original_value=value,
-        original_unit=record.unit,
+        original_unit=unit,
         source=mention.source,
     )
 

@@ -4,6 +4,7 @@ kinds of documents people keep (medication lists, lab reports, letters), dated a
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 import pytest
 
@@ -416,3 +417,12 @@ def test_a_vital_has_one_loinc_code_in_the_record_and_in_fhir() -> None:
     mentions = document(1, "2024-01-01", ai.Vital("v1", (), "oxygen_saturation", 97.0, "%"))
     assert [m.key for m in mentions] == ["2708-6"] == [vital_code("oxygen_saturation")]
     assert all(vital_code(kind) for kind in VITAL_NAMES)
+
+
+def test_spaces_around_a_unit_are_no_part_of_it() -> None:
+    mentions = [
+        *document(1, "2023-01-01", hba1c("l1", 7.0, "%")),
+        *document(2, "2024-01-01", replace(hba1c("l1", 6.5, "%"), unit="% ")),
+    ]
+    (entry,) = merge_record(mentions).observations
+    assert [(s.unit, len(s.points)) for s in entry.series] == [("%", 2)]
