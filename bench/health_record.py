@@ -11,7 +11,8 @@ Figures (each against a baseline in the same run, same database, same process):
   before entries kept a state; rolled back). Each fold is checked against that rebuild:
   the two must give the same entries;
 - taking one document out (`remove_document`, as an archive does: the entries it was
-  part of rebuilt from their remaining mentions), for reference;
+  part of rebuilt from their remaining mentions), and making a stale record again from
+  its documents' records (`rebuild_profile`), for reference;
 - for the design's sake, merging the whole record on read (every record and entity
   loaded, `merge_record`), which the tables spare each read.
 
@@ -422,6 +423,10 @@ def measure(  # noqa: PLR0915
 
     rng, tests = random.Random(99), _lab_tests()
     merges, saves, rebuilds = [], [], []
+    started = time.perf_counter()  # the profile was built by hand: its rules are unset
+    with db.session() as session:
+        record.rebuild_profile(session, profile_id)
+    figures["rebuild_profile"] = [(time.perf_counter() - started) * 1000]
     with db.session() as session:  # a worker has merged before: pint's registry is loaded
         warm = make_document(session, profile_id, documents + rounds, rng, tests)
         record.refresh_document(session, warm)
@@ -513,6 +518,13 @@ def report(figures: dict[str, Any], documents: int) -> dict[str, Any]:
         (
             "take one document out (archive) p95",
             p(figures["leave"], 95),
+            "merge of one new document p95",
+            p(figures["merge"], 95),
+            None,
+        ),
+        (
+            "a stale record made again from its documents' records (once)",
+            figures["rebuild_profile"][-1],
             "merge of one new document p95",
             p(figures["merge"], 95),
             None,
