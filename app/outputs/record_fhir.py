@@ -32,6 +32,7 @@ from app.outputs.fhir import (
     codeable,
     quantity,
 )
+from app.pipeline.record.mentions import code_in_unit
 
 MEDICATION_STATUS = {"active": "active", "stopped": "stopped", "unknown": "unknown"}
 CATEGORY_SYSTEM = "http://terminology.hl7.org/CodeSystem/observation-category"
@@ -196,7 +197,7 @@ class RecordBundle:
             "resourceType": "Observation",
             "status": "preliminary" if point["needs_review"] else "final",
             "category": [{"coding": [{"system": CATEGORY_SYSTEM, "code": entry["category"]}]}],
-            "code": codeable(((LOINC, entry["loinc"]),), entry["name"]),
+            "code": codeable(((LOINC, code_in_unit(entry["key"], point["unit"])),), entry["name"]),
             "subject": self.subject,
             "effectiveDateTime": point["date"],
         }

@@ -204,6 +204,12 @@ def test_the_fhir_bundle_is_r4_for_fhir_resources_and_for_fhirclient(
     assert {"MedicationStatement", "AllergyIntolerance", "Observation", "Provenance"} <= set(kinds)
     assert kinds.count("DocumentReference") == 3
     assert kinds.count("Observation") == 3  # the three HbA1c results
+    codes = {
+        (e.resource.code.coding[0].code, e.resource.valueQuantity.unit)
+        for e in parsed.entry
+        if e.resource.resource_type == "Observation"
+    }
+    assert codes == {("4548-4", "%")}  # in the display unit, each with its unit's code
     targets = {
         provenance.target[0].reference
         for provenance in (e.resource for e in parsed.entry)

@@ -125,6 +125,25 @@ def series_key(code: str) -> str:
 
 
 @functools.cache
+def _unit_codes() -> dict[tuple[str, str], str]:
+    codes: dict[tuple[str, str], str] = {}
+    for concept in default_lexicon().concepts.values():
+        coded = [unit for unit in concept.units if unit.loinc]
+        for unit in coded:
+            codes.setdefault((str(coded[0].loinc), unit.unit.strip().lower()), str(unit.loinc))
+    return codes
+
+
+def code_in_unit(key: str, unit: str | None) -> str | None:
+    """The LOINC code of the test `key` reported in `unit`, for a test the lexicon lists
+    with a code per unit (HbA1c in % is 4548-4, in mmol/mol 59261-8); else the key itself
+    when it is a code, None for a test keyed by name."""
+    if key.startswith(("name:", "vital:")):
+        return None
+    return _unit_codes().get((key, (unit or "").strip().lower()), key)
+
+
+@functools.cache
 def _vital_code(vital_type: str) -> str | None:
     concept = default_lexicon().get("vital", vital_type)
     return concept.code if concept else None

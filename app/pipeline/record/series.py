@@ -14,7 +14,15 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from app.pipeline.ai import types as ai
-from app.pipeline.record.mentions import DIASTOLIC, SYSTOLIC, Mention, Seen, Source, seen
+from app.pipeline.record.mentions import (
+    DIASTOLIC,
+    SYSTOLIC,
+    Mention,
+    Seen,
+    Source,
+    code_in_unit,
+    seen,
+)
 from app.pipeline.record.units import convert, converts
 
 _BP_NAMES = {SYSTOLIC: "Systolic blood pressure", DIASTOLIC: "Diastolic blood pressure"}
@@ -50,7 +58,7 @@ class Series:
 class ObservationEntry:
     key: str
     name: str
-    loinc: str | None
+    loinc: str | None  # the test's code in the display unit (None for a test by name)
     category: str  # laboratory or vital-signs
     unit: str | None  # the display unit (the main series')
     latest: Point | None
@@ -175,7 +183,7 @@ def merge_observations(key: str, mentions: list[Mention]) -> ObservationEntry:
     return ObservationEntry(
         key=key,
         name=_name(key, mentions),
-        loinc=None if key.startswith(("name:", "vital:")) else key,
+        loinc=code_in_unit(key, main.unit),
         category="laboratory" if is_lab else "vital-signs",
         unit=main.unit,
         latest=main.points[-1] if main.points else None,

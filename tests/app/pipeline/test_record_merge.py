@@ -267,6 +267,7 @@ def test_hba1c_in_mmol_per_mol_and_percent_is_one_series_in_the_newest_unit() ->
     ]
     (entry,) = merge_record(mentions).observations
     assert entry.key == HBA1C and entry.unit == "%" and entry.count == 3
+    assert entry.loinc == "4548-4"  # the code of HbA1c in %, the display unit
     (series,) = entry.series
     # The IFCC-NGSP master equation, not a scale: 48 mmol/mol is 6.54 %, not 4.8 %.
     assert [p.value for p in series.points] == [pytest.approx(6.542), pytest.approx(6.9995), 6.8]
