@@ -114,7 +114,7 @@ def random_document(rng: random.Random, number: int) -> list[Mention]:
     records = _records(rng)
     by_kind: dict[str, list[ai.Record]] = defaultdict(list)
     for record in records:
-        by_kind[_field(record)].append(record)
+        by_kind[records_field(record)].append(record)
     entities = [
         ai.Entity(f"e{i}", "lab_result", "x", 0, 1, 1 + i % 3, (0.1, 0.2, 0.3, 0.25), 0.9)
         for i in range(20)
@@ -129,7 +129,8 @@ def random_document(rng: random.Random, number: int) -> list[Mention]:
     return document_mentions(info, clinical, entities)
 
 
-def _field(record: ai.Record) -> str:
+def records_field(record: ai.Record) -> str:
+    """The field of `ClinicalRecords` that holds a record of this kind."""
     return {
         ai.Medication: "medications",
         ai.LabResult: "lab_results",

@@ -21,6 +21,7 @@ from app.pipeline.record.mentions import (
 )
 from app.pipeline.record.merge import merge_record
 from app.pipeline.record.units import convert
+from tests.support.records import records_field
 
 HBA1C = "59261-8"
 GLUCOSE = "14749-6"
@@ -45,7 +46,7 @@ def document(
     cited = [_cite(r, f"e-{r.id}") for r in records]
     groups: dict[str, list[ai.Record]] = {}
     for record in cited:
-        groups.setdefault(_group(record), []).append(record)
+        groups.setdefault(records_field(record), []).append(record)
     records_ = ai.ClinicalRecords(document_date=date, **{k: tuple(v) for k, v in groups.items()})
     info = DocumentInfo(
         f"doc{number:03d}", uploaded or f"2025-01-{number:02d}T10:00:00+00:00", date
@@ -57,18 +58,6 @@ def _cite(record: ai.Record, entity_id: str) -> ai.Record:
     from dataclasses import replace
 
     return replace(record, entity_ids=(entity_id,))
-
-
-def _group(record: ai.Record) -> str:
-    return {
-        ai.Medication: "medications",
-        ai.LabResult: "lab_results",
-        ai.Vital: "vitals",
-        ai.Condition: "conditions",
-        ai.Allergy: "allergies",
-        ai.Immunization: "immunizations",
-        ai.Procedure: "procedures",
-    }[type(record)]
 
 
 def metformin(
