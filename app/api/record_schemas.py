@@ -135,9 +135,12 @@ class Series(Answer):
 
 
 class ObservationSummary(Answer):
-    key: str
+    key: str = Field(description="The test's key: its first LOINC code, else `name:<test>`")
     name: str
-    loinc: str | None
+    loinc: str | None = Field(
+        description="The test's LOINC code in the display unit (HbA1c in % is 4548-4, in"
+        " mmol/mol 59261-8); null for a test known by name only"
+    )
     category: Literal["laboratory", "vital-signs"]
     unit: str | None
     latest: Point | None
