@@ -52,14 +52,20 @@ from app.pipeline.record.merge import merge_entry, plain
 Keys = set[tuple[str, str]]
 
 
+def _outdated(rules: int | None) -> bool:
+    """Whether a record made under `rules` (None: never made) is stale under these."""
+    return rules is None or rules < RULES
+
+
 def _lock_profile(session: Session, patient_id: uuid.UUID) -> bool:
     """Lock the profile's row; return whether its record is stale (see `stale`)."""
-    rules = session.scalar(
-        select(UserProfile.record_rules)
-        .where(UserProfile.id == patient_id)
-        .with_for_update(key_share=True)
+    return _outdated(
+        session.scalar(
+            select(UserProfile.record_rules)
+            .where(UserProfile.id == patient_id)
+            .with_for_update(key_share=True)
+        )
     )
-    return rules is None or rules < RULES
 
 
 def _take_out(session: Session, shell_file_id: uuid.UUID) -> Keys:
@@ -109,8 +115,9 @@ def _save_mentions(session: Session, shell_file: ShellFile) -> list[Mention]:
 def stale(session: Session, patient_id: uuid.UUID) -> bool:
     """Whether the profile's record was made under older rules than these (`fold.RULES`),
     or never made (documents completed before there was a record)."""
-    rules = session.scalar(select(UserProfile.record_rules).where(UserProfile.id == patient_id))
-    return rules is None or rules < RULES
+    return _outdated(
+        session.scalar(select(UserProfile.record_rules).where(UserProfile.id == patient_id))
+    )
 
 
 def refresh_document(session: Session, shell_file: ShellFile) -> int:
