@@ -19,12 +19,18 @@ random mentions.
 
 from __future__ import annotations
 
+import operator
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from app.pipeline.record.mentions import Mention, mention_from_json, mention_to_json
+from app.pipeline.record.mentions import (
+    SOURCE_ORDER,
+    Mention,
+    mention_from_json,
+    mention_to_json,
+)
 from app.pipeline.record.merge import (
     SEVERITY_ORDER,
     Entry,
@@ -84,10 +90,11 @@ def _medication(mentions: list[Mention]) -> list[Mention]:
 
 def _condition(mentions: list[Mention]) -> list[Mention]:
     onsets = [_record(m).onset_date for m in mentions if _record(m).onset_date]
+    earliest = min(onsets) if onsets else None
     return [
         *_newest(mentions, lambda m: bool(_record(m).code)),
         *_newest(mentions, lambda m: bool(_record(m).icd10cm)),
-        *_oldest(mentions, lambda m: bool(onsets) and _record(m).onset_date == min(onsets)),
+        *_oldest(mentions, lambda m: earliest is not None and _record(m).onset_date == earliest),
     ]
 
 
@@ -215,8 +222,7 @@ def build(
     return summary(entry, state), state
 
 
-def _source_order(source: dict[str, Any]) -> tuple[str, str, str, str]:
-    return (source["date"], source["uploaded_at"], source["shell_file_id"], source["record_id"])
+_source_order = operator.itemgetter(*SOURCE_ORDER)  # `Source.order` of plain data
 
 
 def _with_sources(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:

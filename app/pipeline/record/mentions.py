@@ -22,6 +22,7 @@ Keys, one rule per section:
 from __future__ import annotations
 
 import functools
+import operator
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -50,6 +51,11 @@ class Place:
     entity: str
 
 
+#: How mentions are ordered in time: a source's date, then upload, then ids.
+SOURCE_ORDER = ("date", "uploaded_at", "shell_file_id", "record_id")
+_in_order = operator.attrgetter(*SOURCE_ORDER)
+
+
 @dataclass(frozen=True)
 class Source:
     """The document a mention came from, and how it is placed in time.
@@ -65,8 +71,8 @@ class Source:
     uploaded_at: str
     places: tuple[Place, ...] = ()
 
-    def order(self) -> tuple[str, str, str, str]:
-        return (self.date, self.uploaded_at, self.shell_file_id, self.record_id)
+    def order(self) -> tuple[str, ...]:
+        return _in_order(self)
 
 
 @dataclass(frozen=True)
